@@ -1,0 +1,244 @@
+package io.ambientctl.bpf;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+import io.ambientctl.bpf.sys.Layouts;
+import io.ambientctl.bpf.sys.Native;
+import io.ambientctl.util.Exec;
+import io.ambientctl.util.Json;
+import jnr.ffi.Pointer;
+
+/**
+ * Attaches programs to the TC hooks of an interface and lists what is there. Interface indexes
+ * are those of the calling thread's network namespace: call these inside {@code NetNs.call}.
+ * <p>
+ * TCX links are used where the kernel has them (6.6+), pinned so they outlive the process; else a
+ * direct-action filter of our own priority on the clsact qdisc, which is created only when missing.
+ * Nothing that ambientctl did not create is ever removed.
+ */
+public final class Tc {
+    /** Priority and handle of ambientctl's tc filters (other agents keep theirs). */
+    public static final int PRIORITY = 0xa3;
+    public static final int HANDLE = 0xa3;
+    private static final int BPF_TC_F_REPLACE = 1;
+    private static final int BPF_TCX_LINK_TYPE = 11; // BPF_LINK_TYPE_TCX
+
+    private Tc() {
+    }
+
+    /** Whether this kernel can create TCX links (probes a link on a non-existent interface). */
+    public static boolean tcxSupported(BpfProgram anyTcProgram) {
+        int fd = Bpf.lib().bpf_link_create(anyTcProgram.requireFd(), 0x7ffffff0, TcDirection.INGRESS.tcxAttachType(),
+                null);
+        if (fd >= 0) {
+            Bpf.closeFd(fd);
+            return true;
+        }
+        return -fd == Errno.ENODEV;
+    }
+
+    /**
+     * Attaches {@code prog} to the hook. {@code kind} null chooses TCX when the kernel has it.
+     * TCX needs {@code linkPin}, where the link is pinned (replaced if a link of ours is pinned there).
+     */
+    public static TcAttachment attach(BpfProgram prog, int ifindex, TcDirection dir, AttachKind kind, Path linkPin) {
+        AttachKind k = kind != null ? kind : (tcxSupported(prog) ? AttachKind.TCX : AttachKind.TC);
+        return k == AttachKind.TCX ? attachTcx(prog, ifindex, dir, linkPin) : attachTc(prog, ifindex, dir);
+    }
+
+    private static TcAttachment attachTcx(BpfProgram prog, int ifindex, TcDirection dir, Path linkPin) {
+        if (linkPin == null) {
+            throw new IllegalArgumentException("a TCX attachment needs a pin path for its link");
+        }
+        String what = prog.name() + " on ifindex " + ifindex + " " + dir.label();
+        int progId = prog.info().id();
+        if (Files.exists(linkPin)) {
+            // a link of ours is there already: keep it when it holds this program, else replace it
+            TcAttachment existing = pinnedLink(linkPin, dir);
+            if (existing != null && existing.progId() == progId && existing.ifindex() == ifindex) {
+                return existing;
+            }
+            detachTcx(linkPin);
+        }
+        int fd = Bpf.lib().bpf_link_create(prog.requireFd(), ifindex, dir.tcxAttachType(), null);
+        if (fd < 0) {
+            throw new BpfException("bpf_link_create(BPF_TCX_" + dir.name() + ")", what, -fd);
+        }
+        try {
+            int linkId = linkInfo(fd, what).getInt(Layouts.LINK_INFO_ID);
+            BpfException.check(Bpf.lib().bpf_obj_pin(fd, linkPin.toString()), "bpf_obj_pin", what + " at " + linkPin);
+            return new TcAttachment(AttachKind.TCX, ifindex, dir, progId, linkId, linkPin.toString(), 0, 0, false);
+        } finally {
+            Bpf.closeFd(fd);
+        }
+    }
+
+    /** The TCX link pinned at {@code pin}, or null when the pin is not a TCX link. */
+    public static TcAttachment pinnedLink(Path pin, TcDirection dir) {
+        int fd = Bpf.lib().bpf_obj_get(pin.toString());
+        if (fd < 0) {
+            return null;
+        }
+        try {
+            Pointer info = linkInfo(fd, pin.toString());
+            if (info.getInt(Layouts.LINK_INFO_TYPE) != BPF_TCX_LINK_TYPE) {
+                return null;
+            }
+            return new TcAttachment(AttachKind.TCX, info.getInt(Layouts.LINK_INFO_TCX_IFINDEX), dir,
+                    info.getInt(Layouts.LINK_INFO_PROG_ID), info.getInt(Layouts.LINK_INFO_ID), pin.toString(), 0, 0,
+                    false);
+        } finally {
+            Bpf.closeFd(fd);
+        }
+    }
+
+    private static Pointer linkInfo(int fd, String what) {
+        Pointer info = Bpf.alloc(Layouts.LINK_INFO_SIZE);
+        int[] len = {Layouts.LINK_INFO_SIZE};
+        BpfException.check(Bpf.lib().bpf_obj_get_info_by_fd(fd, info, len), "bpf_obj_get_info_by_fd", what);
+        return info;
+    }
+
+    private static TcAttachment attachTc(BpfProgram prog, int ifindex, TcDirection dir) {
+        String what = prog.name() + " on ifindex " + ifindex + " " + dir.label();
+        Pointer hook = hook(ifindex, dir);
+        int rc = Bpf.lib().bpf_tc_hook_create(hook);
+        boolean created = rc == 0;
+        if (rc < 0 && rc != -Errno.EEXIST) {
+            throw new BpfException("bpf_tc_hook_create(clsact)", what, -rc);
+        }
+        Pointer opts = Bpf.alloc(Layouts.TC_OPTS_SIZE);
+        opts.putLong(0, Layouts.TC_OPTS_SIZE);
+        opts.putInt(Layouts.TC_OPTS_PROG_FD, prog.requireFd());
+        opts.putInt(Layouts.TC_OPTS_FLAGS, BPF_TC_F_REPLACE);
+        opts.putInt(Layouts.TC_OPTS_HANDLE, HANDLE);
+        opts.putInt(Layouts.TC_OPTS_PRIORITY, PRIORITY);
+        rc = Bpf.lib().bpf_tc_attach(hook, opts);
+        if (rc < 0) {
+            if (created) {
+                Bpf.lib().bpf_tc_hook_destroy(hook); // ours and empty: leave nothing half-done
+            }
+            throw new BpfException("bpf_tc_attach", what, -rc);
+        }
+        return new TcAttachment(AttachKind.TC, ifindex, dir, opts.getInt(Layouts.TC_OPTS_PROG_ID), 0, null, PRIORITY,
+                HANDLE, created);
+    }
+
+    private static Pointer hook(int ifindex, TcDirection dir) {
+        Pointer hook = Bpf.alloc(Layouts.TC_HOOK_SIZE);
+        hook.putLong(0, Layouts.TC_HOOK_SIZE);
+        hook.putInt(Layouts.TC_HOOK_IFINDEX, ifindex);
+        hook.putInt(Layouts.TC_HOOK_ATTACH_POINT, dir.tcAttachPoint());
+        return hook;
+    }
+
+    /** Removes what {@link #attach} made. Idempotent: an attachment already gone is fine. */
+    public static void detach(TcAttachment a) {
+        if (a.kind() == AttachKind.TCX) {
+            detachTcx(Path.of(a.linkPin()));
+            return;
+        }
+        Pointer hook = hook(a.ifindex(), a.direction());
+        Pointer opts = Bpf.alloc(Layouts.TC_OPTS_SIZE);
+        opts.putLong(0, Layouts.TC_OPTS_SIZE);
+        opts.putInt(Layouts.TC_OPTS_HANDLE, a.handle());
+        opts.putInt(Layouts.TC_OPTS_PRIORITY, a.priority());
+        int rc = Bpf.lib().bpf_tc_detach(hook, opts);
+        if (rc < 0 && rc != -Errno.ENOENT && rc != -Errno.EINVAL && rc != -Errno.ENODEV) {
+            throw new BpfException("bpf_tc_detach", "ifindex " + a.ifindex() + " " + a.direction().label(), -rc);
+        }
+        if (a.createdQdisc() && rc != -Errno.ENODEV && query(a.ifindex(), TcDirection.INGRESS).isEmpty()
+                && query(a.ifindex(), TcDirection.EGRESS).isEmpty()) {
+            // we created the clsact qdisc and nobody else uses it: remove it too
+            Pointer both = hook(a.ifindex(), TcDirection.INGRESS);
+            both.putInt(Layouts.TC_HOOK_ATTACH_POINT, 3); // BPF_TC_INGRESS | BPF_TC_EGRESS
+            Bpf.lib().bpf_tc_hook_destroy(both);
+        }
+    }
+
+    /** Detaches the TCX link pinned at {@code pin} and removes the pin. */
+    public static void detachTcx(Path pin) {
+        int fd = Bpf.lib().bpf_obj_get(pin.toString());
+        if (fd >= 0) {
+            try {
+                int rc = Bpf.lib().bpf_link_detach(fd);
+                if (rc < 0 && rc != -Errno.ENOLINK && rc != -Errno.ENOENT) {
+                    throw new BpfException("bpf_link_detach", pin.toString(), -rc);
+                }
+            } finally {
+                Bpf.closeFd(fd);
+            }
+        }
+        try {
+            Files.deleteIfExists(pin);
+        } catch (IOException e) {
+            throw new BpfException("unlink", pin.toString(), Errno.EIO, e.getMessage(), null);
+        }
+    }
+
+    /** Every program on the hook, TCX chain first (in run order), then tc filters by priority. */
+    public static List<AttachedProgram> query(int ifindex, TcDirection dir) {
+        List<AttachedProgram> out = new ArrayList<>();
+        int[] ids = new int[64];
+        int[] cnt = {ids.length};
+        int[] flags = {0};
+        int rc = Bpf.lib().bpf_prog_query(ifindex, dir.tcxAttachType(), 0, flags, ids, cnt);
+        if (rc == 0) {
+            for (int i = 0; i < cnt[0]; i++) {
+                ProgramInfo pi = safeInfo(ids[i]);
+                out.add(new AttachedProgram(AttachKind.TCX, dir, i, 0, 0, ids[i], pi == null ? "" : pi.name(),
+                        pi == null ? "" : pi.tag(), pi == null ? 0 : pi.runCount(), pi == null ? 0 : pi.runTimeNs()));
+            }
+        } else if (rc != -Errno.EINVAL && rc != -Errno.ENODEV) {
+            throw new BpfException("bpf_prog_query(BPF_TCX_" + dir.name() + ")", "ifindex " + ifindex, -rc);
+        }
+        out.addAll(tcFilters(ifindex, dir));
+        return out;
+    }
+
+    private static List<AttachedProgram> tcFilters(int ifindex, TcDirection dir) {
+        byte[] name = new byte[16];
+        if (Native.libc().if_indextoname(ifindex, name) == null) {
+            return List.of();
+        }
+        String ifname = new String(name, StandardCharsets.US_ASCII).trim().replace("\0", "");
+        Exec.Result r = Exec.run(List.of("tc", "-j", "filter", "show", "dev", ifname, dir.label()));
+        if (!r.ok()) {
+            return List.of(); // no clsact qdisc: no filters
+        }
+        List<AttachedProgram> out = new ArrayList<>();
+        JsonNode arr = Json.parse(r.stdout());
+        if (arr == null || !arr.isArray()) {
+            return out;
+        }
+        for (JsonNode f : arr) {
+            JsonNode prog = f.path("options").path("prog");
+            if (prog.isMissingNode()) {
+                continue;
+            }
+            int id = prog.path("id").asInt();
+            ProgramInfo pi = safeInfo(id);
+            String handle = f.path("options").path("handle").asText("0x0");
+            out.add(new AttachedProgram(AttachKind.TC, dir, out.size(), f.path("pref").asInt(),
+                    Integer.decode(handle), id, pi == null ? prog.path("name").asText() : pi.name(),
+                    pi == null ? prog.path("tag").asText() : pi.tag(), pi == null ? 0 : pi.runCount(),
+                    pi == null ? 0 : pi.runTimeNs()));
+        }
+        return out;
+    }
+
+    private static ProgramInfo safeInfo(int id) {
+        try {
+            return ProgramInfo.ofId(id);
+        } catch (BpfException e) {
+            return null; // detached meanwhile
+        }
+    }
+}

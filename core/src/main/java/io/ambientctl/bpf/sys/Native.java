@@ -1,0 +1,89 @@
+package io.ambientctl.bpf.sys;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import jnr.ffi.LibraryLoader;
+import jnr.ffi.Runtime;
+
+/**
+ * Loads libbpf.so.1 and libc once, lazily, with a test call right after loading. A failure names
+ * the library, the paths searched and the Debian package that provides it.
+ */
+public final class Native {
+    /** Where Debian and other distributions put libbpf.so.1. */
+    public static final List<String> SEARCH_PATHS = List.of(
+            "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib64",
+            "/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/usr/local/lib");
+
+    private Native() {
+    }
+
+    private static final class BpfHolder {
+        static final LibBpf LIB = loadBpf();
+    }
+
+    private static final class CHolder {
+        static final LibC LIB = LibraryLoader.create(LibC.class).failImmediately().load("c");
+    }
+
+    public static LibBpf bpf() {
+        try {
+            return BpfHolder.LIB;
+        } catch (ExceptionInInitializerError e) {
+            throw (NativeLibraryException) e.getCause();
+        } catch (NoClassDefFoundError e) {
+            // the holder failed before: report the same thing again
+            return loadBpf();
+        }
+    }
+
+    public static LibC libc() {
+        return CHolder.LIB;
+    }
+
+    /** errno of the last native call made on this thread. */
+    public static int errno() {
+        return Runtime.getRuntime(libc()).getLastError();
+    }
+
+    /** Finds libbpf.so.1 in the usual library directories (or $AMBIENTCTL_LIBBPF). */
+    public static Path findLibbpf() {
+        String override = System.getenv("AMBIENTCTL_LIBBPF");
+        if (override != null && !override.isBlank()) {
+            return Path.of(override);
+        }
+        for (String dir : SEARCH_PATHS) {
+            Path p = Path.of(dir, "libbpf.so.1");
+            if (Files.exists(p)) {
+                return p;
+            }
+        }
+        return null;
+    }
+
+    private static LibBpf loadBpf() {
+        Path path = findLibbpf();
+        List<String> searched = new ArrayList<>(SEARCH_PATHS);
+        if (path == null) {
+            throw new NativeLibraryException("libbpf.so.1 not found (searched " + String.join(", ", searched)
+                    + "); install it with: apt-get install libbpf1");
+        }
+        LibBpf lib;
+        try {
+            lib = LibraryLoader.create(LibBpf.class).failImmediately().load(path.toString());
+        } catch (LinkageError | RuntimeException e) {
+            throw new NativeLibraryException("cannot load " + path + ": " + e.getMessage()
+                    + "; ambientctl needs libbpf 1.x (apt-get install libbpf1)", e);
+        }
+        int major = lib.libbpf_major_version();
+        if (major < 1) {
+            throw new NativeLibraryException(path + " is libbpf " + lib.libbpf_version_string()
+                    + "; ambientctl needs libbpf 1.0 or newer (apt-get install libbpf1)");
+        }
+        LibbpfLog.install(lib);
+        return lib;
+    }
+}

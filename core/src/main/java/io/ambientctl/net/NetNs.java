@@ -1,0 +1,213 @@
+package io.ambientctl.net;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.regex.Pattern;
+
+import io.ambientctl.bpf.sys.LibC;
+import io.ambientctl.bpf.sys.Native;
+import io.ambientctl.util.Exec;
+
+/**
+ * A network namespace, by name under /var/run/netns or by path (e.g. /proc/PID/ns/net). Code runs
+ * inside it on a thread of its own, so the caller's thread never changes namespace (and nothing can
+ * leave it in the wrong one); child processes started there inherit the namespace.
+ */
+public final class NetNs {
+    public static final Path RUN_DIR = Path.of("/var/run/netns");
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,63}");
+
+    private final String name; // null for a path
+    private final Path path;
+
+    private NetNs(String name, Path path) {
+        this.name = name;
+        this.path = path;
+    }
+
+    /** A named namespace (as `ip netns` names it). */
+    public static NetNs named(String name) {
+        if (!NAME.matcher(name).matches()) {
+            throw new IllegalArgumentException("invalid network namespace name '" + name
+                    + "': use letters, digits, '.', '_' and '-' (at most 64)");
+        }
+        return new NetNs(name, RUN_DIR.resolve(name));
+    }
+
+    /** A namespace by path; only /proc/PID/ns/net, /proc/PID/task/TID/ns/net and /var/run/netns/NAME. */
+    public static NetNs path(Path p) {
+        Path n = p.normalize();
+        String s = n.toString();
+        if (!(s.matches("/proc/(\\d+|self|thread-self)(/task/\\d+)?/ns/net") || s.matches("/(var/)?run/netns/[^/]+"))) {
+            throw new IllegalArgumentException("invalid network namespace path '" + p
+                    + "': give a name under /var/run/netns or a path such as /proc/PID/ns/net");
+        }
+        if (s.startsWith("/run/netns/") || s.startsWith("/var/run/netns/")) {
+            return named(n.getFileName().toString());
+        }
+        return new NetNs(null, n);
+    }
+
+    /** A name, or a path when it starts with '/'. */
+    public static NetNs parse(String nameOrPath) {
+        return nameOrPath.startsWith("/") ? path(Path.of(nameOrPath)) : named(nameOrPath);
+    }
+
+    /** The namespace this process started in (its main thread's). */
+    public static NetNs self() {
+        return new NetNs(null, Path.of("/proc/" + ProcessHandle.current().pid() + "/ns/net"));
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    /** The name when it has one, else the path. */
+    public String display() {
+        return name != null ? name : path.toString();
+    }
+
+    public boolean exists() {
+        return Files.exists(path, LinkOption.NOFOLLOW_LINKS) || Files.exists(path);
+    }
+
+    /** Identity of the namespace (inode of its nsfs file), stable while it lives. */
+    public long inode() {
+        try {
+            Object ino = Files.getAttribute(path, "unix:ino");
+            return ((Number) ino).longValue();
+        } catch (IOException | UnsupportedOperationException e) {
+            throw new NetNsException("cannot stat network namespace " + display() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Runs {@code task} inside this namespace on a thread of its own and returns its result. */
+    public <T> T call(Callable<T> task) {
+        AtomicReference<T> result = new AtomicReference<>();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Thread t = new Thread(() -> {
+            try {
+                enter();
+                result.set(task.call());
+            } catch (Throwable e) {
+                failure.set(e);
+            }
+        }, "netns-" + display());
+        t.setDaemon(true);
+        t.start();
+        try {
+            t.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new NetNsException("interrupted while working in network namespace " + display(), e);
+        }
+        Throwable f = failure.get();
+        if (f instanceof RuntimeException re) {
+            throw re;
+        }
+        if (f instanceof Error er) {
+            throw er;
+        }
+        if (f != null) {
+            throw new NetNsException(f.getMessage(), f);
+        }
+        return result.get();
+    }
+
+    public void run(ThrowingRunnable task) {
+        call(() -> {
+            task.run();
+            return null;
+        });
+    }
+
+    /** Runs a command inside the namespace. */
+    public Exec.Result exec(List<String> command) {
+        return call(() -> Exec.run(command));
+    }
+
+    public Exec.Result exec(String... command) {
+        return exec(List.of(command));
+    }
+
+    /** A thread factory whose threads live in this namespace (sockets they create belong to it). */
+    public ThreadFactory threadFactory(String prefix) {
+        AtomicInteger n = new AtomicInteger();
+        return r -> {
+            Thread t = new Thread(() -> {
+                enter();
+                r.run();
+            }, prefix + "-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        };
+    }
+
+    /** Moves the current thread into this namespace: only for threads that are ours to the end. */
+    private void enter() {
+        LibC c = Native.libc();
+        int fd = c.open(path.toString(), LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
+        if (fd < 0) {
+            int errno = Native.errno();
+            throw new NetNsException("network namespace " + display() + " not found (open " + path + ": "
+                    + c.strerror(errno) + ")" + (name != null ? "; list them with: ip netns list" : ""), errno);
+        }
+        try {
+            if (c.setns(fd, LibC.CLONE_NEWNET) != 0) {
+                int errno = Native.errno();
+                throw new NetNsException("cannot enter network namespace " + display() + ": " + c.strerror(errno)
+                        + (errno == 1 ? " (needs root or CAP_SYS_ADMIN)" : ""), errno);
+            }
+        } finally {
+            c.close(fd);
+        }
+    }
+
+    /** Creates a named namespace (`ip netns add`). */
+    public static NetNs create(String name) {
+        NetNs ns = named(name);
+        Exec.check("ip", "netns", "add", name);
+        return ns;
+    }
+
+    /** Deletes a named namespace (`ip netns del`); a missing one is fine. */
+    public void delete() {
+        if (name == null) {
+            throw new IllegalStateException("only named network namespaces can be deleted: " + path);
+        }
+        if (exists()) {
+            Exec.run(List.of("ip", "netns", "del", name));
+        }
+    }
+
+    @FunctionalInterface
+    public interface ThrowingRunnable {
+        void run() throws Exception;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof NetNs other && path.equals(other.path);
+    }
+
+    @Override
+    public int hashCode() {
+        return path.hashCode();
+    }
+
+    @Override
+    public String toString() {
+        return "netns " + display();
+    }
+}

@@ -1,0 +1,71 @@
+package io.ambientctl.net;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.List;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import io.ambientctl.testing.Kernel;
+import io.ambientctl.testing.TestNet;
+
+class NetNsKernelTest {
+    private TestNet net;
+
+    @BeforeEach
+    void setUp() {
+        Kernel.require();
+        net = new TestNet("actest-ns");
+    }
+
+    @AfterEach
+    void tearDown() {
+        net.close();
+    }
+
+    @Test
+    void runsInsideAndTheCallerStaysWhereItWas() {
+        NetNs a = net.netns("a");
+        NetNs b = net.netns("b");
+        net.veth(a, "x0", b, "y0");
+        TestNet.sh(b, "ip", "addr", "add", "198.51.100.7/24", "dev", "y0");
+        long mine = NetNs.self().inode();
+
+        List<Link> inA = Links.in(a);
+        List<Link> inB = Links.in(b);
+        assertThat(inA).extracting(Link::name).containsExactlyInAnyOrder("lo", "x0");
+        Link y0 = Links.byName(inB, "y0").orElseThrow();
+        Link x0 = Links.byName(inA, "x0").orElseThrow();
+        assertThat(y0.veth()).isTrue();
+        assertThat(y0.peerIfindex()).isEqualTo(x0.ifindex());
+        assertThat(x0.peerIfindex()).isEqualTo(y0.ifindex());
+        assertThat(y0.globalIps()).extracting(IpAddrs::format).containsExactly("198.51.100.7");
+        assertThat(y0.mac()).isNotNull();
+
+        // the namespace the task ran in is a's; the caller is unchanged
+        long seen = a.call(() -> NetNs.path(java.nio.file.Path.of("/proc/thread-self/ns/net")).inode());
+        assertThat(seen).isEqualTo(a.inode()).isNotEqualTo(mine);
+        assertThat(NetNs.self().inode()).isEqualTo(mine);
+        assertThat(Links.here()).extracting(Link::name).doesNotContain("x0");
+    }
+
+    @Test
+    void failuresInsideReachTheCaller() {
+        NetNs a = net.netns("a");
+        assertThatThrownBy(() -> a.run(() -> {
+            throw new IllegalStateException("boom");
+        })).isInstanceOf(IllegalStateException.class).hasMessage("boom");
+    }
+
+    @Test
+    void aMissingNamespaceIsNotFound() {
+        NetNs ghost = NetNs.named("actest-ghost-" + Kernel.unique());
+        assertThat(ghost.exists()).isFalse();
+        assertThatThrownBy(() -> ghost.run(() -> { }))
+                .isInstanceOfSatisfying(NetNsException.class, e -> assertThat(e.notFound()).isTrue())
+                .hasMessageContaining("not found");
+    }
+}
