@@ -252,12 +252,19 @@ static __always_inline void set_dport(struct pkt *p, struct bpf_sock_tuple *t, _
 		t->ipv6.dport = bpf_htons(port);
 }
 
+/* cb[2] says why ztunnel_capture dropped: no listener, or the assignment failed (cb[3] = -errno). */
+#define AMBIENT_WHY_NO_LISTENER   1
+#define AMBIENT_WHY_ASSIGN_FAILED 2
+
 static __always_inline int assign(struct __sk_buff *skb, struct bpf_sock *sk, __u16 port)
 {
 	long err = bpf_sk_assign(skb, sk, 0);
 	bpf_sk_release(sk);
-	if (err)
+	if (err) {
+		skb->cb[2] = AMBIENT_WHY_ASSIGN_FAILED;
+		skb->cb[3] = (__u32)-err;
 		return decide(skb, AMBIENT_CB_DROP, port);
+	}
 	skb->mark = AMBIENT_MARK_TPROXY;
 	return decide(skb, AMBIENT_CB_ASSIGNED, port);
 }
@@ -274,10 +281,13 @@ static __always_inline int assign_tcp(struct __sk_buff *skb, struct pkt *p, stru
 	}
 	set_dport(p, t, port);
 	sk = bpf_skc_lookup_tcp(skb, t, len, BPF_F_CURRENT_NETNS, 0);
-	if (!sk)
+	if (!sk) {
+		skb->cb[2] = AMBIENT_WHY_NO_LISTENER;
 		return decide(skb, AMBIENT_CB_DROP, port); /* ztunnel is not listening: fail closed */
+	}
 	if (sk->state != BPF_TCP_LISTEN) {
 		bpf_sk_release(sk);
+		skb->cb[2] = AMBIENT_WHY_NO_LISTENER;
 		return decide(skb, AMBIENT_CB_DROP, port);
 	}
 	return assign(skb, sk, port);
@@ -292,8 +302,10 @@ static __always_inline int assign_udp(struct __sk_buff *skb, struct pkt *p, stru
 		return assign(skb, sk, port);
 	set_dport(p, t, port);
 	sk = bpf_sk_lookup_udp(skb, t, len, BPF_F_CURRENT_NETNS, 0);
-	if (!sk)
+	if (!sk) {
+		skb->cb[2] = AMBIENT_WHY_NO_LISTENER;
 		return decide(skb, AMBIENT_CB_DROP, port);
+	}
 	return assign(skb, sk, port);
 }
 

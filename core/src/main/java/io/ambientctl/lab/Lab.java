@@ -1,0 +1,160 @@
+package io.ambientctl.lab;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import io.ambientctl.net.Link;
+import io.ambientctl.net.Links;
+import io.ambientctl.net.NetNs;
+import io.ambientctl.util.Exec;
+
+/**
+ * A node on one machine, made of network namespaces: NAME-node stands in for the node (its own
+ * forwarding and the node IP 10.77.255.1 / fd77::ff:1 on its loopback), NAME-zt for ztunnel's
+ * Pod (10.77.0.2 / fd77::2), and NAME-pN for the pods (10.77.0.(10+N) / fd77::(10+N)). Each pod
+ * is plumbed as Calico does: a /32 (/128) route to the pod on its host veth, and a default route
+ * in the pod to a link-local gateway (169.254.1.1, fe80::1) answered by the host veth. Nothing of
+ * the lab touches the machine's own network namespace.
+ */
+public final class Lab {
+    public static final String NODE_IP4 = "10.77.255.1";
+    public static final String NODE_IP6 = "fd77::ff:1";
+    public static final String ZTUNNEL_IP4 = "10.77.0.2";
+    public static final String ZTUNNEL_IP6 = "fd77::2";
+
+    /** One pod of the lab. */
+    public record Pod(String name, NetNs netns, String ipv4, String ipv6, String hostInterface) {
+    }
+
+    private final String name;
+    private final int pods;
+
+    private Lab(String name, int pods) {
+        this.name = name;
+        this.pods = pods;
+    }
+
+    /** The lab called {@code name} (whether or not it is up). */
+    public static Lab named(String name, int pods) {
+        if (!name.matches("[a-z0-9][a-z0-9-]{0,20}")) {
+            throw new IllegalArgumentException("invalid lab name '" + name + "': lower-case letters, digits and '-'"
+                    + " (at most 21)");
+        }
+        if (pods < 1 || pods > 200) {
+            throw new IllegalArgumentException("a lab has 1 to 200 pods, not " + pods);
+        }
+        return new Lab(name, pods);
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public NetNs node() {
+        return NetNs.named(name + "-node");
+    }
+
+    public NetNs ztunnel() {
+        return NetNs.named(name + "-zt");
+    }
+
+    public List<Pod> pods() {
+        List<Pod> out = new ArrayList<>();
+        for (int i = 1; i <= pods; i++) {
+            out.add(pod(i));
+        }
+        return out;
+    }
+
+    public Pod pod(int i) {
+        return new Pod(name + "-p" + i, NetNs.named(name + "-p" + i), "10.77.0." + (10 + i), "fd77::" + (10 + i),
+                "vp" + i);
+    }
+
+    public boolean isUp() {
+        return node().exists() && ztunnel().exists() && pod(1).netns().exists();
+    }
+
+    /** Creates the namespaces and their plumbing; an existing lab of the same name is replaced. */
+    public Lab up() {
+        down();
+        try {
+            NetNs node = NetNs.create(node().name());
+            batch(node, List.of(
+                    "link set lo up",
+                    "address add " + NODE_IP4 + "/32 dev lo",
+                    "address add " + NODE_IP6 + "/128 dev lo nodad"));
+            sysctls(node, true);
+            plumb(node, ztunnel().name(), "vzt", ZTUNNEL_IP4, ZTUNNEL_IP6);
+            for (Pod p : pods()) {
+                plumb(node, p.netns().name(), p.hostInterface(), p.ipv4(), p.ipv6());
+            }
+            return this;
+        } catch (RuntimeException e) {
+            try {
+                down();
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+    }
+
+    private static void sysctls(NetNs ns, boolean router) {
+        List<String> cmd = new ArrayList<>(List.of("sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0",
+                "net.ipv6.conf.default.accept_dad=0"));
+        if (router) {
+            cmd.addAll(List.of("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+                    "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"));
+        }
+        ns.exec(cmd).check();
+    }
+
+    private void plumb(NetNs node, String podNs, String hostIf, String ip4, String ip6) {
+        NetNs pod = NetNs.create(podNs);
+        sysctls(pod, false);
+        node.exec("ip", "link", "add", hostIf, "type", "veth", "peer", "name", "eth0", "netns", podNs).check();
+        Link host = Links.byName(Links.in(node), hostIf).orElseThrow();
+        Link inside = Links.byName(Links.in(pod), "eth0").orElseThrow();
+        batch(pod, List.of(
+                "link set lo up",
+                "address add " + ip4 + "/32 dev eth0",
+                "address add " + ip6 + "/128 dev eth0 nodad",
+                "link set eth0 up",
+                "route add 169.254.1.1 dev eth0 scope link",
+                "route add default via 169.254.1.1 dev eth0",
+                "neigh replace 169.254.1.1 lladdr " + host.mac() + " dev eth0 nud permanent",
+                "route add default via fe80::1 dev eth0",
+                "neigh replace fe80::1 lladdr " + host.mac() + " dev eth0 nud permanent"));
+        batch(node, List.of(
+                "link set " + hostIf + " up",
+                "route add " + ip4 + "/32 dev " + hostIf,
+                "route add " + ip6 + "/128 dev " + hostIf,
+                "neigh replace " + ip4 + " lladdr " + inside.mac() + " dev " + hostIf + " nud permanent",
+                "neigh replace " + ip6 + " lladdr " + inside.mac() + " dev " + hostIf + " nud permanent"));
+        node.exec("sysctl", "-q", "-w", "net.ipv4.conf." + hostIf + ".rp_filter=0").check();
+    }
+
+    private static void batch(NetNs ns, List<String> commands) {
+        ns.call(() -> Exec.run(List.of("ip", "-batch", "-"), String.join("\n", commands) + "\n").check());
+    }
+
+    /** Deletes the lab's namespaces (and with them every veth and program in them). Idempotent. */
+    public void down() {
+        java.util.regex.Pattern mine = java.util.regex.Pattern.compile(
+                java.util.regex.Pattern.quote(name) + "-(node|zt|p\\d+)");
+        try (var s = java.nio.file.Files.list(NetNs.RUN_DIR)) {
+            for (var p : s.toList()) {
+                String n = p.getFileName().toString();
+                if (mine.matcher(n).matches() && !n.endsWith("-node")) {
+                    NetNs.named(n).delete();
+                }
+            }
+        } catch (java.nio.file.NoSuchFileException e) {
+            return;
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        node().delete();
+    }
+}

@@ -1,0 +1,73 @@
+package io.ambientctl.redirect;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import io.ambientctl.net.IpAddrs;
+import io.ambientctl.net.Link;
+import io.ambientctl.net.Links;
+import io.ambientctl.net.NetNs;
+import io.ambientctl.net.NetNsException;
+import io.ambientctl.util.ExitCodeException;
+
+/**
+ * Finds a workload's plumbing from its network namespace: the interface inside whose veth peer is
+ * in the node's namespace, its addresses and MAC, and the host-side veth. Never typed by the user.
+ */
+public final class Discovery {
+    private Discovery() {
+    }
+
+    /** A workload in {@code podNs}; refuses the node's own namespace and namespaces without a veth to the node. */
+    public static Workload fromNetns(NetNs podNs, NetNs nodeNs, String name, String namespace, String uid) {
+        if (!podNs.exists()) {
+            throw ExitCodeException.notFound("network namespace " + podNs.display() + " does not exist"
+                    + (podNs.name() != null ? " (ip netns list shows the named ones)" : ""));
+        }
+        if (podNs.inode() == nodeNs.inode()) {
+            throw new IllegalArgumentException("refusing to enroll " + podNs.display()
+                    + ": it is the node's own network namespace (its traffic would loop through ztunnel)");
+        }
+        List<Link> inside;
+        try {
+            inside = Links.in(podNs);
+        } catch (NetNsException e) {
+            if (e.notFound()) {
+                throw ExitCodeException.notFound(e.getMessage());
+            }
+            throw e;
+        }
+        List<Link> host = Links.in(nodeNs);
+        List<String> seen = new ArrayList<>();
+        for (Link in : inside) {
+            if (!in.veth() || in.peerIfindex() <= 0) {
+                continue;
+            }
+            seen.add(in.name());
+            Link peer = Links.byIndex(host, in.peerIfindex()).orElse(null);
+            if (peer == null || !peer.veth() || peer.peerIfindex() != in.ifindex()) {
+                continue;
+            }
+            List<String> ips = in.globalIps().stream().map(IpAddrs::format).toList();
+            if (ips.isEmpty()) {
+                throw new IllegalStateException("network namespace " + podNs.display() + ": " + in.name()
+                        + " has no global IP address; nothing to redirect");
+            }
+            return new Workload(name, namespace, uid, podNs.display(), ips, in.name(), in.ifindex(),
+                    String.valueOf(in.mac()), peer.name(), peer.ifindex(), String.valueOf(peer.mac()), 0);
+        }
+        throw new IllegalStateException("network namespace " + podNs.display()
+                + " has no veth whose peer is in the node's namespace (" + nodeNs.display() + ")"
+                + (seen.isEmpty() ? "" : "; veths seen: " + String.join(", ", seen))
+                + ". Is it a Pod's namespace, and is --node-netns right?");
+    }
+
+    /** The node's own global addresses (kubelet probes come from them; they bypass the mesh). */
+    public static List<String> nodeAddresses(NetNs nodeNs) {
+        List<String> out = new ArrayList<>();
+        for (Link l : Links.in(nodeNs)) {
+            l.globalIps().forEach(ip -> out.add(IpAddrs.format(ip)));
+        }
+        return out;
+    }
+}

@@ -1,0 +1,140 @@
+package io.ambientctl.redirect;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+
+import io.ambientctl.util.ExitCodeException;
+import io.ambientctl.util.Json;
+
+/**
+ * The state file (STATE_DIR/state.json) and the lock (STATE_DIR/lock) that every changing command
+ * takes. Writes are atomic: temp file, fsync, rename, fsync of the directory.
+ */
+public final class NodeState {
+    public static final String FILE = "state.json";
+    public static final String LOCK = "lock";
+
+    private NodeState() {
+    }
+
+    /** Reads the state; a missing file is the empty state, a corrupt or foreign one is refused. */
+    public static State load(Path stateDir) {
+        Path f = stateDir.resolve(FILE);
+        if (!Files.exists(f)) {
+            return new State();
+        }
+        try {
+            State s = Json.MAPPER.readValue(f.toFile(), State.class);
+            if (s == null || s.version != State.VERSION) {
+                throw new IllegalStateException("state file " + f + " has version " + (s == null ? "none" : s.version)
+                        + ", this ambientctl reads version " + State.VERSION + "; refusing to use it");
+            }
+            return s;
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("state file " + f + " is corrupt (" + e.getOriginalMessage()
+                    + "); move it aside and run 'ambientctl repair'", e);
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read state file " + f + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Writes the state atomically. */
+    public static void save(Path stateDir, State s) {
+        try {
+            ensureDir(stateDir);
+            Path tmp = stateDir.resolve(FILE + ".tmp");
+            byte[] bytes = Json.MAPPER.writeValueAsBytes(s);
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.TRUNCATE_EXISTING)) {
+                ch.write(java.nio.ByteBuffer.wrap(bytes));
+                ch.force(true);
+            }
+            Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-------"));
+            try {
+                Files.move(tmp, stateDir.resolve(FILE), StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, stateDir.resolve(FILE), StandardCopyOption.REPLACE_EXISTING);
+            }
+            try (FileChannel dir = FileChannel.open(stateDir, StandardOpenOption.READ)) {
+                dir.force(true);
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot write state file in " + stateDir + ": " + e.getMessage(), e);
+        }
+    }
+
+    static void ensureDir(Path stateDir) throws IOException {
+        if (!Files.isDirectory(stateDir)) {
+            Files.createDirectories(stateDir);
+            Files.setPosixFilePermissions(stateDir, PosixFilePermissions.fromString("rwx------"));
+        }
+    }
+
+    /**
+     * Takes the node lock, waiting up to {@code wait} (zero: not at all). Exit code 5 when another
+     * ambientctl holds it.
+     */
+    public static Lock lock(Path stateDir, Duration wait) {
+        try {
+            ensureDir(stateDir);
+            FileChannel ch = FileChannel.open(stateDir.resolve(LOCK), StandardOpenOption.CREATE,
+                    StandardOpenOption.WRITE);
+            long deadline = System.nanoTime() + wait.toNanos();
+            while (true) {
+                FileLock l;
+                try {
+                    l = ch.tryLock();
+                } catch (OverlappingFileLockException e) {
+                    l = null; // held by this JVM (another thread)
+                }
+                if (l != null) {
+                    return new Lock(ch, l);
+                }
+                if (System.nanoTime() >= deadline) {
+                    ch.close();
+                    throw new ExitCodeException(ExitCodeException.LOCKED, "another ambientctl holds the lock "
+                            + stateDir.resolve(LOCK) + (wait.isZero() ? "; retry, or pass --wait 30s to wait for it"
+                                    : "; it was not released within " + wait.toSeconds() + "s"));
+                }
+                Thread.sleep(20);
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot take the lock in " + stateDir + ": " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for the lock", e);
+        }
+    }
+
+    /** The held lock; close releases it. */
+    public static final class Lock implements AutoCloseable {
+        private final FileChannel channel;
+        private final FileLock lock;
+
+        Lock(FileChannel channel, FileLock lock) {
+            this.channel = channel;
+            this.lock = lock;
+        }
+
+        @Override
+        public void close() {
+            try {
+                lock.release();
+                channel.close();
+            } catch (IOException e) {
+                // closing the channel releases the lock anyway
+            }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+package io.ambientctl.redirect;
+
+/** How enrolled workloads' traffic reaches ztunnel on this node. */
+public enum RedirectMode {
+    ebpf, iptables, none;
+
+    public static RedirectMode parse(String s) {
+        for (RedirectMode m : values()) {
+            if (m.name().equalsIgnoreCase(s)) {
+                return m;
+            }
+        }
+        throw new IllegalArgumentException("unknown mode '" + s + "': use ebpf or iptables");
+    }
+}

@@ -1,0 +1,34 @@
+package io.ambientctl.redirect;
+
+import java.util.List;
+
+import com.fasterxml.jackson.annotation.JsonIgnore;
+import com.fasterxml.jackson.annotation.JsonInclude;
+
+/**
+ * What gets enrolled: its identity (a Kubernetes Pod's namespace/name/uid, or a network
+ * namespace), its addresses, its interface inside its netns, and the host-side veth peer in the
+ * node's netns. {@code id} keys its counters in the datapath.
+ */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record Workload(String name, String namespace, String uid, String netns, List<String> ips,
+                       String podInterface, int podIfindex, String podMac,
+                       String hostInterface, int hostIfindex, String hostMac, int id) {
+
+    /** The key users name it by: NAMESPACE/NAME for a Pod, the netns name or path otherwise. */
+    @JsonIgnore
+    public String key() {
+        return namespace != null ? namespace + "/" + name : netns;
+    }
+
+    public Workload withId(int newId) {
+        return new Workload(name, namespace, uid, netns, ips, podInterface, podIfindex, podMac, hostInterface,
+                hostIfindex, hostMac, newId);
+    }
+
+    /** Same workload, same plumbing (interfaces, addresses, MACs)? */
+    public boolean samePlumbing(Workload o) {
+        return o != null && hostIfindex == o.hostIfindex && hostInterface.equals(o.hostInterface)
+                && podMac.equals(o.podMac) && ips.equals(o.ips);
+    }
+}

@@ -1,0 +1,62 @@
+package io.ambientctl.redirect;
+
+import java.util.List;
+
+import io.ambientctl.net.NetNs;
+import io.ambientctl.util.Exec;
+
+/**
+ * The policy routing inside ztunnel's network namespace that delivers captured packets locally:
+ * {@code ip rule fwmark 0x111/0xfff lookup 133} and {@code local 0.0.0.0/0 (and ::/0) dev lo table 133},
+ * both families. Used by both modes.
+ */
+public final class ZtunnelRouting {
+    public static final String MARK = "0x111/0xfff";
+    public static final String TABLE = "133";
+    public static final String PRIORITY = "32100";
+
+    private ZtunnelRouting() {
+    }
+
+    /** Installs the rule and routes (idempotent). Call inside ztunnel's namespace. */
+    public static void ensureHere() {
+        for (String fam : List.of("-4", "-6")) {
+            if (!present(fam)) {
+                Exec.run(List.of("ip", fam, "rule", "add", "fwmark", MARK, "lookup", TABLE, "pref", PRIORITY)).check();
+            }
+            Exec.run(List.of("ip", fam, "route", "replace", "local", fam.equals("-4") ? "0.0.0.0/0" : "::/0", "dev",
+                    "lo", "table", TABLE)).check();
+        }
+    }
+
+    /** Removes them (a missing rule or route is fine). */
+    public static void removeHere() {
+        for (String fam : List.of("-4", "-6")) {
+            while (present(fam)) {
+                if (!Exec.run(List.of("ip", fam, "rule", "del", "fwmark", MARK, "lookup", TABLE)).ok()) {
+                    break;
+                }
+            }
+            Exec.run(List.of("ip", fam, "route", "flush", "table", TABLE));
+        }
+    }
+
+    public static boolean presentHere() {
+        return present("-4") && present("-6");
+    }
+
+    private static boolean present(String fam) {
+        String rules = Exec.run(List.of("ip", fam, "rule", "show")).stdout();
+        return rules.lines().anyMatch(l -> l.contains("fwmark 0x111/0xfff") && l.contains("lookup " + TABLE));
+    }
+
+    public static void ensure(NetNs ns) {
+        ns.run(ZtunnelRouting::ensureHere);
+    }
+
+    public static void remove(NetNs ns) {
+        if (ns.exists()) {
+            ns.run(ZtunnelRouting::removeHere);
+        }
+    }
+}

@@ -1,0 +1,143 @@
+package io.ambientctl.redirect.ebpf;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import io.ambientctl.bpf.BpfMap;
+import io.ambientctl.bpf.BpfObject;
+import io.ambientctl.bpf.BpfProgram;
+import io.ambientctl.bpf.Codecs;
+import io.ambientctl.bpf.TypedMap;
+
+/**
+ * The loaded redirection datapath: its maps pinned under BPFFS/maps (reused, contents kept), its
+ * programs pinned under BPFFS/progs (a pinned program with the same tag is reused, so links keep
+ * pointing at one program; a changed one is replaced), and typed views of the maps.
+ */
+public final class Datapath implements AutoCloseable {
+    public static final String OBJECT = "redirect.bpf.o";
+    public static final String POD_INGRESS = "ambient_pod_ingress";
+    public static final String POD_EGRESS = "ambient_pod_egress";
+    public static final String ZTUNNEL_INGRESS = "ambient_ztunnel_ingress";
+    public static final String ZTUNNEL_CAPTURE = "ambient_ztunnel_capture";
+    public static final List<String> PROGRAMS = List.of(POD_INGRESS, POD_EGRESS, ZTUNNEL_INGRESS, ZTUNNEL_CAPTURE);
+
+    /** The decision every program leaves in skb->cb[0] (redirect.bpf.c AMBIENT_CB_*); cb[1] is the target. */
+    public static final int CB_PASS = 0;
+    public static final int CB_OUTBOUND = 1;
+    public static final int CB_INBOUND = 2;
+    public static final int CB_BYPASS = 3;
+    public static final int CB_ASSIGNED = 4;
+    public static final int CB_DROP = 5;
+    /** Why ztunnel_capture dropped, in cb[2]. */
+    public static final int WHY_NO_LISTENER = 1;
+    public static final int WHY_ASSIGN_FAILED = 2;
+    public static final int MARK_TPROXY = 0x111;
+    public static final int MARK_BYPASS = 0x222;
+
+    private final Path bpffs;
+    private final BpfObject object;
+    private final Map<String, BpfProgram> programs = new LinkedHashMap<>();
+
+    private Datapath(Path bpffs, BpfObject object) {
+        this.bpffs = bpffs;
+        this.object = object;
+    }
+
+    public static Path mapsDir(Path bpffs) {
+        return bpffs.resolve("maps");
+    }
+
+    public static Path progsDir(Path bpffs) {
+        return bpffs.resolve("progs");
+    }
+
+    public static Path linksDir(Path bpffs) {
+        return bpffs.resolve("links");
+    }
+
+    /** Loads (or reuses) the datapath under {@code bpffs}. */
+    public static Datapath open(Path bpffs) {
+        try {
+            Files.createDirectories(mapsDir(bpffs));
+            Files.createDirectories(progsDir(bpffs));
+            Files.createDirectories(linksDir(bpffs));
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot create pin directories under " + bpffs + ": " + e.getMessage()
+                    + " (is bpffs mounted? mount -t bpf bpf /sys/fs/bpf)", e);
+        }
+        BpfObject obj = BpfObject.openResource(OBJECT).pinMaps(mapsDir(bpffs)).load();
+        Datapath dp = new Datapath(bpffs, obj);
+        try {
+            for (String name : PROGRAMS) {
+                dp.programs.put(name, dp.pinnedOrNew(name));
+            }
+        } catch (RuntimeException e) {
+            dp.close();
+            throw e;
+        }
+        return dp;
+    }
+
+    private BpfProgram pinnedOrNew(String name) {
+        BpfProgram fresh = object.program(name);
+        Path pin = progsDir(bpffs).resolve(name);
+        if (Files.exists(pin)) {
+            BpfProgram pinned = BpfProgram.openPinned(pin);
+            if (pinned.info().tag().equals(fresh.info().tag())) {
+                return pinned;
+            }
+            pinned.close();
+            try {
+                Files.delete(pin); // a different build of the program: the new one takes its place
+            } catch (IOException e) {
+                throw new IllegalStateException("cannot replace pinned program " + pin + ": " + e.getMessage(), e);
+            }
+        }
+        fresh.pin(pin);
+        return fresh;
+    }
+
+    public Path bpffs() {
+        return bpffs;
+    }
+
+    public BpfProgram program(String name) {
+        return programs.get(name);
+    }
+
+    public BpfMap map(String name) {
+        return object.map(name);
+    }
+
+    public List<BpfMap> maps() {
+        return object.maps();
+    }
+
+    public TypedMap<InetAddress, Maps.WorkloadInfo> workloads() {
+        return new TypedMap<>(object.map(Maps.WORKLOADS), Maps.IP_KEY, Maps.WORKLOAD_INFO);
+    }
+
+    public TypedMap<Integer, Maps.ZtunnelInfo> ztunnel() {
+        return new TypedMap<>(object.map(Maps.ZTUNNEL), Codecs.U32, Maps.ZTUNNEL_INFO);
+    }
+
+    public TypedMap<InetAddress, Integer> nodeAddrs() {
+        return new TypedMap<>(object.map(Maps.NODE_ADDRS), Maps.IP_KEY, Maps.NODE_ADDR_INFO);
+    }
+
+    public TypedMap<Integer, Maps.Counters> counters() {
+        return new TypedMap<>(object.map(Maps.COUNTERS), Codecs.U32, Maps.counters());
+    }
+
+    @Override
+    public void close() {
+        programs.values().forEach(BpfProgram::close);
+        object.close();
+    }
+}

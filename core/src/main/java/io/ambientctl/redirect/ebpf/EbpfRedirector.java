@@ -1,0 +1,323 @@
+package io.ambientctl.redirect.ebpf;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+import io.ambientctl.bpf.AttachKind;
+import io.ambientctl.bpf.AttachedProgram;
+import io.ambientctl.bpf.BpfException;
+import io.ambientctl.bpf.BpfMap;
+import io.ambientctl.bpf.Errno;
+import io.ambientctl.bpf.Tc;
+import io.ambientctl.bpf.TcAttachment;
+import io.ambientctl.bpf.TcDirection;
+import io.ambientctl.net.IpAddrs;
+import io.ambientctl.net.Link;
+import io.ambientctl.net.Links;
+import io.ambientctl.net.Mac;
+import io.ambientctl.net.NetNs;
+import io.ambientctl.redirect.DatapathOptions;
+import io.ambientctl.redirect.Discovery;
+import io.ambientctl.redirect.Hook;
+import io.ambientctl.redirect.NodeConfig;
+import io.ambientctl.redirect.RedirectMode;
+import io.ambientctl.redirect.Redirector;
+import io.ambientctl.redirect.State;
+import io.ambientctl.redirect.Verification;
+import io.ambientctl.redirect.Workload;
+import io.ambientctl.redirect.Ztunnel;
+import io.ambientctl.redirect.ZtunnelRouting;
+
+/**
+ * eBPF mode: programs on the TC hooks of each enrolled pod's host veth and of ztunnel's veths, and
+ * the maps that tell them who is enrolled and where ztunnel is. What it attached is recorded in the
+ * {@link State} (by workload key) so that it removes exactly that.
+ */
+public final class EbpfRedirector implements Redirector, AutoCloseable {
+    public static final String ZTUNNEL_KEY = "ztunnel";
+    private static final Mac NO_MAC = new Mac(new byte[6]);
+
+    private final NodeConfig cfg;
+    private final State state;
+    private final AttachKind attachKind; // null: TCX where the kernel has it
+    private Datapath dp;
+
+    public EbpfRedirector(NodeConfig cfg, State state, AttachKind attachKind) {
+        this.cfg = cfg;
+        this.state = state;
+        this.attachKind = attachKind;
+    }
+
+    @Override
+    public RedirectMode mode() {
+        return RedirectMode.ebpf;
+    }
+
+    /** The datapath, loaded on first use. */
+    public Datapath datapath() {
+        if (dp == null) {
+            dp = Datapath.open(cfg.bpffs());
+        }
+        return dp;
+    }
+
+    private Path linkPin(String name) {
+        return Datapath.linksDir(cfg.bpffs()).resolve(name);
+    }
+
+    private static int flags(DatapathOptions o) {
+        return (o.dnsCapture() ? Maps.ZTUNNEL_F_DNS_CAPTURE : 0) | (o.failOpen() ? Maps.ZTUNNEL_F_FAIL_OPEN : 0);
+    }
+
+    private Hook attach(NetNs ns, String program, int ifindex, TcDirection dir, String pinName) {
+        var prog = datapath().program(program);
+        TcAttachment t = ns.call(() -> Tc.attach(prog, ifindex, dir, attachKind, linkPin(pinName)));
+        return new Hook(ns.display(), t);
+    }
+
+    private static void detach(Hook h) {
+        NetNs ns = NetNs.parse(h.netns());
+        if (h.tc().kind() == AttachKind.TCX) {
+            Tc.detachTcx(Path.of(h.tc().linkPin())); // by pin: works even when the netns is gone
+        } else if (ns.exists()) {
+            ns.run(() -> Tc.detach(h.tc()));
+        }
+    }
+
+    private void detachAll(List<Hook> hooks) {
+        RuntimeException first = null;
+        for (Hook h : hooks) {
+            try {
+                detach(h);
+            } catch (RuntimeException e) {
+                first = first == null ? e : first;
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+    }
+
+    @Override
+    public void installZtunnel(Ztunnel zt, DatapathOptions options) {
+        Datapath d = datapath();
+        NetNs ztNs = NetNs.parse(zt.netns());
+        List<Hook> hooks = new ArrayList<>();
+        try {
+            hooks.add(attach(cfg.nodeNetns(), Datapath.ZTUNNEL_INGRESS, zt.hostIfindex(), TcDirection.INGRESS,
+                    "ztunnel_" + zt.hostInterface() + "_" + zt.hostIfindex() + "_in"));
+            hooks.add(attach(ztNs, Datapath.ZTUNNEL_CAPTURE, zt.podIfindex(), TcDirection.INGRESS,
+                    "ztunnel_capture_" + ztNs.inode() + "_" + zt.podIfindex()));
+            ZtunnelRouting.ensure(ztNs);
+            refreshNodeAddresses();
+            d.ztunnel().put(0, new Maps.ZtunnelInfo(zt.hostIfindex(), Mac.parse(zt.podMac()), flags(options)));
+        } catch (RuntimeException e) {
+            // nothing half-done: what this call attached goes again
+            List<Hook> previous = state.attachments.getOrDefault(ZTUNNEL_KEY, List.of());
+            List<Hook> fresh = hooks.stream().filter(h -> !previous.contains(h)).toList();
+            try {
+                detachAll(fresh);
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+        // hooks of an earlier ztunnel (another veth) go
+        List<Hook> old = state.attachments.getOrDefault(ZTUNNEL_KEY, List.of()).stream()
+                .filter(h -> !hooks.contains(h)).toList();
+        state.attachments.put(ZTUNNEL_KEY, hooks);
+        detachAll(old);
+    }
+
+    @Override
+    public void uninstallZtunnel(Ztunnel zt, DatapathOptions options) {
+        datapath().ztunnel().put(0, new Maps.ZtunnelInfo(0, NO_MAC, flags(options)));
+        detachAll(state.attachments.getOrDefault(ZTUNNEL_KEY, List.of()));
+        state.attachments.remove(ZTUNNEL_KEY);
+        if (zt != null) {
+            ZtunnelRouting.remove(NetNs.parse(zt.netns()));
+        }
+    }
+
+    /** Sets the datapath options without touching ztunnel's hooks. */
+    public void applyOptions(DatapathOptions options) {
+        var z = datapath().ztunnel();
+        Maps.ZtunnelInfo cur = z.get(0).orElse(new Maps.ZtunnelInfo(0, NO_MAC, 0));
+        z.put(0, new Maps.ZtunnelInfo(cur.ifindex(), cur.mac(), flags(options)));
+    }
+
+    /** The node's own addresses bypass the mesh; re-read them (they can change). */
+    public void refreshNodeAddresses() {
+        var m = datapath().nodeAddrs();
+        Set<InetAddress> now = new HashSet<>();
+        for (String ip : Discovery.nodeAddresses(cfg.nodeNetns())) {
+            now.add(IpAddrs.parse(ip));
+        }
+        for (InetAddress old : m.entries().keySet()) {
+            if (!now.contains(old)) {
+                m.delete(old);
+            }
+        }
+        for (InetAddress a : now) {
+            m.put(a, 1);
+        }
+    }
+
+    @Override
+    public void enroll(Workload w) {
+        Datapath d = datapath();
+        List<Hook> previous = state.attachments.getOrDefault(w.key(), List.of());
+        List<Hook> hooks = new ArrayList<>();
+        List<InetAddress> added = new ArrayList<>();
+        try {
+            String base = "pod_" + w.hostInterface() + "_" + w.hostIfindex();
+            hooks.add(attach(cfg.nodeNetns(), Datapath.POD_INGRESS, w.hostIfindex(), TcDirection.INGRESS, base + "_in"));
+            hooks.add(attach(cfg.nodeNetns(), Datapath.POD_EGRESS, w.hostIfindex(), TcDirection.EGRESS, base + "_eg"));
+            try {
+                d.counters().update(w.id(), Maps.ZERO, BpfMap.NOEXIST);
+            } catch (BpfException e) {
+                if (e.errno() != Errno.EEXIST) {
+                    throw e;
+                }
+            }
+            var wm = d.workloads();
+            for (String ip : w.ips()) {
+                InetAddress a = IpAddrs.parse(ip);
+                wm.put(a, new Maps.WorkloadInfo(w.hostIfindex(), w.id(), Mac.parse(w.podMac()), Maps.WORKLOAD_F_ENROLLED));
+                added.add(a);
+            }
+        } catch (RuntimeException e) {
+            try {
+                added.forEach(a -> d.workloads().delete(a));
+                detachAll(hooks.stream().filter(h -> !previous.contains(h)).toList());
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+        state.attachments.put(w.key(), hooks);
+    }
+
+    @Override
+    public void unenroll(Workload w) {
+        Datapath d = datapath();
+        var wm = d.workloads();
+        for (String ip : w.ips()) {
+            InetAddress a = IpAddrs.parse(ip);
+            // only our entry: the address may belong to another workload by now
+            wm.get(a).filter(i -> i.ifindex() == w.hostIfindex() && i.id() == w.id()).ifPresent(i -> wm.delete(a));
+        }
+        detachAll(state.attachments.getOrDefault(w.key(), List.of()));
+        state.attachments.remove(w.key());
+        d.counters().delete(w.id());
+    }
+
+    public Maps.Counters counters(Workload w) {
+        return datapath().counters().get(w.id()).orElse(Maps.ZERO);
+    }
+
+    @Override
+    public Verification verify(Workload w) {
+        List<String> problems = new ArrayList<>();
+        NetNs podNs = NetNs.parse(w.netns());
+        if (!podNs.exists()) {
+            problems.add("network namespace " + w.netns() + " is gone");
+        }
+        List<Link> host = Links.in(cfg.nodeNetns());
+        Link veth = Links.byIndex(host, w.hostIfindex()).orElse(null);
+        if (veth == null || !veth.name().equals(w.hostInterface())) {
+            problems.add("host veth " + w.hostInterface() + " (ifindex " + w.hostIfindex() + ") is gone");
+        } else {
+            checkHook(problems, w.hostIfindex(), TcDirection.INGRESS, Datapath.POD_INGRESS);
+            checkHook(problems, w.hostIfindex(), TcDirection.EGRESS, Datapath.POD_EGRESS);
+        }
+        var wm = datapath().workloads();
+        for (String ip : w.ips()) {
+            var e = wm.get(IpAddrs.parse(ip));
+            if (e.isEmpty()) {
+                problems.add("no workload map entry for " + ip);
+            } else if (e.get().ifindex() != w.hostIfindex() || e.get().id() != w.id()) {
+                problems.add("workload map entry for " + ip + " points at ifindex " + e.get().ifindex());
+            }
+        }
+        return Verification.of(problems);
+    }
+
+    private void checkHook(List<String> problems, int ifindex, TcDirection dir, String program) {
+        int want = datapath().program(program).info().id();
+        List<AttachedProgram> there = cfg.nodeNetns().call(() -> Tc.query(ifindex, dir));
+        if (there.stream().noneMatch(p -> p.progId() == want)) {
+            problems.add(program + " is not attached to ifindex " + ifindex + " " + dir.label());
+        }
+    }
+
+    /** The program ids of our datapath (to tell ours from other owners' programs). */
+    public Set<Integer> programIds() {
+        Set<Integer> ids = new HashSet<>();
+        for (String p : Datapath.PROGRAMS) {
+            ids.add(datapath().program(p).info().id());
+        }
+        return ids;
+    }
+
+    @Override
+    public void uninstall() {
+        RuntimeException first = null;
+        for (var e : new ArrayList<>(state.attachments.entrySet())) {
+            try {
+                detachAll(e.getValue());
+            } catch (RuntimeException ex) {
+                first = first == null ? ex : first;
+            }
+        }
+        state.attachments.clear();
+        if (state.ztunnel != null) {
+            ZtunnelRouting.remove(NetNs.parse(state.ztunnel.netns()));
+        }
+        close();
+        removePins(cfg.bpffs());
+        if (first != null) {
+            throw first;
+        }
+    }
+
+    /** Removes the pin tree of the datapath (links, programs, maps). */
+    public static void removePins(Path bpffs) {
+        for (Path dir : List.of(Datapath.linksDir(bpffs), Datapath.progsDir(bpffs), Datapath.mapsDir(bpffs))) {
+            if (!Files.isDirectory(dir)) {
+                continue;
+            }
+            try (var s = Files.list(dir)) {
+                for (Path p : s.toList()) {
+                    if (dir.equals(Datapath.linksDir(bpffs))) {
+                        Tc.detachTcx(p);
+                    } else {
+                        Files.deleteIfExists(p);
+                    }
+                }
+                Files.deleteIfExists(dir);
+            } catch (IOException e) {
+                throw new IllegalStateException("cannot remove pins under " + dir + ": " + e.getMessage(), e);
+            }
+        }
+        try {
+            Files.deleteIfExists(bpffs);
+        } catch (IOException e) {
+            // something else lives there: leave it
+        }
+    }
+
+    @Override
+    public void close() {
+        if (dp != null) {
+            dp.close();
+            dp = null;
+        }
+    }
+}
