@@ -16,7 +16,12 @@ class NetParsingTest {
         assertThat(k[10]).isEqualTo((byte) 0xff);
         assertThat(k[15]).isEqualTo((byte) 3);
         assertThat(IpAddrs.format(IpAddrs.fromKey(k))).isEqualTo("10.1.2.3");
-        assertThat(IpAddrs.format(IpAddrs.fromKey(IpAddrs.toKey(IpAddrs.parse("fd00::7"))))).isEqualTo("fd00:0:0:0:0:0:0:7");
+        assertThat(IpAddrs.format(IpAddrs.fromKey(IpAddrs.toKey(IpAddrs.parse("fd00::7"))))).isEqualTo("fd00::7");
+        assertThat(IpAddrs.format(IpAddrs.parse("::"))).isEqualTo("::");
+        assertThat(IpAddrs.format(IpAddrs.parse("::1"))).isEqualTo("::1");
+        assertThat(IpAddrs.format(IpAddrs.parse("fe80:0:0:1:0:0:0:1"))).isEqualTo("fe80:0:0:1::1");
+        assertThat(IpAddrs.format(IpAddrs.parse("2001:db8:0:1:1:1:1:1"))).isEqualTo("2001:db8:0:1:1:1:1:1");
+        assertThat(IpAddrs.format(IpAddrs.parse("1:0:0:2:0:0:0:3"))).isEqualTo("1:0:0:2::3");
     }
 
     @Test
@@ -54,7 +59,7 @@ class NetParsingTest {
         assertThat(eth0.peerNetnsId()).isZero();
         assertThat(eth0.up()).isTrue();
         assertThat(eth0.mac()).isEqualTo(Mac.parse("ae:1f:00:00:00:01"));
-        assertThat(eth0.globalIps()).extracting(IpAddrs::format).containsExactly("10.0.0.5", "fd00:0:0:0:0:0:0:5");
+        assertThat(eth0.globalIps()).extracting(IpAddrs::format).containsExactly("10.0.0.5", "fd00::5");
         assertThat(links.get(0).peerIfindex()).isEqualTo(-1);
     }
 }

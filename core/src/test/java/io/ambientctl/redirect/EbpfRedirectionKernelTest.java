@@ -1,24 +1,70 @@
 package io.ambientctl.redirect;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.nio.file.Path;
 import java.util.List;
+import java.util.Set;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
+import io.ambientctl.bpf.AttachKind;
+import io.ambientctl.bpf.AttachedProgram;
+import io.ambientctl.bpf.BpfObject;
+import io.ambientctl.bpf.Codecs;
+import io.ambientctl.bpf.Tc;
+import io.ambientctl.bpf.TcAttachment;
+import io.ambientctl.bpf.TcDirection;
+import io.ambientctl.bpf.TypedMap;
 import io.ambientctl.lab.Lab;
 import io.ambientctl.lab.Traffic;
 import io.ambientctl.lab.ZtunnelStandIn.Capture;
+import io.ambientctl.net.Links;
+import io.ambientctl.net.NetNs;
+import io.ambientctl.redirect.ebpf.EbpfRedirector;
+import io.ambientctl.redirect.ebpf.Maps;
+import io.ambientctl.testing.Kernel;
 import io.ambientctl.testing.LabFixture;
+import io.ambientctl.util.ExitCodeException;
 
-class EbpfRedirectionKernelTest {
+/**
+ * eBPF mode end to end on a lab of real namespaces: real TCP/UDP between pods, asserted by where
+ * it went (the ztunnel stand-in records what it captured, with the original destination).
+ * Run once with TCX links and once with clsact filters.
+ */
+abstract class EbpfRedirectionKernelTest {
     private LabFixture f;
+    private Lab.Pod a;
+    private Lab.Pod b;
+    private Lab.Pod c;
+
+    abstract AttachKind kind();
+
+    static class Tcx extends EbpfRedirectionKernelTest {
+        @Override
+        AttachKind kind() {
+            return AttachKind.TCX;
+        }
+    }
+
+    static class Clsact extends EbpfRedirectionKernelTest {
+        @Override
+        AttachKind kind() {
+            return AttachKind.TC;
+        }
+    }
 
     @BeforeEach
     void setUp() throws Exception {
-        f = new LabFixture(3, null);
+        f = new LabFixture(3, kind());
+        a = f.pod(1);
+        b = f.pod(2);
+        c = f.pod(3);
     }
 
     @AfterEach
@@ -28,23 +74,218 @@ class EbpfRedirectionKernelTest {
         }
     }
 
-    @Test
-    void outboundTcpIsCapturedOn15001WithTheOriginalDestination() {
-        Lab.Pod a = f.pod(1);
-        Lab.Pod b = f.pod(2);
-        var direct = Traffic.tcp(a.netns(), null, b.ipv4(), 8080, "hello", LabFixture.SHORT);
-        assertThat(direct.answer()).isEqualTo(b.name() + " hello");
+    private Traffic.Result tcp(Lab.Pod from, String dst, int port) {
+        return Traffic.tcp(from.netns(), null, dst, port, "hello", LabFixture.SHORT);
+    }
+
+    private void ztunnel() {
+        f.node.ztunnelSet(f.lab.ztunnel(), null, null, false);
+    }
+
+    private void enroll(Lab.Pod... pods) {
+        f.node.enroll(java.util.Arrays.stream(pods).map(Lab.Pod::netns).toList(), false);
+    }
+
+    private static String hostPort(String ip, int port) {
+        return (ip.contains(":") ? "[" + ip + "]" : ip) + ":" + port;
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void outboundTcpIsCapturedOn15001WithTheOriginalDestination(boolean v6) {
+        String dst = v6 ? b.ipv6() : b.ipv4();
+        assertThat(tcp(a, dst, 8080).answer()).isEqualTo(b.name() + " hello");
         assertThat(f.standIn.captures()).isEmpty();
 
-        f.node.ztunnelSet(f.lab.ztunnel(), null, null, false);
-        f.node.enroll(List.of(a.netns()), false);
-        var r = Traffic.tcp(a.netns(), null, b.ipv4(), 8080, "hello", LabFixture.SHORT);
+        ztunnel();
+        enroll(a);
+        Traffic.Result r = tcp(a, dst, 8080);
         assertThat(r.error()).isNull();
         assertThat(r.answer()).isEqualTo(b.name() + " hello");
-        assertThat(f.standIn.captures()).singleElement().satisfies(c -> {
-            assertThat(c.port()).isEqualTo(15001);
-            assertThat(c.originalDestination()).isEqualTo(b.ipv4() + ":8080");
-            assertThat(c.source()).startsWith(a.ipv4() + ":");
+        assertThat(f.standIn.captures()).singleElement().satisfies(cap -> {
+            assertThat(cap.protocol()).isEqualTo("tcp");
+            assertThat(cap.port()).isEqualTo(15001);
+            assertThat(cap.originalDestination()).isEqualTo(hostPort(dst, 8080));
+            assertThat(cap.source()).startsWith(hostPort(v6 ? a.ipv6() : a.ipv4(), 0).replace(":0", ":"));
         });
+        Maps.Counters counters = f.node.status().workloads().get(0).counters();
+        assertThat(counters.outPackets()).isPositive();
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void inboundTcpIsCapturedOn15006And15008ForTheHbonePort(boolean v6) {
+        String dst = v6 ? b.ipv6() : b.ipv4();
+        ztunnel();
+        enroll(b);
+        Traffic.Result r = tcp(c, dst, 8080);
+        assertThat(r.answer()).isEqualTo(b.name() + " hello");
+        r = tcp(c, dst, 15008);
+        assertThat(r.answer()).isEqualTo(b.name() + " hello");
+        assertThat(f.standIn.captures()).extracting(Capture::port, Capture::originalDestination)
+                .containsExactly(org.assertj.core.groups.Tuple.tuple(15006, hostPort(dst, 8080)),
+                        org.assertj.core.groups.Tuple.tuple(15008, hostPort(dst, 15008)));
+        assertThat(f.standIn.captures()).allSatisfy(cap -> assertThat(cap.source())
+                .startsWith(hostPort(v6 ? c.ipv6() : c.ipv4(), 0).replace(":0", ":")));
+    }
+
+    @Test
+    void podToPodWithBothEnrolledGoesThroughZtunnelOnce() {
+        ztunnel();
+        enroll(a, b);
+        assertThat(tcp(a, b.ipv4(), 8080).answer()).isEqualTo(b.name() + " hello");
+        // the client side is captured outbound; ztunnel's own connection to b is not captured again
+        assertThat(f.standIn.captures()).extracting(Capture::port).containsExactly(15001);
+    }
+
+    @Test
+    void dnsPassesByDefaultAndIsCapturedWithDnsCapture() {
+        ztunnel();
+        enroll(a);
+        Traffic.Result r = Traffic.udp(a.netns(), c.ipv4(), 53, "query", LabFixture.SHORT);
+        assertThat(r.answer()).isEqualTo(c.name() + " query");
+        assertThat(f.standIn.captures()).isEmpty();
+
+        f.node.ztunnelSet(f.lab.ztunnel(), true, null, false);
+        r = Traffic.udp(a.netns(), c.ipv4(), 53, "query", LabFixture.SHORT);
+        assertThat(f.standIn.captures()).singleElement().satisfies(cap -> {
+            assertThat(cap.protocol()).isEqualTo("udp");
+            assertThat(cap.port()).isEqualTo(15053);
+            assertThat(cap.originalDestination()).isEqualTo(c.ipv4() + ":53");
+        });
+        assertThat(r.answer()).isEqualTo("ztunnel-dns:query");
+    }
+
+    @Test
+    void trafficFromTheNodesIpToAnEnrolledPodIsNotCaptured() {
+        ztunnel();
+        enroll(b);
+        Traffic.Result r = Traffic.tcp(f.lab.node(), Lab.NODE_IP4, b.ipv4(), 8080, "probe", LabFixture.SHORT);
+        assertThat(r.answer()).isEqualTo(b.name() + " probe");
+        r = Traffic.tcp(f.lab.node(), Lab.NODE_IP6, b.ipv6(), 8080, "probe", LabFixture.SHORT);
+        assertThat(r.answer()).isEqualTo(b.name() + " probe");
+        assertThat(f.standIn.captures()).isEmpty();
+    }
+
+    private Set<Integer> ourProgramIds() {
+        try (EbpfRedirector e = new EbpfRedirector(f.config, f.node.recorded(), kind())) {
+            return e.programIds();
+        }
+    }
+
+    private List<AttachedProgram> hooks(String hostIf) {
+        int ifindex = Links.byName(Links.in(f.lab.node()), hostIf).orElseThrow().ifindex();
+        return f.lab.node().call(() -> {
+            List<AttachedProgram> all = new java.util.ArrayList<>(Tc.query(ifindex, TcDirection.INGRESS));
+            all.addAll(Tc.query(ifindex, TcDirection.EGRESS));
+            return all;
+        });
+    }
+
+    @Test
+    void afterUnenrollNothingIsCapturedAndNoProgramOfOursRemains() {
+        ztunnel();
+        enroll(a, b);
+        Set<Integer> ours = ourProgramIds();
+        assertThat(hooks(a.hostInterface())).extracting(AttachedProgram::progId).containsAll(ours.stream()
+                .filter(id -> hooks(a.hostInterface()).stream().anyMatch(p -> p.progId() == id)).toList())
+                .hasSize(2).allSatisfy(id -> assertThat(ours).contains(id));
+        assertThat(hooks(a.hostInterface())).allSatisfy(p -> assertThat(p.kind()).isEqualTo(kind()));
+
+        var out = f.node.unenroll(List.of(a.netns(), b.netns()), false, false);
+        assertThat(out).extracting(Node.Outcome::action).containsOnly("unenrolled");
+        assertThat(tcp(a, b.ipv4(), 8080).answer()).isEqualTo(b.name() + " hello");
+        assertThat(tcp(c, b.ipv6(), 8080).answer()).isEqualTo(b.name() + " hello");
+        assertThat(f.standIn.captures()).isEmpty();
+        assertThat(hooks(a.hostInterface())).isEmpty();
+        assertThat(hooks(b.hostInterface())).isEmpty();
+        assertThat(f.node.recorded().workloads).isEmpty();
+    }
+
+    @Test
+    void withoutZtunnelAnEnrolledPodsTrafficIsDroppedNotLeaked() {
+        enroll(a);
+        Traffic.Result r = tcp(a, b.ipv4(), 8080);
+        assertThat(r.answered()).isFalse();
+        assertThat(f.node.status().workloads().get(0).counters().droppedPackets()).isPositive();
+
+        ztunnel();
+        assertThat(tcp(a, b.ipv4(), 8080).answer()).isEqualTo(b.name() + " hello");
+        f.node.ztunnelUnset(false);
+        assertThat(tcp(a, b.ipv4(), 8080).answered()).isFalse();
+        assertThat(f.standIn.captures()).hasSize(1);
+    }
+
+    @Test
+    void anotherOwnersProgramOnTheSameVethKeepsRunning() throws Exception {
+        int ifindex = Links.byName(Links.in(f.lab.node()), a.hostInterface()).orElseThrow().ifindex();
+        Path otherPins = Kernel.bpffsDir("actest-other");
+        try (BpfObject other = BpfObject.openResource("selftest.bpf.o").load()) {
+            // another agent's program, attached before ours the way that agent would
+            if (kind() == AttachKind.TCX) {
+                f.lab.node().call(() -> Tc.attach(other.program("selftest_count"), ifindex, TcDirection.INGRESS,
+                        AttachKind.TCX, otherPins.resolve("link")));
+            } else {
+                other.program("selftest_count").pin(otherPins.resolve("prog"));
+                f.lab.node().exec("tc", "qdisc", "add", "dev", a.hostInterface(), "clsact").check();
+                f.lab.node().exec("tc", "filter", "add", "dev", a.hostInterface(), "ingress", "pref", "1", "bpf",
+                        "da", "object-pinned", otherPins.resolve("prog").toString()).check();
+            }
+            TypedMap<Integer, Long> stats = new TypedMap<>(other.map("selftest_stats"), Codecs.U32, Codecs.U64);
+            ztunnel();
+            enroll(a);
+            assertThat(tcp(a, b.ipv4(), 8080).answer()).isEqualTo(b.name() + " hello");
+            assertThat(f.standIn.captures()).hasSize(1);
+            assertThat(stats.get(6)).hasValueSatisfying(n -> assertThat(n).isPositive());
+            assertThat(hooks(a.hostInterface())).filteredOn(p -> p.name().equals("selftest_count")).hasSize(1);
+
+            f.node.unenroll(List.of(a.netns()), false, false);
+            // theirs is still there, and still runs, after ours left
+            assertThat(hooks(a.hostInterface())).extracting(AttachedProgram::name).containsExactly("selftest_count");
+            long before = stats.get(6).orElse(0L);
+            assertThat(tcp(a, b.ipv4(), 8080).answer()).isEqualTo(b.name() + " hello");
+            assertThat(stats.get(6).orElse(0L)).isGreaterThan(before);
+        } finally {
+            Kernel.removeTree(otherPins);
+        }
+    }
+
+    @Test
+    void enrollAndUnenrollAreIdempotentAndMissingTargetsAreNotFound() {
+        ztunnel();
+        assertThat(f.node.enroll(List.of(a.netns()), false)).extracting(Node.Outcome::action).containsExactly("enrolled");
+        assertThat(f.node.enroll(List.of(a.netns()), false)).extracting(Node.Outcome::action)
+                .containsExactly("already-enrolled");
+        assertThat(f.node.recorded().workloads).hasSize(1);
+        assertThat(f.node.unenroll(List.of(b.netns()), false, false)).extracting(Node.Outcome::action)
+                .containsExactly("not-enrolled");
+        NetNs ghost = NetNs.named("acl-ghost-" + Kernel.unique());
+        assertThatThrownBy(() -> f.node.unenroll(List.of(ghost), false, false))
+                .isInstanceOfSatisfying(ExitCodeException.class, e -> assertThat(e.exitCode()).isEqualTo(4));
+        assertThatThrownBy(() -> f.node.enroll(List.of(b.netns(), ghost), false))
+                .isInstanceOfSatisfying(ExitCodeException.class, e -> assertThat(e.exitCode()).isEqualTo(4));
+        assertThat(f.node.recorded().workloads).hasSize(1); // b was not enrolled: all or nothing
+        assertThatThrownBy(() -> f.node.enroll(List.of(f.lab.node()), false))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("node's own");
+        assertThat(f.node.enroll(List.of(b.netns()), true)).extracting(Node.Outcome::action)
+                .containsExactly("would-enroll");
+        assertThat(f.node.recorded().workloads).hasSize(1);
+        assertThat(f.node.status().workloads()).allSatisfy(w -> assertThat(w.verification().verified()).isTrue());
+    }
+
+    @Test
+    void aWorkloadWhoseNamespaceVanishedIsUnenrolledCleanlyByName() {
+        ztunnel();
+        enroll(a, c);
+        c.netns().delete();
+        assertThat(f.node.status().workloads()).filteredOn(w -> w.workload().key().equals(c.netns().display()))
+                .singleElement().satisfies(w -> assertThat(w.verification().verified()).isFalse());
+        assertThat(f.node.unenroll(List.of(c.netns()), false, false)).extracting(Node.Outcome::action)
+                .containsExactly("unenrolled");
+        try (EbpfRedirector e = new EbpfRedirector(f.config, f.node.recorded(), kind())) {
+            assertThat(e.datapath().workloads().get(io.ambientctl.net.IpAddrs.parse(c.ipv4()))).isEmpty();
+            assertThat(e.datapath().workloads().get(io.ambientctl.net.IpAddrs.parse(a.ipv4()))).isPresent();
+        }
+        assertThat(tcp(a, b.ipv4(), 8080).answer()).isEqualTo(b.name() + " hello");
     }
 }

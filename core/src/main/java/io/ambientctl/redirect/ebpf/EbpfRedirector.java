@@ -120,7 +120,7 @@ public final class EbpfRedirector implements Redirector, AutoCloseable {
         } catch (RuntimeException e) {
             // nothing half-done: what this call attached goes again
             List<Hook> previous = state.attachments.getOrDefault(ZTUNNEL_KEY, List.of());
-            List<Hook> fresh = hooks.stream().filter(h -> !previous.contains(h)).toList();
+            List<Hook> fresh = newSlots(hooks, previous);
             try {
                 detachAll(fresh);
             } catch (RuntimeException suppressed) {
@@ -129,10 +129,9 @@ public final class EbpfRedirector implements Redirector, AutoCloseable {
             throw e;
         }
         // hooks of an earlier ztunnel (another veth) go
-        List<Hook> old = state.attachments.getOrDefault(ZTUNNEL_KEY, List.of()).stream()
-                .filter(h -> !hooks.contains(h)).toList();
-        state.attachments.put(ZTUNNEL_KEY, hooks);
-        detachAll(old);
+        List<Hook> previous = state.attachments.getOrDefault(ZTUNNEL_KEY, List.of());
+        state.attachments.put(ZTUNNEL_KEY, hooks.stream().map(h -> h.inheriting(previous)).toList());
+        detachAll(newSlots(previous, hooks));
     }
 
     @Override
@@ -195,13 +194,18 @@ public final class EbpfRedirector implements Redirector, AutoCloseable {
         } catch (RuntimeException e) {
             try {
                 added.forEach(a -> d.workloads().delete(a));
-                detachAll(hooks.stream().filter(h -> !previous.contains(h)).toList());
+                detachAll(newSlots(hooks, previous));
             } catch (RuntimeException suppressed) {
                 e.addSuppressed(suppressed);
             }
             throw e;
         }
-        state.attachments.put(w.key(), hooks);
+        state.attachments.put(w.key(), hooks.stream().map(h -> h.inheriting(previous)).toList());
+    }
+
+    /** The hooks of {@code hooks} whose slot is not among {@code others}. */
+    private static List<Hook> newSlots(List<Hook> hooks, List<Hook> others) {
+        return hooks.stream().filter(h -> others.stream().noneMatch(h::sameSlot)).toList();
     }
 
     @Override
