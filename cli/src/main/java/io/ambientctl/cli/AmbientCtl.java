@@ -15,6 +15,13 @@ import picocli.CommandLine.Spec;
                     + "between the two, and shows what the kernel holds."},
         subcommands = {
             VersionCommand.class,
+            ZtunnelCommand.class,
+            EnrollCommand.class,
+            UnenrollCommand.class,
+            ModeCommand.class,
+            StatusCommand.class,
+            LabCommand.class,
+            DemoCommand.class,
             picocli.CommandLine.HelpCommand.class,
         },
         footerHeading = "%nExit codes:%n", footer = {

@@ -37,6 +37,11 @@ public class GlobalOptions {
                     + "ambientctl runs in). The lab uses it to stand in for a node.")
     String nodeNetns;
 
+    @Option(names = "--lab", scope = ScopeType.INHERIT, paramLabel = "NAME",
+            description = "Work on the local lab NAME (see 'lab up'): its node namespace NAME-node, pins under "
+                    + "/sys/fs/bpf/ambientctl-lab-NAME and state under STATE_DIR/lab-NAME.")
+    String lab;
+
     @Option(names = {"-v", "--verbose"}, scope = ScopeType.INHERIT, description = "More detail on stderr.")
     boolean verbose;
 

@@ -1,0 +1,69 @@
+package io.ambientctl.cli;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+
+import io.ambientctl.bpf.sys.LibbpfLog;
+import io.ambientctl.net.NetNs;
+import io.ambientctl.redirect.Node;
+import io.ambientctl.redirect.NodeConfig;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
+
+/** What every command shares: the global options, output, and the node it works on. */
+@Command(mixinStandardHelpOptions = true, sortOptions = false)
+abstract class BaseCommand {
+    @Spec
+    CommandSpec spec;
+
+    AmbientCtl root() {
+        return (AmbientCtl) spec.root().userObject();
+    }
+
+    GlobalOptions g() {
+        return root().global;
+    }
+
+    PrintWriter out() {
+        return root().out;
+    }
+
+    PrintWriter err() {
+        return root().err;
+    }
+
+    /** A progress or diagnostic line on stderr (not with --quiet). */
+    void info(String line) {
+        if (!g().quiet) {
+            err().println(line);
+            err().flush();
+        }
+    }
+
+    NodeConfig config() {
+        GlobalOptions g = g();
+        if (g.verbose) {
+            LibbpfLog.setSink(line -> err().println(line), LibbpfLog.INFO);
+        }
+        if (g.lab != null) {
+            io.ambientctl.lab.Lab lab = io.ambientctl.lab.Lab.named(g.lab, 1);
+            return new NodeConfig(labBpffs(g.lab), labStateDir(g, g.lab), lab.node());
+        }
+        NetNs nodeNs = g.nodeNetns == null ? NetNs.self() : NetNs.parse(g.nodeNetns);
+        return new NodeConfig(g.bpffs, g.stateDir, nodeNs);
+    }
+
+    static Path labBpffs(String lab) {
+        return Path.of("/sys/fs/bpf/ambientctl-lab-" + lab);
+    }
+
+    static Path labStateDir(GlobalOptions g, String lab) {
+        return g.stateDir.resolve("lab-" + lab);
+    }
+
+    Node node(Duration wait) {
+        return new Node(config(), wait == null ? Duration.ZERO : wait, null);
+    }
+}

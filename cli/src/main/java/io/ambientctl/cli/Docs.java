@@ -1,0 +1,83 @@
+package io.ambientctl.cli;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import io.ambientctl.redirect.Node;
+import io.ambientctl.redirect.Workload;
+import io.ambientctl.redirect.Ztunnel;
+
+/** The JSON/YAML documents of the command-line contract (field names are the contract). */
+final class Docs {
+    private Docs() {
+    }
+
+    static Map<String, Object> workload(Workload w) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("name", w.name());
+        m.put("namespace", w.namespace());
+        m.put("netns", w.netns());
+        m.put("ips", w.ips());
+        m.put("podInterface", w.podInterface());
+        m.put("podMac", w.podMac());
+        m.put("hostInterface", w.hostInterface());
+        m.put("hostIfindex", w.hostIfindex());
+        m.put("id", w.id());
+        return m;
+    }
+
+    static Map<String, Object> ztunnel(Ztunnel z) {
+        if (z == null) {
+            return null;
+        }
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("name", z.name());
+        m.put("namespace", z.namespace());
+        m.put("netns", z.netns());
+        m.put("ips", z.ips());
+        m.put("podInterface", z.podInterface());
+        m.put("podMac", z.podMac());
+        m.put("hostInterface", z.hostInterface());
+        m.put("hostIfindex", z.hostIfindex());
+        m.put("ports", Map.of("outbound", Ztunnel.OUTBOUND_PORT, "inbound", Ztunnel.INBOUND_PORT, "hbone",
+                Ztunnel.HBONE_PORT, "dns", Ztunnel.DNS_PORT));
+        return m;
+    }
+
+    static Map<String, Object> status(Node.Status s) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("mode", s.mode().name());
+        m.put("ztunnel", ztunnel(s.ztunnel()));
+        m.put("dnsCapture", s.options().dnsCapture());
+        m.put("failOpen", s.options().failOpen());
+        List<Map<String, Object>> ws = new ArrayList<>();
+        for (Node.WorkloadStatus w : s.workloads()) {
+            Map<String, Object> d = workload(w.workload());
+            d.put("verified", w.verification().verified());
+            d.put("problems", w.verification().problems());
+            var c = w.counters();
+            d.put("counters", Map.of("outPackets", c.outPackets(), "outBytes", c.outBytes(), "inPackets",
+                    c.inPackets(), "inBytes", c.inBytes(), "droppedPackets", c.droppedPackets()));
+            ws.add(d);
+        }
+        m.put("workloads", ws);
+        return m;
+    }
+
+    static Map<String, Object> outcomes(List<Node.Outcome> outcomes, boolean dryRun) {
+        List<Map<String, Object>> rs = new ArrayList<>();
+        for (Node.Outcome o : outcomes) {
+            Map<String, Object> r = new LinkedHashMap<>();
+            r.put("target", o.target());
+            r.put("action", o.action());
+            r.put("workload", o.workload() == null ? null : workload(o.workload()));
+            rs.add(r);
+        }
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("dryRun", dryRun);
+        m.put("results", rs);
+        return m;
+    }
+}

@@ -1,0 +1,36 @@
+package io.ambientctl.cli;
+
+import java.util.concurrent.Callable;
+
+import io.ambientctl.redirect.Node;
+import picocli.CommandLine.Command;
+
+@Command(name = "status", description = "Mode, ztunnel, and every enrolled workload with whether the kernel has "
+        + "its redirection as recorded (and, if not, what is off), plus its redirected packet counters.",
+        footerHeading = "%nExamples:%n", footer = {"  ambientctl status", "  ambientctl status -o json"})
+public class StatusCommand extends BaseCommand implements Callable<Integer> {
+    @Override
+    public Integer call() {
+        Node.Status s = node(null).status();
+        Output.render(g(), out(), Docs.status(s), () -> {
+            out().println("mode:    " + s.mode());
+            out().println("ztunnel: " + (s.ztunnel() == null ? "not set (enrolled traffic "
+                    + (s.options().failOpen() ? "passes: fail open)" : "is dropped: fail closed)")
+                    : s.ztunnel().netns() + " " + String.join(",", s.ztunnel().ips())));
+            out().println("dns:     " + (s.options().dnsCapture() ? "captured" : "not captured"));
+            if (s.workloads().isEmpty()) {
+                out().println("no workloads enrolled");
+                return;
+            }
+            Table t = new Table("WORKLOAD", "IPS", "HOST VETH", "VERIFIED", "OUT PKTS", "IN PKTS", "DROPPED");
+            for (Node.WorkloadStatus w : s.workloads()) {
+                t.row(w.workload().key(), String.join(",", w.workload().ips()),
+                        w.workload().hostInterface() + " (" + w.workload().hostIfindex() + ")",
+                        w.verification().verified() ? "yes" : "NO: " + String.join("; ", w.verification().problems()),
+                        w.counters().outPackets(), w.counters().inPackets(), w.counters().droppedPackets());
+            }
+            t.print(out());
+        });
+        return ExitCode.OK;
+    }
+}

@@ -1,0 +1,127 @@
+package io.ambientctl.cli;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+import io.ambientctl.net.NetNs;
+import io.ambientctl.redirect.State;
+import io.ambientctl.redirect.Ztunnel;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "ztunnel", description = "Declare, show or forget the node's ztunnel (the node proxy).",
+        subcommands = {ZtunnelCommand.Set.class, ZtunnelCommand.Show.class, ZtunnelCommand.Unset.class})
+public class ZtunnelCommand extends BaseCommand implements Runnable {
+    @Override
+    public void run() {
+        spec.commandLine().usage(out());
+    }
+
+    @Command(name = "set", description = {
+        "Declare the node's ztunnel and install its side of the current mode: in eBPF mode a program on its "
+                + "host veth that sends traffic for enrolled workloads straight to their veths, and one on its eth0 "
+                + "that assigns captured packets to its transparent listeners 15001 / 15006 / 15008 (15053 for DNS), "
+                + "with the fwmark 0x111 -> table 133 local route in its namespace."},
+            footerHeading = "%nExamples:%n", footer = {
+                "  ambientctl ztunnel set --netns ztunnel",
+                "  ambientctl ztunnel set --netns /proc/$(pgrep -o ztunnel)/ns/net --dns-capture"})
+    static class Set extends BaseCommand implements Callable<Integer> {
+        static class Where {
+            @Option(names = "--netns", paramLabel = "NAME|PATH", required = true,
+                    description = "ztunnel's network namespace: a name under /var/run/netns or a path.")
+            String netns;
+
+            @Option(names = "--pod", paramLabel = "NS/NAME", description = "ztunnel's Pod (needs the Kubernetes support).")
+            String pod;
+
+            @Option(names = "--auto", description = "Find the Ready app=ztunnel Pod on this node (needs the Kubernetes support).")
+            boolean auto;
+        }
+
+        @ArgGroup(exclusive = true, multiplicity = "1")
+        Where where;
+
+        @Option(names = "--dns-capture", negatable = true,
+                description = "Capture DNS (UDP/TCP 53) of enrolled workloads to ztunnel's 15053 (default: off; kept once set).")
+        Boolean dnsCapture;
+
+        @Option(names = "--fail-open", negatable = true,
+                description = "While no ztunnel is set, let enrolled workloads' traffic pass instead of dropping it "
+                        + "(default: fail closed; kept once set).")
+        Boolean failOpen;
+
+        @Option(names = "--dry-run", description = "Show the ztunnel that would be set; change nothing.")
+        boolean dryRun;
+
+        @Mixin
+        WaitOption waitOption;
+
+        @Override
+        public Integer call() {
+            if (where.netns == null) {
+                throw new IllegalArgumentException("--pod and --auto need the Kubernetes support, which this build "
+                        + "does not have yet; name ztunnel's network namespace with --netns");
+            }
+            Ztunnel zt = node(waitOption.wait).ztunnelSet(NetNs.parse(where.netns), dnsCapture, failOpen, dryRun);
+            Map<String, Object> doc = new LinkedHashMap<>();
+            doc.put("dryRun", dryRun);
+            doc.put("ztunnel", Docs.ztunnel(zt));
+            Output.render(g(), out(), doc, () -> out().println((dryRun ? "would set" : "ztunnel set") + ": "
+                    + zt.netns() + " " + String.join(",", zt.ips()) + " via " + zt.hostInterface() + " ("
+                    + zt.hostIfindex() + ")"));
+            return ExitCode.OK;
+        }
+    }
+
+    @Command(name = "show", description = "Show the ztunnel endpoint in use.")
+    static class Show extends BaseCommand implements Callable<Integer> {
+        @Override
+        public Integer call() {
+            State s = node(null).recorded();
+            Map<String, Object> doc = new LinkedHashMap<>();
+            doc.put("ztunnel", Docs.ztunnel(s.ztunnel));
+            doc.put("dnsCapture", s.dnsCapture);
+            doc.put("failOpen", s.failOpen);
+            Output.render(g(), out(), doc, () -> {
+                if (s.ztunnel == null) {
+                    out().println("no ztunnel set: enrolled workloads' traffic is "
+                            + (s.failOpen ? "passed (fail open)" : "dropped (fail closed)"));
+                    return;
+                }
+                Ztunnel z = s.ztunnel;
+                out().println("netns:      " + z.netns());
+                out().println("ips:        " + String.join(", ", z.ips()));
+                out().println("interface:  " + z.podInterface() + " " + z.podMac());
+                out().println("host veth:  " + z.hostInterface() + " (ifindex " + z.hostIfindex() + ")");
+                out().println("ports:      outbound 15001, inbound 15006, hbone 15008, dns 15053");
+                out().println("dns:        " + (s.dnsCapture ? "captured" : "not captured"));
+                out().println("no ztunnel: " + (s.failOpen ? "fail open" : "fail closed"));
+            });
+            return ExitCode.OK;
+        }
+    }
+
+    @Command(name = "unset", description = "Forget ztunnel and remove its side; enrolled workloads then fail closed "
+            + "(their traffic is dropped) unless --fail-open was chosen.")
+    static class Unset extends BaseCommand implements Callable<Integer> {
+        @Option(names = "--dry-run", description = "Change nothing.")
+        boolean dryRun;
+
+        @Mixin
+        WaitOption waitOption;
+
+        @Override
+        public Integer call() {
+            Ztunnel old = node(waitOption.wait).ztunnelUnset(dryRun);
+            Map<String, Object> doc = new LinkedHashMap<>();
+            doc.put("dryRun", dryRun);
+            doc.put("ztunnel", Docs.ztunnel(old));
+            Output.render(g(), out(), doc, () -> out().println(old == null ? "no ztunnel was set"
+                    : (dryRun ? "would unset " : "unset ") + old.netns()));
+            return ExitCode.OK;
+        }
+    }
+}

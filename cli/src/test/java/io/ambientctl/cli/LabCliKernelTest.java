@@ -1,0 +1,152 @@
+package io.ambientctl.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+import io.ambientctl.lab.Lab;
+import io.ambientctl.lab.Traffic;
+import io.ambientctl.net.NetNs;
+import io.ambientctl.redirect.NodeState;
+import io.ambientctl.testing.Kernel;
+import io.ambientctl.util.Json;
+
+/** The CLI end to end on a lab it builds itself: exit codes, JSON fields, real traffic. */
+class LabCliKernelTest {
+    private String name;
+    private Path stateDir;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        Kernel.require();
+        name = "acc" + Kernel.unique();
+        stateDir = Files.createTempDirectory("ambientctl-cli");
+    }
+
+    @AfterEach
+    void tearDown() {
+        if (name != null) {
+            cli("lab", "down", "--name", name);
+            Kernel.removeTree(stateDir);
+        }
+    }
+
+    private MainTest.Run cli(String... args) {
+        List<String> all = new ArrayList<>(List.of("--state-dir", stateDir.toString()));
+        all.addAll(List.of(args));
+        return MainTest.run(all.toArray(String[]::new));
+    }
+
+    private JsonNode json(String... args) {
+        List<String> all = new ArrayList<>(List.of(args));
+        all.addAll(List.of("-o", "json"));
+        MainTest.Run r = cli(all.toArray(String[]::new));
+        assertThat(r.code()).as(r.err()).isZero();
+        return Json.parse(r.out());
+    }
+
+    @Test
+    void labEnrollTrafficStatusUnenrollDown() {
+        JsonNode up = json("lab", "up", "--name", name, "--pods", "3");
+        assertThat(up.get("up").asBoolean()).isTrue();
+        assertThat(up.get("servicesRunning").asBoolean()).isTrue();
+        String p1 = name + "-p1";
+        String p2 = name + "-p2";
+
+        JsonNode zt = json("--lab", name, "ztunnel", "set", "--netns", name + "-zt");
+        assertThat(zt.path("ztunnel").path("ips").toString()).contains(Lab.ZTUNNEL_IP4).contains(Lab.ZTUNNEL_IP6);
+        assertThat(json("--lab", name, "ztunnel", "show").path("ztunnel").path("hostInterface").asText())
+                .isEqualTo("vzt");
+
+        JsonNode dry = json("--lab", name, "enroll", "--netns", p1, "--dry-run");
+        assertThat(dry.path("results").get(0).path("action").asText()).isEqualTo("would-enroll");
+        assertThat(json("--lab", name, "status").path("workloads")).isEmpty();
+
+        JsonNode en = json("--lab", name, "enroll", "--netns", p1);
+        assertThat(en.path("results").get(0).path("action").asText()).isEqualTo("enrolled");
+        assertThat(en.path("results").get(0).path("workload").path("ips").toString()).contains("10.77.0.11")
+                .contains("fd77::11");
+        assertThat(json("--lab", name, "enroll", "--netns", p1).path("results").get(0).path("action").asText())
+                .isEqualTo("already-enrolled");
+
+        Traffic.Result r = Traffic.tcp(NetNs.named(p1), null, "10.77.0.12", 8080, "hi", java.time.Duration.ofSeconds(2));
+        assertThat(r.answer()).isEqualTo(p2 + " hi");
+        JsonNode captures = json("lab", "status", "--name", name).path("captures");
+        assertThat(captures).hasSize(1);
+        assertThat(captures.get(0).path("port").asInt()).isEqualTo(15001);
+        assertThat(captures.get(0).path("originalDestination").asText()).isEqualTo("10.77.0.12:8080");
+
+        JsonNode status = json("--lab", name, "status");
+        assertThat(status.path("mode").asText()).isEqualTo("ebpf");
+        JsonNode w = status.path("workloads").get(0);
+        assertThat(w.path("netns").asText()).isEqualTo(p1);
+        assertThat(w.path("hostInterface").asText()).isEqualTo("vp1");
+        assertThat(w.path("hostIfindex").asInt()).isPositive();
+        assertThat(w.path("verified").asBoolean()).isTrue();
+        assertThat(w.path("counters").path("outPackets").asLong()).isPositive();
+        assertThat(json("--lab", name, "mode", "show").path("mode").asText()).isEqualTo("ebpf");
+        assertThat(cli("--lab", name, "status").out()).contains(p1).contains("yes");
+
+        assertThat(json("--lab", name, "unenroll", "--netns", name + "-p3").path("results").get(0).path("action")
+                .asText()).isEqualTo("not-enrolled");
+        assertThat(cli("--lab", name, "unenroll", "--netns", name + "-nope").code()).isEqualTo(ExitCode.NOT_FOUND);
+        MainTest.Run missing = cli("--lab", name, "enroll", "--netns", p2, "--netns", name + "-nope");
+        assertThat(missing.code()).isEqualTo(ExitCode.NOT_FOUND);
+        assertThat(missing.err()).contains(name + "-nope").contains("does not exist");
+        assertThat(cli("--lab", name, "mode", "set", "iptables").code()).isEqualTo(ExitCode.USAGE);
+        assertThat(cli("--lab", name, "mode", "set", "bogus").code()).isEqualTo(ExitCode.USAGE);
+        assertThat(json("--lab", name, "mode", "set", "ebpf").path("mode").asText()).isEqualTo("ebpf");
+
+        JsonNode un = json("--lab", name, "unenroll", "--all");
+        assertThat(un.path("results").get(0).path("action").asText()).isEqualTo("unenrolled");
+        r = Traffic.tcp(NetNs.named(p1), null, "10.77.0.12", 8080, "hi", java.time.Duration.ofSeconds(2));
+        assertThat(r.answer()).isEqualTo(p2 + " hi");
+        assertThat(json("lab", "status", "--name", name).path("captures")).hasSize(1);
+
+        assertThat(cli("lab", "down", "--name", name).code()).isZero();
+        assertThat(NetNs.named(p1).exists()).isFalse();
+        assertThat(Path.of("/sys/fs/bpf/ambientctl-lab-" + name)).doesNotExist();
+        assertThat(json("lab", "status", "--name", name).path("up").asBoolean()).isFalse();
+    }
+
+    @Test
+    void aHeldLockIsExitCode5AndWaitWaits() throws Exception {
+        json("lab", "up", "--name", name, "--pods", "1");
+        Path labState = stateDir.resolve("lab-" + name);
+        try (var lock = NodeState.lock(labState, java.time.Duration.ZERO)) {
+            MainTest.Run r = cli("--lab", name, "enroll", "--netns", name + "-p1");
+            assertThat(r.code()).isEqualTo(ExitCode.LOCKED);
+            assertThat(r.err()).contains("another ambientctl holds the lock").contains("--wait");
+            r = cli("--lab", name, "enroll", "--netns", name + "-p1", "--wait", "200ms");
+            assertThat(r.code()).isEqualTo(ExitCode.LOCKED);
+        }
+        assertThat(cli("--lab", name, "enroll", "--netns", name + "-p1", "--wait", "5s").code()).isZero();
+        assertThat(cli("--lab", name, "enroll", "--wait", "soon").code()).isEqualTo(ExitCode.USAGE);
+    }
+
+    @Test
+    void demoTellsTheWholeStoryAndLeavesNothing() {
+        String demo = "acd" + Kernel.unique();
+        JsonNode d = json("demo", "--name", demo);
+        JsonNode steps = d.path("steps");
+        assertThat(steps).hasSize(3);
+        assertThat(steps.get(0).path("ztunnelSaw")).isEmpty();
+        assertThat(steps.get(1).path("ztunnelSaw")).hasSize(4);
+        assertThat(steps.get(1).path("requests")).allSatisfy(x -> assertThat(x.path("answered").asBoolean()).isTrue());
+        assertThat(steps.get(1).path("ztunnelSaw").toString()).contains("10.77.0.12:8080").contains("[fd77::13]:8080")
+                .contains("10.77.0.12:15008");
+        assertThat(steps.get(2).path("ztunnelSaw")).isEmpty();
+        assertThat(d.path("status").path("workloads")).hasSize(2);
+        assertThat(NetNs.named(demo + "-node").exists()).isFalse();
+        assertThat(Path.of("/sys/fs/bpf/ambientctl-lab-" + demo)).doesNotExist();
+    }
+}
