@@ -33,31 +33,17 @@ import io.ambientctl.testing.LabFixture;
 import io.ambientctl.util.ExitCodeException;
 
 /**
- * eBPF mode end to end on a lab of real namespaces: real TCP/UDP between pods, asserted by where
- * it went (the ztunnel stand-in records what it captured, with the original destination).
- * Run once with TCX links and once with clsact filters.
+ * Redirection end to end on a lab of real namespaces: real TCP/UDP between pods, asserted by where
+ * it went (the ztunnel stand-in records what it captured, with the original destination). The
+ * subclasses run it in eBPF mode with TCX links, with clsact filters, and in iptables mode.
  */
-abstract class EbpfRedirectionKernelTest {
+abstract class RedirectionSuite {
     private LabFixture f;
     private Lab.Pod a;
     private Lab.Pod b;
     private Lab.Pod c;
 
     abstract AttachKind kind();
-
-    static class Tcx extends EbpfRedirectionKernelTest {
-        @Override
-        AttachKind kind() {
-            return AttachKind.TCX;
-        }
-    }
-
-    static class Clsact extends EbpfRedirectionKernelTest {
-        @Override
-        AttachKind kind() {
-            return AttachKind.TC;
-        }
-    }
 
     @BeforeEach
     void setUp() throws Exception {
