@@ -63,6 +63,8 @@ final class Docs {
             ws.add(d);
         }
         m.put("workloads", ws);
+        m.put("nodeProblems", s.nodeProblems());
+        m.put("verified", s.verified());
         return m;
     }
 

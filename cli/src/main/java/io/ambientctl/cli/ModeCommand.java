@@ -32,8 +32,14 @@ public class ModeCommand extends BaseCommand implements Runnable {
     }
 
     @Command(name = "set", description = {
-        "Switch every enrolled workload and ztunnel's side to MODE, all or nothing. This build drives ebpf."},
-            footerHeading = "%nExamples:%n", footer = {"  ambientctl mode set ebpf", "  ambientctl mode set ebpf --dry-run"})
+        "Switch every enrolled workload and ztunnel's side to MODE, all or nothing: install MODE for every "
+                + "workload, verify it in the kernel, then remove the old mode. On any failure the new mode's objects "
+                + "are removed and the old mode keeps working. Setting the current mode again reinstalls whatever is "
+                + "missing.",
+        "Established connections survive the switch: both modes deliver packets of an existing ztunnel socket "
+                + "to it (sk lookup / -m socket) before anything else."},
+            footerHeading = "%nExamples:%n", footer = {"  ambientctl mode set iptables --dry-run   # shows the rules",
+                "  ambientctl mode set iptables", "  ambientctl mode set ebpf"})
     static class Set extends BaseCommand implements Callable<Integer> {
         @Parameters(paramLabel = "MODE", description = "ebpf or iptables.")
         String mode;
@@ -46,11 +52,29 @@ public class ModeCommand extends BaseCommand implements Runnable {
 
         @Override
         public Integer call() {
-            RedirectMode m = node(waitOption.wait).modeSet(RedirectMode.parse(mode), dryRun);
+            Node.Switch sw = node(waitOption.wait).modeSet(RedirectMode.parse(mode), dryRun);
             Map<String, Object> doc = new LinkedHashMap<>();
             doc.put("dryRun", dryRun);
-            doc.put("mode", m.name());
-            Output.render(g(), out(), doc, () -> out().println((dryRun ? "would switch to " : "mode: ") + m));
+            doc.put("from", sw.from().name());
+            doc.put("mode", sw.to().name());
+            doc.put("changed", sw.changed());
+            doc.put("workloads", sw.workloads());
+            if (sw.rules() != null) {
+                doc.put("rules", sw.rules());
+            }
+            Output.render(g(), out(), doc, () -> {
+                if (!sw.changed()) {
+                    out().println("mode: " + sw.to() + " (unchanged; " + sw.workloads().size() + " workload(s) checked)");
+                    return;
+                }
+                out().println((dryRun ? "would switch " : "switched ") + sw.from() + " -> " + sw.to() + " for "
+                        + sw.workloads().size() + " workload(s)" + (sw.workloads().isEmpty() ? ""
+                                : ": " + String.join(", ", sw.workloads())));
+                if (dryRun && sw.rules() != null) {
+                    out().println();
+                    out().print(sw.rules());
+                }
+            });
             return ExitCode.OK;
         }
     }

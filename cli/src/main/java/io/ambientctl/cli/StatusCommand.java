@@ -6,7 +6,8 @@ import io.ambientctl.redirect.Node;
 import picocli.CommandLine.Command;
 
 @Command(name = "status", description = "Mode, ztunnel, and every enrolled workload with whether the kernel has "
-        + "its redirection as recorded (and, if not, what is off), plus its redirected packet counters.",
+        + "its redirection as recorded (and, if not, what is off), plus its redirected packet counters. Exit code 1 "
+        + "when anything recorded is not in the kernel: a workload declared enrolled but not redirecting.",
         footerHeading = "%nExamples:%n", footer = {"  ambientctl status", "  ambientctl status -o json"})
 public class StatusCommand extends BaseCommand implements Callable<Integer> {
     @Override
@@ -18,6 +19,7 @@ public class StatusCommand extends BaseCommand implements Callable<Integer> {
                     + (s.options().failOpen() ? "passes: fail open)" : "is dropped: fail closed)")
                     : s.ztunnel().netns() + " " + String.join(",", s.ztunnel().ips())));
             out().println("dns:     " + (s.options().dnsCapture() ? "captured" : "not captured"));
+            s.nodeProblems().forEach(p -> out().println("PROBLEM: " + p));
             if (s.workloads().isEmpty()) {
                 out().println("no workloads enrolled");
                 return;
@@ -31,6 +33,11 @@ public class StatusCommand extends BaseCommand implements Callable<Integer> {
             }
             t.print(out());
         });
+        if (!s.verified()) {
+            err().println("ambientctl: the kernel does not have everything the node state records (see above); "
+                    + "'ambientctl enroll' of the workload, or 'ambientctl mode set " + s.mode() + "', reinstalls it");
+            return ExitCode.FAILED;
+        }
         return ExitCode.OK;
     }
 }

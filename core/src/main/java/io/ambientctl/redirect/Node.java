@@ -10,6 +10,7 @@ import java.util.Optional;
 import io.ambientctl.bpf.AttachKind;
 import io.ambientctl.net.NetNs;
 import io.ambientctl.redirect.ebpf.EbpfRedirector;
+import io.ambientctl.redirect.iptables.IptablesRedirector;
 import io.ambientctl.redirect.ebpf.Maps;
 import io.ambientctl.util.ExitCodeException;
 
@@ -43,14 +44,20 @@ public final class Node {
 
     @FunctionalInterface
     private interface Change<T> {
-        T apply(State state, EbpfRedirector ebpf);
+        T apply(State state, Redirector current);
+    }
+
+    /** The redirector of {@code mode} (eBPF for "none": the default mode). */
+    public Redirector redirector(RedirectMode mode, State state) {
+        return mode == RedirectMode.iptables ? new IptablesRedirector(cfg, state)
+                : new EbpfRedirector(cfg, state, attachKind);
     }
 
     private <T> T change(boolean dryRun, Change<T> body) {
         try (NodeState.Lock lock = NodeState.lock(cfg.stateDir(), lockWait)) {
             State state = NodeState.load(cfg.stateDir());
-            try (EbpfRedirector ebpf = new EbpfRedirector(cfg, state, attachKind)) {
-                T result = body.apply(state, ebpf);
+            try (Redirector current = redirector(state.mode, state)) {
+                T result = body.apply(state, current);
                 if (!dryRun) {
                     NodeState.save(cfg.stateDir(), state);
                 }
@@ -59,16 +66,9 @@ public final class Node {
         }
     }
 
-    private static void requireModeUsable(State s) {
-        if (s.mode == RedirectMode.iptables) {
-            throw new IllegalStateException("the node is in iptables mode, which this build cannot drive");
-        }
-    }
-
     /** Enrolls the workloads in these network namespaces: all of them, or none on failure. */
     public List<Outcome> enroll(List<NetNs> targets, boolean dryRun) {
-        return change(dryRun, (state, ebpf) -> {
-            requireModeUsable(state);
+        return change(dryRun, (state, r) -> {
             // discover every target first: a missing one fails the call before anything changes
             List<Workload> found = new ArrayList<>();
             for (NetNs ns : targets) {
@@ -86,7 +86,7 @@ public final class Node {
                     Optional<Workload> known = state.workload(fresh.key());
                     String action;
                     if (known.isPresent() && known.get().samePlumbing(fresh)
-                            && !dryRun && ebpf.verify(known.get()).verified()) {
+                            && !dryRun && r.verify(known.get()).verified()) {
                         out.add(new Outcome(fresh.key(), "already-enrolled", known.get()));
                         continue;
                     }
@@ -97,24 +97,24 @@ public final class Node {
                         continue;
                     }
                     if (known.isPresent() && !known.get().samePlumbing(fresh)) {
-                        ebpf.unenroll(known.get()); // the pod's plumbing changed (restarted): drop the old
+                        r.unenroll(known.get()); // the pod's plumbing changed (restarted): drop the old
                     }
                     Workload w = state.put(fresh);
-                    ebpf.enroll(w);
+                    r.enroll(w);
                     done.add(w);
                     out.add(new Outcome(w.key(), action, w));
                 }
                 if (!dryRun && !done.isEmpty()) {
-                    ebpf.refreshNodeAddresses();
+                    r.refreshNodeAddresses();
                     if (state.mode == RedirectMode.none) {
-                        state.mode = RedirectMode.ebpf;
-                        ebpf.applyOptions(state.options());
+                        state.mode = r.mode();
+                        r.applyOptions(state.options());
                     }
                 }
             } catch (RuntimeException e) {
                 for (Workload w : done) {
                     try {
-                        ebpf.unenroll(w);
+                        r.unenroll(w);
                     } catch (RuntimeException suppressed) {
                         e.addSuppressed(suppressed);
                     }
@@ -131,8 +131,7 @@ public final class Node {
      * that exists but is not enrolled is a no-op; one that neither exists nor is enrolled is exit 4.
      */
     public List<Outcome> unenroll(List<NetNs> targets, boolean all, boolean dryRun) {
-        return change(dryRun, (state, ebpf) -> {
-            requireModeUsable(state);
+        return change(dryRun, (state, r) -> {
             List<Workload> chosen = new ArrayList<>();
             List<Outcome> out = new ArrayList<>();
             if (all) {
@@ -152,7 +151,7 @@ public final class Node {
             }
             for (Workload w : chosen) {
                 if (!dryRun) {
-                    ebpf.unenroll(w);
+                    r.unenroll(w);
                     state.remove(w.key());
                 }
                 out.add(new Outcome(w.key(), dryRun ? "would-unenroll" : "unenrolled", w));
@@ -163,8 +162,7 @@ public final class Node {
 
     /** Declares the node's ztunnel (in a network namespace) and installs its side. */
     public Ztunnel ztunnelSet(NetNs ns, Boolean dnsCapture, Boolean failOpen, boolean dryRun) {
-        return change(dryRun, (state, ebpf) -> {
-            requireModeUsable(state);
+        return change(dryRun, (state, r) -> {
             Workload w = Discovery.fromNetns(ns, cfg.nodeNetns(), ns.display(), null, null);
             if (state.workload(w.key()).isPresent()) {
                 throw new IllegalArgumentException(ns.display() + " is an enrolled workload; unenroll it first");
@@ -180,13 +178,13 @@ public final class Node {
                 state.failOpen = failOpen;
             }
             Ztunnel old = state.ztunnel;
-            ebpf.installZtunnel(zt, state.options());
+            r.installZtunnel(zt, state.options());
             if (old != null && !old.netns().equals(zt.netns())) {
                 ZtunnelRouting.remove(NetNs.parse(old.netns()));
             }
             state.ztunnel = zt;
             if (state.mode == RedirectMode.none) {
-                state.mode = RedirectMode.ebpf;
+                state.mode = r.mode();
             }
             return zt;
         });
@@ -194,35 +192,90 @@ public final class Node {
 
     /** Forgets ztunnel: enrolled workloads then fail closed (or open, if chosen). */
     public Ztunnel ztunnelUnset(boolean dryRun) {
-        return change(dryRun, (state, ebpf) -> {
+        return change(dryRun, (state, r) -> {
             Ztunnel old = state.ztunnel;
             if (!dryRun) {
-                ebpf.uninstallZtunnel(old, state.options());
+                r.uninstallZtunnel(old, state.options());
+                if (old != null) {
+                    ZtunnelRouting.remove(NetNs.parse(old.netns()));
+                }
                 state.ztunnel = null;
             }
             return old;
         });
     }
 
-    /** Switches every enrolled workload to {@code mode}; this build drives eBPF only. */
-    public RedirectMode modeSet(RedirectMode mode, boolean dryRun) {
-        if (mode != RedirectMode.ebpf) {
-            throw new IllegalArgumentException("mode " + mode + " is not available in this build; use ebpf");
+    /** The plan of a mode switch: what would be installed and removed. */
+    public record Switch(RedirectMode from, RedirectMode to, List<String> workloads, String rules, boolean changed) {
+    }
+
+    /**
+     * Switches every enrolled workload and ztunnel's side to {@code mode}, all or nothing: installs
+     * the new mode for everyone, verifies it, then removes the old one. On any failure the new mode's
+     * objects are removed again and the old mode, never touched, keeps working.
+     */
+    public Switch modeSet(RedirectMode mode, boolean dryRun) {
+        if (mode == RedirectMode.none) {
+            throw new IllegalArgumentException("mode none is not a mode to switch to; use 'unenroll --all'");
         }
-        return change(dryRun, (state, ebpf) -> {
-            if (!dryRun && state.mode != RedirectMode.ebpf) {
-                if (state.ztunnel != null) {
-                    ebpf.installZtunnel(state.ztunnel, state.options());
-                } else {
-                    ebpf.applyOptions(state.options());
+        return change(dryRun, (state, old) -> {
+            List<String> keys = state.workloads.stream().map(Workload::key).toList();
+            String rules = null;
+            if (mode == RedirectMode.iptables) {
+                try (IptablesRedirector ipt = new IptablesRedirector(cfg, state)) {
+                    rules = ipt.plan(state.ztunnel, state.options());
                 }
-                for (Workload w : state.workloads) {
-                    ebpf.enroll(w);
-                }
-                state.mode = RedirectMode.ebpf;
             }
-            return RedirectMode.ebpf;
+            if (state.mode == mode) {
+                // same mode: make sure everything is in place (a no-op when it is)
+                if (!dryRun) {
+                    install(old, state);
+                }
+                return new Switch(state.mode, mode, keys, rules, false);
+            }
+            if (dryRun) {
+                return new Switch(state.mode, mode, keys, rules, true);
+            }
+            RedirectMode from = state.mode;
+            try (Redirector next = redirector(mode, state)) {
+                try {
+                    install(next, state);
+                    List<String> problems = new ArrayList<>(next.verifyNode());
+                    for (Workload w : state.workloads) {
+                        next.verify(w).problems().forEach(p -> problems.add(w.key() + ": " + p));
+                    }
+                    if (!problems.isEmpty()) {
+                        throw new IllegalStateException("the " + mode + " mode did not verify: "
+                                + String.join("; ", problems));
+                    }
+                } catch (RuntimeException e) {
+                    try {
+                        next.uninstall();
+                    } catch (RuntimeException suppressed) {
+                        e.addSuppressed(suppressed);
+                    }
+                    throw new IllegalStateException("switching to " + mode + " failed, the node stays in " + from
+                            + " mode: " + e.getMessage(), e);
+                }
+                if (from != RedirectMode.none) {
+                    old.uninstall();
+                }
+                state.mode = mode;
+            }
+            return new Switch(from, mode, keys, rules, true);
         });
+    }
+
+    private static void install(Redirector r, State state) {
+        if (state.ztunnel != null) {
+            r.installZtunnel(state.ztunnel, state.options());
+        } else {
+            r.applyOptions(state.options());
+        }
+        for (Workload w : state.workloads) {
+            r.enroll(w);
+        }
+        r.refreshNodeAddresses();
     }
 
     /** The state as recorded (no lock, no kernel). */
@@ -234,25 +287,28 @@ public final class Node {
     public record WorkloadStatus(Workload workload, Verification verification, Maps.Counters counters) {
     }
 
-    public record Status(RedirectMode mode, Ztunnel ztunnel, DatapathOptions options, List<WorkloadStatus> workloads) {
+    public record Status(RedirectMode mode, Ztunnel ztunnel, DatapathOptions options, List<WorkloadStatus> workloads,
+                         List<String> nodeProblems) {
+        /** Everything recorded is in the kernel. */
+        public boolean verified() {
+            return nodeProblems.isEmpty() && workloads.stream().allMatch(w -> w.verification().verified());
+        }
     }
 
     /** Mode, ztunnel and every workload with whether the kernel agrees (read-only; no lock). */
     public Status status() {
         State state = NodeState.load(cfg.stateDir());
         List<WorkloadStatus> out = new ArrayList<>();
-        if (state.mode == RedirectMode.ebpf && !state.workloads.isEmpty()) {
-            try (EbpfRedirector ebpf = new EbpfRedirector(cfg, state, attachKind)) {
+        List<String> nodeProblems = new ArrayList<>();
+        if (state.mode != RedirectMode.none) {
+            try (Redirector r = redirector(state.mode, state)) {
+                nodeProblems.addAll(r.verifyNode());
                 for (Workload w : state.workloads) {
-                    out.add(new WorkloadStatus(w, ebpf.verify(w), ebpf.counters(w)));
+                    out.add(new WorkloadStatus(w, r.verify(w), r.counters(w)));
                 }
             }
-        } else {
-            for (Workload w : state.workloads) {
-                out.add(new WorkloadStatus(w, Verification.of(List.of("mode is " + state.mode)), Maps.ZERO));
-            }
         }
-        return new Status(state.mode, state.ztunnel, state.options(), out);
+        return new Status(state.mode, state.ztunnel, state.options(), out, nodeProblems);
     }
 
     private static State copy(State s) {

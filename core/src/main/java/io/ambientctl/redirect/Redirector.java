@@ -1,10 +1,16 @@
 package io.ambientctl.redirect;
 
+import java.util.List;
+
+import io.ambientctl.redirect.ebpf.Maps;
+
 /**
  * One redirection mode. Every operation is idempotent, and leaves nothing half-done when it fails.
- * Switching mode is: install the new one for every workload, verify, remove the old one.
+ * Switching mode is: install the new one for every workload, verify, remove the old one. The
+ * policy routing inside ztunnel's namespace ({@link ZtunnelRouting}) is shared by both modes and
+ * is not removed by {@link #uninstall()}.
  */
-public interface Redirector {
+public interface Redirector extends AutoCloseable {
     RedirectMode mode();
 
     /** Installs ztunnel's side (and the datapath options: DNS capture, fail-open). */
@@ -13,12 +19,30 @@ public interface Redirector {
     /** Removes ztunnel's side; enrolled workloads then fail closed (or open, if chosen). */
     void uninstallZtunnel(Ztunnel zt, DatapathOptions options);
 
+    /** Applies the options without a ztunnel (before one is set). */
+    void applyOptions(DatapathOptions options);
+
     void enroll(Workload w);
 
     void unenroll(Workload w);
 
     Verification verify(Workload w);
 
-    /** Removes everything of this mode from the node. */
+    /** Problems of the mode's node-wide objects (ztunnel side, chains, routing): empty when all is in place. */
+    List<String> verifyNode();
+
+    /** The node's own addresses bypass the mesh; re-read them where the mode keeps a copy. */
+    default void refreshNodeAddresses() {
+    }
+
+    /** Redirected packets and bytes of the workload, where the mode counts them (else zeros). */
+    default Maps.Counters counters(Workload w) {
+        return Maps.ZERO;
+    }
+
+    /** Removes everything of this mode from the node (but the shared ztunnel routing). */
     void uninstall();
+
+    @Override
+    void close();
 }

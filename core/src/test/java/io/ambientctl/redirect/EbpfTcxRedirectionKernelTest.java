@@ -3,7 +3,7 @@ package io.ambientctl.redirect;
 import io.ambientctl.bpf.AttachKind;
 
 /** The redirection suite in eBPF mode with TCX links. */
-class EbpfTcxRedirectionKernelTest extends RedirectionSuite {
+class EbpfTcxRedirectionKernelTest extends EbpfRedirectionSuite {
     @Override
     AttachKind kind() {
         return AttachKind.TCX;

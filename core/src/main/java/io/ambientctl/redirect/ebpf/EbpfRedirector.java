@@ -39,7 +39,7 @@ import io.ambientctl.redirect.ZtunnelRouting;
  * the maps that tell them who is enrolled and where ztunnel is. What it attached is recorded in the
  * {@link State} (by workload key) so that it removes exactly that.
  */
-public final class EbpfRedirector implements Redirector, AutoCloseable {
+public final class EbpfRedirector implements Redirector {
     public static final String ZTUNNEL_KEY = "ztunnel";
     private static final Mac NO_MAC = new Mac(new byte[6]);
 
@@ -77,11 +77,13 @@ public final class EbpfRedirector implements Redirector, AutoCloseable {
 
     private Hook attach(NetNs ns, String program, int ifindex, TcDirection dir, String pinName) {
         var prog = datapath().program(program);
+        io.ambientctl.util.Faults.step("tc-attach");
         TcAttachment t = ns.call(() -> Tc.attach(prog, ifindex, dir, attachKind, linkPin(pinName)));
         return new Hook(ns.display(), t);
     }
 
     private static void detach(Hook h) {
+        io.ambientctl.util.Faults.step("tc-detach");
         NetNs ns = NetNs.parse(h.netns());
         if (h.tc().kind() == AttachKind.TCX) {
             Tc.detachTcx(Path.of(h.tc().linkPin())); // by pin: works even when the netns is gone
@@ -139,12 +141,10 @@ public final class EbpfRedirector implements Redirector, AutoCloseable {
         datapath().ztunnel().put(0, new Maps.ZtunnelInfo(0, NO_MAC, flags(options)));
         detachAll(state.attachments.getOrDefault(ZTUNNEL_KEY, List.of()));
         state.attachments.remove(ZTUNNEL_KEY);
-        if (zt != null) {
-            ZtunnelRouting.remove(NetNs.parse(zt.netns()));
-        }
     }
 
     /** Sets the datapath options without touching ztunnel's hooks. */
+    @Override
     public void applyOptions(DatapathOptions options) {
         var z = datapath().ztunnel();
         Maps.ZtunnelInfo cur = z.get(0).orElse(new Maps.ZtunnelInfo(0, NO_MAC, 0));
@@ -152,6 +152,7 @@ public final class EbpfRedirector implements Redirector, AutoCloseable {
     }
 
     /** The node's own addresses bypass the mesh; re-read them (they can change). */
+    @Override
     public void refreshNodeAddresses() {
         var m = datapath().nodeAddrs();
         Set<InetAddress> now = new HashSet<>();
@@ -188,6 +189,7 @@ public final class EbpfRedirector implements Redirector, AutoCloseable {
             var wm = d.workloads();
             for (String ip : w.ips()) {
                 InetAddress a = IpAddrs.parse(ip);
+                io.ambientctl.util.Faults.step("map-update");
                 wm.put(a, new Maps.WorkloadInfo(w.hostIfindex(), w.id(), Mac.parse(w.podMac()), Maps.WORKLOAD_F_ENROLLED));
                 added.add(a);
             }
@@ -222,6 +224,7 @@ public final class EbpfRedirector implements Redirector, AutoCloseable {
         d.counters().delete(w.id());
     }
 
+    @Override
     public Maps.Counters counters(Workload w) {
         return datapath().counters().get(w.id()).orElse(Maps.ZERO);
     }
@@ -261,6 +264,41 @@ public final class EbpfRedirector implements Redirector, AutoCloseable {
         }
     }
 
+    @Override
+    public List<String> verifyNode() {
+        List<String> problems = new ArrayList<>();
+        Maps.ZtunnelInfo zi = datapath().ztunnel().get(0).orElse(new Maps.ZtunnelInfo(0, NO_MAC, 0));
+        Ztunnel zt = state.ztunnel;
+        if (zt == null) {
+            if (zi.set()) {
+                problems.add("the ztunnel map points at ifindex " + zi.ifindex() + " but no ztunnel is set");
+            }
+            return problems;
+        }
+        if (zi.ifindex() != zt.hostIfindex()) {
+            problems.add("the ztunnel map points at ifindex " + zi.ifindex() + ", ztunnel's veth is "
+                    + zt.hostIfindex());
+        }
+        int want = datapath().program(Datapath.ZTUNNEL_INGRESS).info().id();
+        if (cfg.nodeNetns().call(() -> Tc.query(zt.hostIfindex(), TcDirection.INGRESS)).stream()
+                .noneMatch(p -> p.progId() == want)) {
+            problems.add(Datapath.ZTUNNEL_INGRESS + " is not attached to ztunnel's veth " + zt.hostInterface());
+        }
+        NetNs ztNs = NetNs.parse(zt.netns());
+        if (!ztNs.exists()) {
+            problems.add("ztunnel's network namespace " + zt.netns() + " is gone");
+            return problems;
+        }
+        int cap = datapath().program(Datapath.ZTUNNEL_CAPTURE).info().id();
+        if (ztNs.call(() -> Tc.query(zt.podIfindex(), TcDirection.INGRESS)).stream().noneMatch(p -> p.progId() == cap)) {
+            problems.add(Datapath.ZTUNNEL_CAPTURE + " is not attached to ztunnel's " + zt.podInterface());
+        }
+        if (!ztNs.call(ZtunnelRouting::presentHere)) {
+            problems.add("ztunnel's namespace lacks the fwmark 0x111 -> table 133 local route");
+        }
+        return problems;
+    }
+
     /** The program ids of our datapath (to tell ours from other owners' programs). */
     public Set<Integer> programIds() {
         Set<Integer> ids = new HashSet<>();
@@ -281,9 +319,6 @@ public final class EbpfRedirector implements Redirector, AutoCloseable {
             }
         }
         state.attachments.clear();
-        if (state.ztunnel != null) {
-            ZtunnelRouting.remove(NetNs.parse(state.ztunnel.netns()));
-        }
         close();
         removePins(cfg.bpffs());
         if (first != null) {

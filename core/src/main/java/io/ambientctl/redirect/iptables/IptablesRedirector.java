@@ -1,0 +1,343 @@
+package io.ambientctl.redirect.iptables;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+
+import io.ambientctl.net.IpAddrs;
+import io.ambientctl.net.NetNs;
+import io.ambientctl.redirect.DatapathOptions;
+import io.ambientctl.redirect.NodeConfig;
+import io.ambientctl.redirect.RedirectMode;
+import io.ambientctl.redirect.Redirector;
+import io.ambientctl.redirect.State;
+import io.ambientctl.redirect.Verification;
+import io.ambientctl.redirect.Workload;
+import io.ambientctl.redirect.Ztunnel;
+import io.ambientctl.redirect.ZtunnelRouting;
+import io.ambientctl.util.Exec;
+import io.ambientctl.util.Faults;
+
+/**
+ * iptables mode: an ipset per family of enrolled pod IPs, a mangle chain in the node's namespace
+ * that marks the pods' TCP/UDP for policy routing to ztunnel's eth0, and a TPROXY chain in
+ * ztunnel's namespace. Rules are applied with {@code iptables-restore --noflush} (only our chain and
+ * the jump to it), in the backend the host uses; nothing else is touched.
+ */
+public final class IptablesRedirector implements Redirector {
+    private final NodeConfig cfg;
+    private final State state;
+    private Backend backend;
+
+    public IptablesRedirector(NodeConfig cfg, State state) {
+        this.cfg = cfg;
+        this.state = state;
+    }
+
+    @Override
+    public RedirectMode mode() {
+        return RedirectMode.iptables;
+    }
+
+    /** The backend of the node's namespace, detected once. */
+    public Backend backend() {
+        if (backend == null) {
+            backend = cfg.nodeNetns().call(Backend::detect);
+        }
+        return backend;
+    }
+
+    // ---- the pieces, each run inside the namespace the calling thread is in ----
+
+    private void restore(boolean v6, String input) {
+        Faults.step("iptables-restore");
+        Exec.run(List.of(backend().tool(v6, "restore"), "--noflush"), input).check();
+    }
+
+    private boolean jumpPresent(boolean v6) {
+        return Exec.run(List.of(backend().tool(v6, ""), "-t", "mangle", "-C", "PREROUTING", "-j", Rules.CHAIN)).ok();
+    }
+
+    private boolean chainPresent(boolean v6) {
+        return Exec.run(List.of(backend().tool(v6, ""), "-t", "mangle", "-S", Rules.CHAIN)).ok();
+    }
+
+    private static void ipset(List<String> lines) {
+        if (lines.isEmpty()) {
+            return;
+        }
+        Faults.step("ipset");
+        Exec.run(List.of("ipset", "restore", "-exist"), String.join("\n", lines) + "\n").check();
+    }
+
+    private static List<String> members(boolean add, List<String> ips) {
+        List<String> l = new ArrayList<>();
+        for (String ip : ips) {
+            boolean v6 = IpAddrs.isV6(IpAddrs.parse(ip));
+            l.add((add ? "add " : "del ") + Rules.set(v6) + " " + ip);
+        }
+        return l;
+    }
+
+    private List<String> enrolledIps() {
+        List<String> ips = new ArrayList<>();
+        state.workloads.forEach(w -> ips.addAll(w.ips()));
+        return ips;
+    }
+
+    private void nodeRules(Ztunnel zt, DatapathOptions o) {
+        ipset(Rules.createSets());
+        for (boolean v6 : new boolean[] {false, true}) {
+            restore(v6, Rules.node(v6, zt, o, !jumpPresent(v6)));
+        }
+    }
+
+    private void nodeRouting(Ztunnel zt) {
+        for (boolean v6 : new boolean[] {false, true}) {
+            String fam = v6 ? "-6" : "-4";
+            String rules = Exec.run(List.of("ip", fam, "rule", "show")).stdout();
+            if (rules.lines().noneMatch(l -> l.contains("fwmark " + Rules.NODE_MARK) && l.contains("lookup "
+                    + Rules.NODE_TABLE))) {
+                Faults.step("ip-rule");
+                Exec.run(List.of("ip", fam, "rule", "add", "fwmark", Rules.NODE_MARK, "lookup", Rules.NODE_TABLE,
+                        "pref", Rules.NODE_RULE_PREF)).check();
+            }
+            String via = zt == null ? null : zt.ips().stream().filter(ip -> IpAddrs.isV6(IpAddrs.parse(ip)) == v6)
+                    .findFirst().orElse(null);
+            List<String> route = via == null
+                    ? List.of("ip", fam, "route", "replace", "blackhole", "default", "table", Rules.NODE_TABLE)
+                    : List.of("ip", fam, "route", "replace", "default", "via", via, "dev", zt.hostInterface(), "onlink",
+                            "table", Rules.NODE_TABLE);
+            Faults.step("ip-route");
+            Exec.run(route).check();
+        }
+    }
+
+    private void removeHere() {
+        for (boolean v6 : new boolean[] {false, true}) {
+            boolean jump = jumpPresent(v6);
+            boolean chain = chainPresent(v6);
+            if (jump || chain) {
+                restore(v6, Rules.removal(jump, chain));
+            }
+        }
+        Exec.run(List.of("ipset", "destroy", Rules.SET4));
+        Exec.run(List.of("ipset", "destroy", Rules.SET6));
+    }
+
+    private static void removeNodeRouting() {
+        for (String fam : List.of("-4", "-6")) {
+            while (Exec.run(List.of("ip", fam, "rule", "show")).stdout().lines()
+                    .anyMatch(l -> l.contains("fwmark " + Rules.NODE_MARK))) {
+                if (!Exec.run(List.of("ip", fam, "rule", "del", "fwmark", Rules.NODE_MARK, "lookup", Rules.NODE_TABLE))
+                        .ok()) {
+                    break;
+                }
+            }
+            Exec.run(List.of("ip", fam, "route", "flush", "table", Rules.NODE_TABLE));
+        }
+    }
+
+    private void inZtunnel(Ztunnel zt, Consumer<NetNs> body) {
+        if (zt == null) {
+            return;
+        }
+        NetNs ns = NetNs.parse(zt.netns());
+        if (ns.exists()) {
+            body.accept(ns);
+        }
+    }
+
+    // ---- Redirector ----
+
+    @Override
+    public void installZtunnel(Ztunnel zt, DatapathOptions o) {
+        NetNs ztNs = NetNs.parse(zt.netns());
+        try {
+            ztNs.run(() -> {
+                ipset(Rules.createSets());
+                ipset(members(true, enrolledIps()));
+                for (boolean v6 : new boolean[] {false, true}) {
+                    restore(v6, Rules.ztunnel(v6, o, !jumpPresent(v6)));
+                }
+                ZtunnelRouting.ensureHere();
+            });
+            cfg.nodeNetns().run(() -> {
+                nodeRules(zt, o);
+                nodeRouting(zt);
+            });
+        } catch (RuntimeException e) {
+            // leave the node as before: the previous ztunnel's rules (or none)
+            try {
+                ztNs.run(this::removeHere);
+                if (state.ztunnel != null && state.ztunnel.netns().equals(zt.netns())) {
+                    installZtunnel(state.ztunnel, state.options());
+                } else {
+                    cfg.nodeNetns().run(() -> {
+                        nodeRules(state.ztunnel, state.options());
+                        nodeRouting(state.ztunnel);
+                    });
+                }
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+        if (state.ztunnel != null && !state.ztunnel.netns().equals(zt.netns())) {
+            inZtunnel(state.ztunnel, ns -> ns.run(this::removeHere));
+        }
+    }
+
+    @Override
+    public void uninstallZtunnel(Ztunnel zt, DatapathOptions o) {
+        cfg.nodeNetns().run(() -> {
+            nodeRules(null, o);
+            nodeRouting(null);
+        });
+        inZtunnel(zt, ns -> ns.run(this::removeHere));
+    }
+
+    @Override
+    public void applyOptions(DatapathOptions o) {
+        cfg.nodeNetns().run(() -> {
+            nodeRules(state.ztunnel, o);
+            nodeRouting(state.ztunnel);
+        });
+        inZtunnel(state.ztunnel, ns -> ns.run(() -> {
+            for (boolean v6 : new boolean[] {false, true}) {
+                restore(v6, Rules.ztunnel(v6, o, !jumpPresent(v6)));
+            }
+        }));
+    }
+
+    @Override
+    public void enroll(Workload w) {
+        cfg.nodeNetns().run(() -> {
+            if (!jumpPresent(false) || !jumpPresent(true)) {
+                nodeRules(state.ztunnel, state.options());
+                nodeRouting(state.ztunnel);
+            }
+            ipset(members(true, w.ips()));
+        });
+        try {
+            inZtunnel(state.ztunnel, ns -> ns.run(() -> ipset(members(true, w.ips()))));
+        } catch (RuntimeException e) {
+            try {
+                cfg.nodeNetns().run(() -> ipset(members(false, w.ips())));
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+    }
+
+    @Override
+    public void unenroll(Workload w) {
+        cfg.nodeNetns().run(() -> {
+            if (Exec.run(List.of("ipset", "list", "-n")).stdout().contains(Rules.SET4)) {
+                ipset(members(false, w.ips()));
+            }
+        });
+        inZtunnel(state.ztunnel, ns -> ns.run(() -> {
+            if (Exec.run(List.of("ipset", "list", "-n")).stdout().contains(Rules.SET4)) {
+                ipset(members(false, w.ips()));
+            }
+        }));
+    }
+
+    private static boolean inSet(String ip) {
+        boolean v6 = IpAddrs.isV6(IpAddrs.parse(ip));
+        return Exec.run(List.of("ipset", "test", Rules.set(v6), ip)).ok();
+    }
+
+    @Override
+    public Verification verify(Workload w) {
+        List<String> problems = new ArrayList<>();
+        if (!NetNs.parse(w.netns()).exists()) {
+            problems.add("network namespace " + w.netns() + " is gone");
+        }
+        cfg.nodeNetns().run(() -> {
+            for (String ip : w.ips()) {
+                if (!inSet(ip)) {
+                    problems.add(ip + " is not in the node's set " + Rules.set(IpAddrs.isV6(IpAddrs.parse(ip))));
+                }
+            }
+            for (boolean v6 : new boolean[] {false, true}) {
+                if (!jumpPresent(v6)) {
+                    problems.add("no jump to " + Rules.CHAIN + " in the node's " + (v6 ? "ip6tables" : "iptables")
+                            + " mangle PREROUTING");
+                }
+            }
+        });
+        inZtunnel(state.ztunnel, ns -> ns.run(() -> {
+            for (String ip : w.ips()) {
+                if (!inSet(ip)) {
+                    problems.add(ip + " is not in ztunnel's set");
+                }
+            }
+        }));
+        return Verification.of(problems);
+    }
+
+    @Override
+    public List<String> verifyNode() {
+        List<String> problems = new ArrayList<>();
+        cfg.nodeNetns().run(() -> {
+            for (boolean v6 : new boolean[] {false, true}) {
+                if (!jumpPresent(v6)) {
+                    problems.add("no jump to " + Rules.CHAIN + " in the node's " + (v6 ? "ip6" : "ip") + "tables");
+                }
+            }
+        });
+        Ztunnel zt = state.ztunnel;
+        if (zt != null) {
+            NetNs ns = NetNs.parse(zt.netns());
+            if (!ns.exists()) {
+                problems.add("ztunnel's network namespace " + zt.netns() + " is gone");
+            } else {
+                ns.run(() -> {
+                    for (boolean v6 : new boolean[] {false, true}) {
+                        if (!jumpPresent(v6)) {
+                            problems.add("no TPROXY chain in ztunnel's " + (v6 ? "ip6" : "ip") + "tables");
+                        }
+                    }
+                    if (!ZtunnelRouting.presentHere()) {
+                        problems.add("ztunnel's namespace lacks the fwmark 0x111 -> table 133 local route");
+                    }
+                });
+            }
+        }
+        return problems;
+    }
+
+    /** The rules this mode would apply, for --dry-run. */
+    public String plan(Ztunnel zt, DatapathOptions o) {
+        StringBuilder sb = new StringBuilder();
+        for (boolean v6 : new boolean[] {false, true}) {
+            sb.append("# node namespace, ").append(v6 ? "ip6tables" : "iptables").append("-restore --noflush\n");
+            sb.append(Rules.node(v6, zt, o, true));
+        }
+        if (zt != null) {
+            for (boolean v6 : new boolean[] {false, true}) {
+                sb.append("# ztunnel namespace ").append(zt.netns()).append(", ").append(v6 ? "ip6tables" : "iptables")
+                        .append("-restore --noflush\n");
+                sb.append(Rules.ztunnel(v6, o, true));
+            }
+        }
+        return sb.toString();
+    }
+
+    @Override
+    public void uninstall() {
+        cfg.nodeNetns().run(() -> {
+            removeHere();
+            removeNodeRouting();
+        });
+        inZtunnel(state.ztunnel, ns -> ns.run(this::removeHere));
+    }
+
+    @Override
+    public void close() {
+        // nothing held open
+    }
+}
