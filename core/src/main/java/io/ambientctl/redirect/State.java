@@ -8,7 +8,6 @@ import java.util.Optional;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 
-import io.ambientctl.bpf.TcAttachment;
 
 /**
  * The state file's document: what ambientctl manages on this node. Mutable; {@link NodeState}
@@ -40,8 +39,12 @@ public final class State {
     public Workload put(Workload w) {
         Optional<Workload> old = workload(w.key());
         Workload withId = w.withId(old.map(Workload::id).orElseGet(() -> nextId++));
-        workloads.removeIf(x -> x.key().equals(w.key()));
-        workloads.add(withId);
+        int at = old.map(workloads::indexOf).orElse(-1);
+        if (at >= 0) {
+            workloads.set(at, withId); // keep the order
+        } else {
+            workloads.add(withId);
+        }
         return withId;
     }
 
