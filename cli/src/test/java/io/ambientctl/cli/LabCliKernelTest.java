@@ -102,15 +102,24 @@ class LabCliKernelTest {
         MainTest.Run missing = cli("--lab", name, "enroll", "--netns", p2, "--netns", name + "-nope");
         assertThat(missing.code()).isEqualTo(ExitCode.NOT_FOUND);
         assertThat(missing.err()).contains(name + "-nope").contains("does not exist");
-        assertThat(cli("--lab", name, "mode", "set", "iptables").code()).isEqualTo(ExitCode.USAGE);
         assertThat(cli("--lab", name, "mode", "set", "bogus").code()).isEqualTo(ExitCode.USAGE);
+        JsonNode plan = json("--lab", name, "mode", "set", "iptables", "--dry-run");
+        assertThat(plan.path("rules").asText()).contains("--on-port 15001");
+        assertThat(json("--lab", name, "mode", "show").path("mode").asText()).isEqualTo("ebpf");
+        JsonNode sw = json("--lab", name, "mode", "set", "iptables");
+        assertThat(sw.path("from").asText()).isEqualTo("ebpf");
+        assertThat(sw.path("mode").asText()).isEqualTo("iptables");
+        r = Traffic.tcp(NetNs.named(p1), null, "10.77.0.12", 8080, "ipt", java.time.Duration.ofSeconds(2));
+        assertThat(r.answer()).isEqualTo(p2 + " ipt");
+        assertThat(json("lab", "status", "--name", name).path("captures")).hasSize(2);
+        assertThat(json("--lab", name, "status").path("verified").asBoolean()).isTrue();
         assertThat(json("--lab", name, "mode", "set", "ebpf").path("mode").asText()).isEqualTo("ebpf");
 
         JsonNode un = json("--lab", name, "unenroll", "--all");
         assertThat(un.path("results").get(0).path("action").asText()).isEqualTo("unenrolled");
         r = Traffic.tcp(NetNs.named(p1), null, "10.77.0.12", 8080, "hi", java.time.Duration.ofSeconds(2));
         assertThat(r.answer()).isEqualTo(p2 + " hi");
-        assertThat(json("lab", "status", "--name", name).path("captures")).hasSize(1);
+        assertThat(json("lab", "status", "--name", name).path("captures")).hasSize(2);
 
         assertThat(cli("lab", "down", "--name", name).code()).isZero();
         assertThat(NetNs.named(p1).exists()).isFalse();
@@ -131,6 +140,52 @@ class LabCliKernelTest {
         }
         assertThat(cli("--lab", name, "enroll", "--netns", name + "-p1", "--wait", "5s").code()).isZero();
         assertThat(cli("--lab", name, "enroll", "--wait", "soon").code()).isEqualTo(ExitCode.USAGE);
+    }
+
+    @Test
+    void statusSaysLoudlyWhenAWorkloadIsNotRedirecting() throws Exception {
+        json("lab", "up", "--name", name, "--pods", "2");
+        json("--lab", name, "ztunnel", "set", "--netns", name + "-zt");
+        json("--lab", name, "enroll", "--netns", name + "-p1", "--netns", name + "-p2");
+        // someone removes our program from p1's veth behind our back
+        Path links = Path.of("/sys/fs/bpf/ambientctl-lab-" + name, "links");
+        try (var s = Files.list(links)) {
+            Path pin = s.filter(p -> p.getFileName().toString().startsWith("pod_vp1_")
+                    && p.getFileName().toString().endsWith("_in")).findFirst().orElseThrow();
+            io.ambientctl.bpf.Tc.detachTcx(pin);
+        }
+        MainTest.Run r = cli("--lab", name, "status", "-o", "json");
+        assertThat(r.code()).isEqualTo(ExitCode.FAILED);
+        JsonNode st = Json.parse(r.out());
+        assertThat(st.path("verified").asBoolean()).isFalse();
+        JsonNode p1 = st.path("workloads").get(0);
+        assertThat(p1.path("verified").asBoolean()).isFalse();
+        assertThat(p1.path("problems").toString()).contains("ambient_pod_ingress is not attached");
+        assertThat(st.path("workloads").get(1).path("verified").asBoolean()).isTrue();
+        assertThat(cli("--lab", name, "status").out()).contains("NO: ambient_pod_ingress is not attached");
+        // enrolling again repairs it
+        assertThat(json("--lab", name, "enroll", "--netns", name + "-p1").path("results").get(0).path("action")
+                .asText()).isEqualTo("re-enrolled");
+        assertThat(cli("--lab", name, "status").code()).isZero();
+    }
+
+    @Test
+    void separateProcessesEnrollingAtOnceSerializeAndLoseNothing() throws Exception {
+        json("lab", "up", "--name", name, "--pods", "4");
+        String java = ProcessHandle.current().info().command().orElse("java");
+        List<Process> ps = new ArrayList<>();
+        for (int i = 1; i <= 4; i++) {
+            ps.add(new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), Main.class.getName(),
+                    "--state-dir", stateDir.toString(), "--lab", name, "enroll", "--netns", name + "-p" + i,
+                    "--wait", "60s", "-q").redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                    .start());
+        }
+        for (Process p : ps) {
+            assertThat(p.waitFor()).isZero();
+        }
+        JsonNode st = json("--lab", name, "status");
+        assertThat(st.path("workloads")).hasSize(4);
+        assertThat(st.path("verified").asBoolean()).isTrue();
     }
 
     @Test
