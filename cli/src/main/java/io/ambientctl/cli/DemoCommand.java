@@ -25,8 +25,8 @@ import picocli.CommandLine.Option;
     "The whole story on a local lab, start to finish: checks the host, builds a lab of namespaces (a node, "
             + "ztunnel's Pod with a transparent ztunnel stand-in, three pods), sends traffic before enrolling "
             + "(ztunnel sees nothing), enrolls two pods in eBPF mode and sends again (ztunnel sees every "
-            + "connection, with its original destination; clients still get their answers), unenrolls and shows "
-            + "ztunnel no longer sees it, then removes everything."},
+            + "connection, with its original destination; clients still get their answers), switches to iptables "
+            + "mode and back, unenrolls and shows ztunnel no longer sees it, then removes everything."},
         footerHeading = "%nExamples:%n", footer = {"  ./ambientctl demo", "  ./ambientctl demo -o json"})
 public class DemoCommand extends BaseCommand implements Callable<Integer> {
     static final Duration TIMEOUT = Duration.ofSeconds(2);
@@ -150,7 +150,15 @@ public class DemoCommand extends BaseCommand implements Callable<Integer> {
                     + "'s inbound to 15006 (15008 for HBONE); the node's own IP bypasses");
             send("enrolled", probes, standIn, lab);
 
-            step("7. status");
+            step("7. mode set iptables: the same redirection with an ipset, MARK + policy routing and TPROXY, "
+                    + "switched all or nothing");
+            Node.Switch sw = node.modeSet(io.ambientctl.redirect.RedirectMode.iptables, false);
+            say("switched " + sw.from() + " -> " + sw.to() + " for " + String.join(", ", sw.workloads()));
+            send("iptables", probes.subList(0, 3), standIn, lab);
+            node.modeSet(io.ambientctl.redirect.RedirectMode.ebpf, false);
+            say("and back to ebpf");
+
+            step("8. status");
             Node.Status st = node.status();
             Table t = new Table("WORKLOAD", "VERIFIED", "OUT PKTS", "IN PKTS");
             st.workloads().forEach(w -> t.row(w.workload().key(), w.verification().verified() ? "yes" : "no",
@@ -160,7 +168,7 @@ public class DemoCommand extends BaseCommand implements Callable<Integer> {
             }
             Map<String, Object> statusDoc = Docs.status(st);
 
-            step("8. unenroll --all, and the same traffic again");
+            step("9. unenroll --all, and the same traffic again");
             node.unenroll(List.of(), true, false);
             send("unenrolled", probes, standIn, lab);
 
@@ -172,7 +180,7 @@ public class DemoCommand extends BaseCommand implements Callable<Integer> {
                 Output.render(g, o, doc, () -> { });
             }
         } finally {
-            step("9. Cleaning up: lab namespaces, pins, state");
+            step("10. Cleaning up: lab namespaces, pins, state");
             if (services != null) {
                 services.close();
             }

@@ -193,13 +193,16 @@ class LabCliKernelTest {
         String demo = "acd" + Kernel.unique();
         JsonNode d = json("demo", "--name", demo);
         JsonNode steps = d.path("steps");
-        assertThat(steps).hasSize(3);
+        assertThat(steps).hasSize(4);
         assertThat(steps.get(0).path("ztunnelSaw")).isEmpty();
+        assertThat(steps.get(2).path("phase").asText()).isEqualTo("iptables");
+        assertThat(steps.get(2).path("ztunnelSaw")).extracting(x -> x.path("port").asInt())
+                .containsExactly(15001, 15001, 15006);
         assertThat(steps.get(1).path("ztunnelSaw")).hasSize(4);
         assertThat(steps.get(1).path("requests")).allSatisfy(x -> assertThat(x.path("answered").asBoolean()).isTrue());
         assertThat(steps.get(1).path("ztunnelSaw").toString()).contains("10.77.0.12:8080").contains("[fd77::13]:8080")
                 .contains("10.77.0.12:15008");
-        assertThat(steps.get(2).path("ztunnelSaw")).isEmpty();
+        assertThat(steps.get(3).path("ztunnelSaw")).isEmpty();
         assertThat(d.path("status").path("workloads")).hasSize(2);
         assertThat(NetNs.named(demo + "-node").exists()).isFalse();
         assertThat(Path.of("/sys/fs/bpf/ambientctl-lab-" + demo)).doesNotExist();
