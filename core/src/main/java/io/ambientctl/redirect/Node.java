@@ -42,6 +42,21 @@ public final class Node {
     public record Outcome(String target, String action, Workload workload) {
     }
 
+    /**
+     * What to enroll: a network namespace, and the identity of the workload in it (a Kubernetes Pod's
+     * name, namespace and uid; for a bare namespace the name is the namespace's and the rest null).
+     */
+    public record Target(NetNs netns, String name, String namespace, String uid) {
+        public static Target of(NetNs ns) {
+            return new Target(ns, ns.display(), null, null);
+        }
+
+        /** The key the state knows the workload by (see {@link Workload#key()}). */
+        public String key() {
+            return namespace != null ? namespace + "/" + name : netns.display();
+        }
+    }
+
     @FunctionalInterface
     private interface Change<T> {
         T apply(State state, Redirector current);
@@ -68,11 +83,17 @@ public final class Node {
 
     /** Enrolls the workloads in these network namespaces: all of them, or none on failure. */
     public List<Outcome> enroll(List<NetNs> targets, boolean dryRun) {
+        return enrollTargets(targets.stream().map(Target::of).toList(), dryRun);
+    }
+
+    /** Enrolls these targets: all of them, or none on failure. */
+    public List<Outcome> enrollTargets(List<Target> targets, boolean dryRun) {
         return change(dryRun, (state, r) -> {
             // discover every target first: a missing one fails the call before anything changes
             List<Workload> found = new ArrayList<>();
-            for (NetNs ns : targets) {
-                Workload w = Discovery.fromNetns(ns, cfg.nodeNetns(), ns.display(), null, null);
+            for (Target t : targets) {
+                NetNs ns = t.netns();
+                Workload w = Discovery.fromNetns(ns, cfg.nodeNetns(), t.name(), t.namespace(), t.uid());
                 if (state.ztunnel != null && state.ztunnel.netns().equals(w.netns())) {
                     throw new IllegalArgumentException("refusing to enroll " + ns.display() + ": it is ztunnel's");
                 }
@@ -131,20 +152,29 @@ public final class Node {
      * that exists but is not enrolled is a no-op; one that neither exists nor is enrolled is exit 4.
      */
     public List<Outcome> unenroll(List<NetNs> targets, boolean all, boolean dryRun) {
+        return unenrollTargets(targets.stream().map(Target::of).toList(), all, dryRun);
+    }
+
+    /**
+     * Unenrolls by key (see {@link Target#key()}), or every workload with {@code all}. A target that
+     * is not enrolled is a no-op when its namespace exists (or it is a Pod: the caller checked it),
+     * and exit 4 otherwise.
+     */
+    public List<Outcome> unenrollTargets(List<Target> targets, boolean all, boolean dryRun) {
         return change(dryRun, (state, r) -> {
             List<Workload> chosen = new ArrayList<>();
             List<Outcome> out = new ArrayList<>();
             if (all) {
                 chosen.addAll(state.workloads);
             } else {
-                for (NetNs ns : targets) {
-                    Optional<Workload> w = state.workload(ns.display());
+                for (Target t : targets) {
+                    Optional<Workload> w = state.workload(t.key());
                     if (w.isPresent()) {
                         chosen.add(w.get());
-                    } else if (ns.exists()) {
-                        out.add(new Outcome(ns.display(), "not-enrolled", null));
+                    } else if (t.namespace() != null || (t.netns() != null && t.netns().exists())) {
+                        out.add(new Outcome(t.key(), "not-enrolled", null));
                     } else {
-                        throw ExitCodeException.notFound("network namespace " + ns.display()
+                        throw ExitCodeException.notFound("network namespace " + t.key()
                                 + " neither exists nor is enrolled");
                     }
                 }
