@@ -15,6 +15,7 @@ import picocli.CommandLine.Spec;
                     + "between the two, and shows what the kernel holds."},
         subcommands = {
             VersionCommand.class,
+            PreflightCommand.class,
             ZtunnelCommand.class,
             EnrollCommand.class,
             UnenrollCommand.class,

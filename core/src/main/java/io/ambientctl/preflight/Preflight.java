@@ -1,0 +1,359 @@
+package io.ambientctl.preflight;
+
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.zip.GZIPInputStream;
+
+import io.ambientctl.redirect.RedirectMode;
+
+/**
+ * Whether this host can do each redirection mode, and what to do about what is missing. The
+ * features are probed themselves (distributions backport): a kernel release alone only warns.
+ * Preflight changes nothing on the host.
+ */
+public final class Preflight {
+    /** The kernel options that matter, and the mode that needs each (null: informational). */
+    static final Map<String, RedirectMode> CONFIG = new LinkedHashMap<>();
+
+    static {
+        CONFIG.put("CONFIG_BPF", RedirectMode.ebpf);
+        CONFIG.put("CONFIG_BPF_SYSCALL", RedirectMode.ebpf);
+        CONFIG.put("CONFIG_NET_CLS_BPF", RedirectMode.ebpf);
+        CONFIG.put("CONFIG_NET_SCH_INGRESS", RedirectMode.ebpf);
+        CONFIG.put("CONFIG_NET_CLS_ACT", RedirectMode.ebpf);
+        CONFIG.put("CONFIG_NET_ACT_BPF", null);
+        CONFIG.put("CONFIG_BPF_JIT", null);
+        CONFIG.put("CONFIG_DEBUG_INFO_BTF", null);
+        CONFIG.put("CONFIG_NETFILTER_XT_TARGET_TPROXY", RedirectMode.iptables);
+        CONFIG.put("CONFIG_IP_SET", RedirectMode.iptables);
+    }
+
+    // capability bits (linux/capability.h)
+    static final int CAP_NET_ADMIN = 12;
+    static final int CAP_SYS_ADMIN = 21;
+    static final int CAP_PERFMON = 38;
+    static final int CAP_BPF = 39;
+
+    private final Host host;
+    private final Path bpffs;
+    private final RedirectMode only; // null: both modes are checked
+    private final RedirectMode mode; // the mode whose needs are required; null: none
+
+    /** Checks {@code only} that mode (null: both) and marks what {@code required} needs (null: nothing). */
+    public Preflight(Host host, Path bpffs, RedirectMode only, RedirectMode required) {
+        this.host = host;
+        this.bpffs = bpffs;
+        this.only = only;
+        this.mode = required;
+    }
+
+    /** Checks one mode and marks what it requires. */
+    public Preflight(Host host, Path bpffs, RedirectMode mode) {
+        this(host, bpffs, mode, mode);
+    }
+
+    /** The whole report. */
+    public record Report(RedirectMode mode, List<CheckResult> checks) {
+        public boolean ok() {
+            return checks.stream().noneMatch(CheckResult::blocking);
+        }
+    }
+
+    private boolean req(RedirectMode needed) {
+        return needed != null && mode == needed;
+    }
+
+    private boolean checks(RedirectMode m) {
+        return only == null || only == m;
+    }
+
+    public Report run() {
+        List<CheckResult> out = new ArrayList<>();
+        int[] release = kernel(out);
+        out.add(jit());
+        out.add(btf());
+        config(out, release);
+        out.add(capabilities());
+        if (checks(RedirectMode.ebpf)) {
+            out.add(bpffs());
+            out.add(memlock(release));
+            ebpfProbes(out);
+        }
+        if (checks(RedirectMode.iptables)) {
+            iptables(out);
+        }
+        out.add(routing());
+        out.add(others());
+        return new Report(mode, out);
+    }
+
+    // ---- kernel release ----
+
+    static int[] parseRelease(String r) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("^(\\d+)\\.(\\d+)").matcher(r);
+        return m.find() ? new int[] {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))} : null;
+    }
+
+    static boolean atLeast(int[] v, int major, int minor) {
+        return v != null && (v[0] > major || (v[0] == major && v[1] >= minor));
+    }
+
+    private int[] kernel(List<CheckResult> out) {
+        Optional<String> r = host.read(host.proc().resolve("sys/kernel/osrelease"));
+        if (r.isEmpty()) {
+            out.add(CheckResult.warn("kernel.release", false, "cannot read " + host.proc()
+                    + "/sys/kernel/osrelease", "check that /proc is mounted"));
+            return null;
+        }
+        int[] v = parseRelease(r.get());
+        List<String> implies = new ArrayList<>();
+        implies.add(atLeast(v, 4, 20) ? "TC eBPF with bpf_redirect across namespaces (4.20+)" : "no reliable TC "
+                + "eBPF redirect (before 4.20)");
+        implies.add(atLeast(v, 5, 7) ? "bpf_sk_assign (5.7+)" : "no bpf_sk_assign (before 5.7)");
+        implies.add(atLeast(v, 5, 11) ? "BPF memory charged to the cgroup (5.11+)" : "BPF memory counts against "
+                + "RLIMIT_MEMLOCK (before 5.11)");
+        implies.add(atLeast(v, 6, 6) ? "TCX links (6.6+)" : "no TCX: the clsact qdisc is used (before 6.6)");
+        String detail = r.get() + ": " + String.join("; ", implies);
+        if (!atLeast(v, 4, 20)) {
+            out.add(CheckResult.warn("kernel.release", false, detail, "eBPF mode needs 4.20+ (5.7+ for sk_assign); "
+                    + "use iptables mode, or upgrade the kernel (the probes below decide)"));
+        } else if (!atLeast(v, 5, 7)) {
+            out.add(CheckResult.warn("kernel.release", false, detail, "eBPF mode needs bpf_sk_assign (5.7+): "
+                    + "use iptables mode or upgrade the kernel (the probes below decide)"));
+        } else {
+            out.add(CheckResult.pass("kernel.release", false, detail));
+        }
+        return v;
+    }
+
+    private CheckResult jit() {
+        Optional<String> j = host.read(host.proc().resolve("sys/net/core/bpf_jit_enable"));
+        if (j.isEmpty()) {
+            return CheckResult.skip("bpf.jit", false, "net.core.bpf_jit_enable not present (no JIT, or always on)");
+        }
+        return j.get().equals("0")
+                ? CheckResult.warn("bpf.jit", false, "the BPF JIT is off: programs are interpreted (slower)",
+                        "sysctl -w net.core.bpf_jit_enable=1")
+                : CheckResult.pass("bpf.jit", false, "net.core.bpf_jit_enable=" + j.get());
+    }
+
+    private CheckResult btf() {
+        Path p = host.sys().resolve("kernel/btf/vmlinux");
+        return Files.exists(p) ? CheckResult.pass("btf.vmlinux", false, p + " present")
+                : CheckResult.warn("btf.vmlinux", false, "no kernel BTF at " + p + " (bpftool and CO-RE tooling "
+                        + "see less)", "a kernel built with CONFIG_DEBUG_INFO_BTF=y");
+    }
+
+    // ---- kernel config ----
+
+    private Optional<String> readConfig(int[] release) {
+        Optional<String> rel = host.read(host.proc().resolve("sys/kernel/osrelease"));
+        if (rel.isPresent()) {
+            Optional<String> boot = host.read(host.boot().resolve("config-" + rel.get()));
+            if (boot.isPresent()) {
+                return boot;
+            }
+        }
+        Path gz = host.proc().resolve("config.gz");
+        if (Files.exists(gz)) {
+            try (var in = new GZIPInputStream(new ByteArrayInputStream(Files.readAllBytes(gz)))) {
+                return Optional.of(new String(in.readAllBytes(), StandardCharsets.UTF_8));
+            } catch (IOException e) {
+                return Optional.empty();
+            }
+        }
+        return Optional.empty();
+    }
+
+    private void config(List<CheckResult> out, int[] release) {
+        Optional<String> cfg = readConfig(release);
+        if (cfg.isEmpty()) {
+            out.add(CheckResult.skip("kernel.config", false, "unknown: neither " + host.boot()
+                    + "/config-RELEASE nor " + host.proc() + "/config.gz is readable; the probes decide"));
+            return;
+        }
+        out.add(CheckResult.pass("kernel.config", false, "read"));
+        Map<String, String> values = new LinkedHashMap<>();
+        for (String line : cfg.get().split("\n")) {
+            if (line.startsWith("CONFIG_") && line.contains("=")) {
+                values.put(line.substring(0, line.indexOf('=')), line.substring(line.indexOf('=') + 1));
+            }
+        }
+        for (var e : CONFIG.entrySet()) {
+            if (e.getValue() != null && !checks(e.getValue())) {
+                continue;
+            }
+            String v = values.get(e.getKey());
+            String id = "config." + e.getKey();
+            if ("y".equals(v) || "m".equals(v)) {
+                out.add(CheckResult.pass(id, false, e.getKey() + "=" + v));
+            } else {
+                // the probes decide whether the mode works; a missing option only warns
+                out.add(CheckResult.warn(id, false, e.getKey() + " is not set",
+                        "a kernel with " + e.getKey() + "=y (or =m and the module loaded)"));
+            }
+        }
+    }
+
+    // ---- capabilities, bpffs, memlock ----
+
+    static long capEff(String status) {
+        for (String line : status.split("\n")) {
+            if (line.startsWith("CapEff:")) {
+                return Long.parseUnsignedLong(line.substring(7).strip(), 16);
+            }
+        }
+        return 0;
+    }
+
+    private CheckResult capabilities() {
+        Optional<String> st = host.read(host.proc().resolve("self/status"));
+        long caps = st.map(Preflight::capEff).orElse(0L);
+        boolean sysAdmin = (caps & (1L << CAP_SYS_ADMIN)) != 0;
+        List<String> missing = new ArrayList<>();
+        if (!sysAdmin) {
+            if ((caps & (1L << CAP_BPF)) == 0 && checks(RedirectMode.ebpf)) {
+                missing.add("CAP_BPF");
+            }
+            if ((caps & (1L << CAP_PERFMON)) == 0 && checks(RedirectMode.ebpf)) {
+                missing.add("CAP_PERFMON");
+            }
+        }
+        if ((caps & (1L << CAP_NET_ADMIN)) == 0) {
+            missing.add("CAP_NET_ADMIN");
+        }
+        boolean required = mode != null;
+        if (missing.isEmpty()) {
+            return CheckResult.pass("capabilities", required, sysAdmin ? "CAP_SYS_ADMIN and CAP_NET_ADMIN"
+                    : "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN");
+        }
+        return CheckResult.fail("capabilities", required, "missing " + String.join(", ", missing)
+                + " (CapEff " + Long.toHexString(caps) + ")", "run as root, or grant " + String.join(" + ", missing)
+                + " (in a Pod: securityContext.capabilities.add; CAP_SYS_ADMIN covers CAP_BPF and CAP_PERFMON)");
+    }
+
+    private CheckResult bpffs() {
+        boolean required = req(RedirectMode.ebpf);
+        Optional<String> mounts = host.read(host.proc().resolve("mounts"));
+        String best = null;
+        for (String line : mounts.orElse("").split("\n")) {
+            String[] f = line.split(" ");
+            if (f.length > 2 && f[2].equals("bpf") && bpffs.startsWith(f[1])
+                    && (best == null || f[1].length() > best.length())) {
+                best = f[1];
+            }
+        }
+        if (best == null) {
+            return CheckResult.fail("bpffs", required, "no bpf filesystem mounted at or above " + bpffs,
+                    "mount -t bpf bpf /sys/fs/bpf (and add it to /etc/fstab)");
+        }
+        Path mp = Path.of(best);
+        if (host.proc().equals(Path.of("/proc")) && !Files.isWritable(mp)) {
+            return CheckResult.fail("bpffs", required, "bpffs at " + best + " is not writable",
+                    "remount it read-write: mount -o remount,rw " + best);
+        }
+        return CheckResult.pass("bpffs", required, "bpffs mounted at " + best + " (pins under " + bpffs + ")");
+    }
+
+    private CheckResult memlock(int[] release) {
+        Optional<String> limits = host.read(host.proc().resolve("self/limits"));
+        String lim = limits.flatMap(l -> l.lines().filter(x -> x.startsWith("Max locked memory")).findFirst())
+                .map(x -> x.replace("Max locked memory", "").strip().split("\\s+")[0]).orElse("unknown");
+        if (atLeast(release, 5, 11)) {
+            return CheckResult.pass("memlock", false, "not needed on 5.11+ (memlock limit " + lim + ")");
+        }
+        boolean enough = lim.equals("unlimited") || (lim.matches("\\d+") && Long.parseLong(lim) >= 64L << 20);
+        return enough ? CheckResult.pass("memlock", req(RedirectMode.ebpf), "memlock limit " + lim)
+                : CheckResult.fail("memlock", req(RedirectMode.ebpf), "memlock limit " + lim + " bytes: BPF maps "
+                        + "are charged to it before 5.11", "ulimit -l unlimited (systemd: LimitMEMLOCK=infinity)");
+    }
+
+    // ---- probes ----
+
+    private void ebpfProbes(List<CheckResult> out) {
+        boolean r = req(RedirectMode.ebpf);
+        Probes.Answer a = host.probes().schedClsLoads();
+        out.add(a.ok() ? CheckResult.pass("bpf.sched_cls", r, a.detail())
+                : CheckResult.fail("bpf.sched_cls", r, a.detail(), "a kernel with CONFIG_BPF_SYSCALL and "
+                        + "CONFIG_NET_CLS_BPF, run as root (or CAP_BPF + CAP_NET_ADMIN)"));
+        for (String h : List.of("bpf_redirect", "bpf_skc_lookup_tcp", "bpf_sk_assign", "bpf_redirect_peer")) {
+            boolean needed = !h.equals("bpf_redirect_peer") && r;
+            Probes.Answer x = host.probes().helper(h);
+            String first = switch (h) {
+                case "bpf_redirect" -> "4.4";
+                case "bpf_skc_lookup_tcp" -> "5.2";
+                case "bpf_sk_assign" -> "5.7";
+                default -> "5.10";
+            };
+            out.add(x.ok() ? CheckResult.pass("bpf.helper." + h, needed, x.detail())
+                    : (needed ? CheckResult.fail("bpf.helper." + h, true, x.detail(), "needs kernel " + first
+                            + "+; use iptables mode on this kernel")
+                            : CheckResult.warn("bpf.helper." + h, needed, x.detail(), "kernel " + first + "+")));
+        }
+        Probes.Answer t = host.probes().tcx();
+        out.add(t.ok() ? CheckResult.pass("tc.tcx", false, t.detail())
+                : CheckResult.warn("tc.tcx", false, t.detail(), "nothing to do: filters on the clsact qdisc "
+                        + "are used (kernel 6.6+ has TCX)"));
+        Probes.Answer c = host.probes().clsact();
+        boolean cr = r && !t.ok();
+        out.add(c.ok() ? CheckResult.pass("tc.clsact", cr, c.detail())
+                : CheckResult.fail("tc.clsact", cr, c.detail(), "a kernel with CONFIG_NET_SCH_INGRESS "
+                        + "(sch_ingress provides clsact)"));
+    }
+
+    private void iptables(List<CheckResult> out) {
+        boolean r = req(RedirectMode.iptables);
+        for (String tool : List.of("iptables", "ip6tables", "iptables-restore", "ip6tables-restore", "ipset")) {
+            Optional<Path> p = host.tool(tool);
+            out.add(p.isPresent() ? CheckResult.pass("tool." + tool, r, p.get().toString())
+                    : CheckResult.fail("tool." + tool, r, tool + " not found on PATH",
+                            "apt-get install " + (tool.equals("ipset") ? "ipset" : "iptables")));
+        }
+        if (host.tool("iptables").isEmpty() || host.tool("ipset").isEmpty()) {
+            return;
+        }
+        int[] rules = host.probes().iptablesRules();
+        String d = "nft backend " + (rules[0] < 0 ? "absent" : rules[0] + " rules") + ", legacy backend "
+                + (rules[1] < 0 ? "absent" : rules[1] + " rules");
+        out.add(rules[0] > 0 && rules[1] > 0
+                ? CheckResult.warn("iptables.backend", false, d + ": both hold rules; ambientctl uses nft",
+                        "move the legacy rules to nft (iptables-legacy-save | iptables-nft-restore)")
+                : CheckResult.pass("iptables.backend", false, d + "; ambientctl uses "
+                        + (rules[1] > 0 && rules[0] <= 0 ? "legacy" : "nft")));
+        for (boolean v6 : new boolean[] {false, true}) {
+            Probes.Answer a = host.probes().tproxy(v6);
+            String id = v6 ? "iptables.tproxy6" : "iptables.tproxy";
+            out.add(a.ok() ? CheckResult.pass(id, r, a.detail())
+                    : CheckResult.fail(id, r, a.detail(), "a kernel with CONFIG_NETFILTER_XT_TARGET_TPROXY and "
+                            + "CONFIG_NETFILTER_XT_MATCH_SOCKET (modprobe xt_TPROXY xt_socket)"));
+        }
+        Probes.Answer s = host.probes().ipsetMatch();
+        out.add(s.ok() ? CheckResult.pass("iptables.ipset", r, s.detail())
+                : CheckResult.fail("iptables.ipset", r, s.detail(), "a kernel with CONFIG_IP_SET and "
+                        + "CONFIG_NETFILTER_XT_SET (modprobe ip_set_hash_ip xt_set)"));
+    }
+
+    private CheckResult routing() {
+        Probes.Answer a = host.probes().policyRouting();
+        boolean r = mode != null;
+        return a.ok() ? CheckResult.pass("routing.policy", r, a.detail())
+                : CheckResult.fail("routing.policy", r, a.detail(), "a kernel with CONFIG_IP_MULTIPLE_TABLES and "
+                        + "CONFIG_IPV6_MULTIPLE_TABLES");
+    }
+
+    private CheckResult others() {
+        List<String> o = host.probes().otherPrograms();
+        return o.isEmpty() ? CheckResult.pass("tc.others", false, "no other owner's TC programs on the node's veths")
+                : CheckResult.warn("tc.others", false, o.size() + " program(s) of other owners on the node's veths: "
+                        + String.join("; ", o), "nothing to do if they pass traffic on (TC_ACT_UNSPEC); ambientctl "
+                        + "keeps them and uses its own priority 0xa3 / TCX position");
+    }
+}

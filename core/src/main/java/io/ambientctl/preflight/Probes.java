@@ -1,0 +1,49 @@
+package io.ambientctl.preflight;
+
+/**
+ * The checks that need the kernel itself: loading tiny programs, creating objects in a throw-away
+ * network namespace. {@link KernelProbes} does them for real; tests substitute answers.
+ */
+public interface Probes {
+    /** The answer of one probe: supported or not, and what was seen (an errno, a message). */
+    record Answer(boolean ok, String detail) {
+        public static Answer yes(String detail) {
+            return new Answer(true, detail);
+        }
+
+        public static Answer no(String detail) {
+            return new Answer(false, detail);
+        }
+    }
+
+    /** bpf(2) usable: a sched_cls program loads. */
+    Answer schedClsLoads();
+
+    /** A BPF helper by name (bpf_redirect, bpf_redirect_peer, bpf_skc_lookup_tcp, bpf_sk_assign) in sched_cls. */
+    Answer helper(String name);
+
+    /** TCX links can be created (kernel 6.6+). */
+    Answer tcx();
+
+    /** A clsact qdisc can be created (in a throw-away namespace). */
+    Answer clsact();
+
+    /** iptables (v6: ip6tables) mangle table and the TPROXY target work (in a throw-away namespace). */
+    Answer tproxy(boolean v6);
+
+    /** ipset hash:ip and the set match work (in a throw-away namespace). */
+    Answer ipsetMatch();
+
+    /** Policy routing (ip rule fwmark) works (in a throw-away namespace). */
+    Answer policyRouting();
+
+    /** iptables rules per backend: "nft=N legacy=M" (-1: tools missing). */
+    int[] iptablesRules();
+
+    /** TC programs of others on the node's veths: "ifname direction id name" lines. */
+    java.util.List<String> otherPrograms();
+
+    /** Removes what the probes made (the throw-away namespace). */
+    default void close() {
+    }
+}
