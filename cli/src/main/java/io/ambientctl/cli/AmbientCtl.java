@@ -21,6 +21,7 @@ import picocli.CommandLine.Spec;
             UnenrollCommand.class,
             ModeCommand.class,
             StatusCommand.class,
+            InspectCommand.class,
             LabCommand.class,
             DemoCommand.class,
             picocli.CommandLine.HelpCommand.class,

@@ -189,6 +189,40 @@ class LabCliKernelTest {
     }
 
     @Test
+    void preflightAndInspectSpeakTheContract() {
+        JsonNode pf = json("preflight");
+        assertThat(pf.path("ok").asBoolean()).isTrue();
+        assertThat(pf.path("checks")).isNotEmpty().allSatisfy(c -> {
+            assertThat(c.has("id") && c.has("status") && c.has("required") && c.has("detail") && c.has("fix")).isTrue();
+            assertThat(c.path("status").asText()).isIn("pass", "warn", "skip");
+        });
+        assertThat(json("preflight", "--mode", "iptables").path("mode").asText()).isEqualTo("iptables");
+        assertThat(cli("preflight", "--mode", "bogus").code()).isEqualTo(ExitCode.USAGE);
+
+        json("lab", "up", "--name", name, "--pods", "2");
+        json("--lab", name, "ztunnel", "set", "--netns", name + "-zt");
+        json("--lab", name, "enroll", "--netns", name + "-p1");
+        JsonNode progs = json("--lab", name, "inspect", "programs", "--all-netns").path("programs");
+        assertThat(progs).hasSize(4).allSatisfy(p -> {
+            for (String f : List.of("interface", "ifindex", "netns", "direction", "attach", "priority", "id", "name",
+                    "tag", "owner")) {
+                assertThat(p.has(f)).as(f).isTrue();
+            }
+            assertThat(p.path("owner").asText()).isEqualTo("ambientctl");
+        });
+        JsonNode maps = json("--lab", name, "inspect", "maps").path("maps");
+        assertThat(maps).extracting(m -> m.path("name").asText()).contains("ambient_workloads", "ambient_counters");
+        JsonNode wm = json("--lab", name, "inspect", "maps", "ambient_workloads").path("maps").get(0);
+        assertThat(wm.path("type").asText()).isEqualTo("hash");
+        assertThat(wm.path("maxEntries").asInt()).isEqualTo(65536);
+        assertThat(wm.path("entries").get(0).path("value").path("workload").asText()).isEqualTo(name + "-p1");
+        assertThat(cli("--lab", name, "inspect", "maps", "nope").code()).isEqualTo(ExitCode.NOT_FOUND);
+        assertThat(json("--lab", name, "inspect", "pod", "--netns", name + "-p1").path("mapEntries")).hasSize(2);
+        assertThat(cli("--lab", name, "inspect", "pod", "--netns", name + "-p2").code()).isEqualTo(ExitCode.NOT_FOUND);
+        assertThat(cli("--lab", name, "inspect", "programs").out()).contains("ambient_pod_ingress");
+    }
+
+    @Test
     void demoTellsTheWholeStoryAndLeavesNothing() {
         String demo = "acd" + Kernel.unique();
         JsonNode d = json("demo", "--name", demo);

@@ -1,0 +1,127 @@
+package io.ambientctl.cli;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+import io.ambientctl.inspect.Inspector;
+import io.ambientctl.net.NetNs;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "inspect", description = "Show what the kernel holds: TC programs (ours and others'), the maps' "
+        + "contents decoded, one workload's redirection.",
+        subcommands = {InspectCommand.Programs.class, InspectCommand.MapsCmd.class, InspectCommand.Pod.class})
+public class InspectCommand extends BaseCommand implements Runnable {
+    @Override
+    public void run() {
+        spec.commandLine().usage(out());
+    }
+
+    @Command(name = "programs", description = "Every TC program on the node's interfaces (and, with --all-netns, "
+            + "inside the workloads' and ztunnel's namespaces): interface, direction, attach kind (tcx/tc), priority "
+            + "or position, id, name, tag, owner (ambientctl or other); run count and time when "
+            + "kernel.bpf_stats_enabled is on.",
+            footerHeading = "%nExamples:%n", footer = {"  ambientctl inspect programs",
+                "  ambientctl inspect programs --all-netns -o json"})
+    static class Programs extends BaseCommand implements Callable<Integer> {
+        @Option(names = "--all-netns", description = "Also the workloads' and ztunnel's namespaces.")
+        boolean allNetns;
+
+        @Override
+        public Integer call() {
+            List<Inspector.Program> ps = new Inspector(config()).programs(allNetns);
+            Output.render(g(), out(), Map.of("programs", ps), () -> {
+                if (ps.isEmpty()) {
+                    out().println("no TC programs on the node's interfaces");
+                    return;
+                }
+                Table t = new Table("NETNS", "INTERFACE", "DIRECTION", "ATTACH", "PRIO/POS", "ID", "NAME", "TAG",
+                        "OWNER", "RUNS");
+                for (Inspector.Program p : ps) {
+                    t.row(p.netns(), p.iface() + " (" + p.ifindex() + ")", p.direction(), p.attach(),
+                            p.attach().equals("tc") ? "prio " + p.priority() : "#" + p.position(), p.id(), p.name(),
+                            p.tag(), p.owner(), p.runCount() == null ? "-" : p.runCount());
+                }
+                t.print(out());
+            });
+            return ExitCode.OK;
+        }
+    }
+
+    @Command(name = "maps", description = "ambientctl's pinned maps, decoded: IPs as addresses, MACs, interface names "
+            + "next to ifindexes, the workload's name next to its entries, counters summed over CPUs; --raw for bytes.",
+            footerHeading = "%nExamples:%n", footer = {"  ambientctl inspect maps",
+                "  ambientctl inspect maps ambient_workloads -o json", "  ambientctl inspect maps --raw"})
+    static class MapsCmd extends BaseCommand implements Callable<Integer> {
+        @Parameters(paramLabel = "NAME", arity = "0..1", description = "Only this map (e.g. ambient_workloads).")
+        String name;
+
+        @Option(names = "--raw", description = "Keys and values as hex bytes.")
+        boolean raw;
+
+        @Override
+        public Integer call() {
+            List<Inspector.MapView> maps = new Inspector(config()).maps(name, raw);
+            Output.render(g(), out(), Map.of("maps", maps), () -> {
+                if (maps.isEmpty()) {
+                    out().println("no pinned maps (nothing enrolled in eBPF mode)");
+                }
+                for (Inspector.MapView m : maps) {
+                    out().println(m.name() + " (" + m.type() + ", " + m.count() + "/" + m.maxEntries() + " entries)");
+                    for (Map<String, Object> e : m.entries()) {
+                        out().println("  " + flat(e.get("key")) + " -> " + flat(e.get("value")));
+                    }
+                }
+            });
+            return ExitCode.OK;
+        }
+
+        static String flat(Object o) {
+            if (o instanceof Map<?, ?> m) {
+                StringBuilder sb = new StringBuilder();
+                m.forEach((k, v) -> {
+                    if (v != null) {
+                        sb.append(sb.length() == 0 ? "" : " ").append(k).append('=').append(v);
+                    }
+                });
+                return sb.toString();
+            }
+            return String.valueOf(o);
+        }
+    }
+
+    @Command(name = "pod", description = "One workload's redirection as the kernel has it: its map entries, the "
+            + "programs on its veth and its counters (in iptables mode: its set entries and the rules that match it).",
+            footerHeading = "%nExamples:%n", footer = {"  ambientctl inspect pod --netns pod-a -o yaml"})
+    static class Pod extends BaseCommand implements Callable<Integer> {
+        @Option(names = "--netns", paramLabel = "NAME|PATH", required = true,
+                description = "The workload's network namespace, as it was enrolled.")
+        String netns;
+
+        @Override
+        public Integer call() {
+            Map<String, Object> doc = new Inspector(config()).workload(NetNs.parse(netns).display());
+            Output.render(g(), out(), doc, () -> {
+                Map<String, Object> d = new LinkedHashMap<>(doc);
+                io.ambientctl.redirect.Workload w = (io.ambientctl.redirect.Workload) d.remove("workload");
+                out().println("workload:  " + w.key() + " (" + String.join(", ", w.ips()) + ") via " + w.hostInterface()
+                        + " (" + w.hostIfindex() + ")");
+                out().println("mode:      " + d.remove("mode"));
+                d.forEach((k, v) -> {
+                    out().println(k + ":");
+                    if (v instanceof List<?> l) {
+                        l.forEach(x -> out().println("  " + (x instanceof Inspector.Program p ? p.direction() + " "
+                                + p.attach() + " id " + p.id() + " " + p.name() + " (" + p.owner() + ")"
+                                : MapsCmd.flat(x))));
+                    } else {
+                        out().println("  " + MapsCmd.flat(v));
+                    }
+                });
+            });
+            return ExitCode.OK;
+        }
+    }
+}
