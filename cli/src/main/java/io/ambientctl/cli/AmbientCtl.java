@@ -22,6 +22,7 @@ import picocli.CommandLine.Spec;
             ModeCommand.class,
             StatusCommand.class,
             InspectCommand.class,
+            RepairCommand.class,
             LabCommand.class,
             DemoCommand.class,
             picocli.CommandLine.HelpCommand.class,

@@ -78,6 +78,29 @@ public final class BpfProgram implements AutoCloseable {
         return fd;
     }
 
+    /** The ids of the maps the loaded program uses. */
+    public java.util.Set<Integer> mapIds() {
+        int fd = requireFd();
+        Pointer info = Bpf.alloc(Layouts.PROG_INFO_SIZE);
+        int[] len = {Layouts.PROG_INFO_SIZE};
+        BpfException.check(Bpf.lib().bpf_obj_get_info_by_fd(fd, info, len), "bpf_obj_get_info_by_fd", name);
+        int n = info.getInt(Layouts.PROG_INFO_NR_MAP_IDS);
+        java.util.Set<Integer> ids = new java.util.TreeSet<>();
+        if (n == 0) {
+            return ids;
+        }
+        Pointer buf = Bpf.alloc(4 * n);
+        Pointer again = Bpf.alloc(Layouts.PROG_INFO_SIZE);
+        again.putInt(Layouts.PROG_INFO_NR_MAP_IDS, n);
+        again.putLong(Layouts.PROG_INFO_MAP_IDS, buf.address());
+        int[] len2 = {Layouts.PROG_INFO_SIZE};
+        BpfException.check(Bpf.lib().bpf_obj_get_info_by_fd(fd, again, len2), "bpf_obj_get_info_by_fd", name);
+        for (int i = 0; i < n; i++) {
+            ids.add(buf.getInt(4L * i));
+        }
+        return ids;
+    }
+
     /** BPF_PROG_TEST_RUN: runs the program once on the packet, returns the verdict and what it left. */
     public TestRun.Result testRun(TestRun in) {
         byte[] pkt = in.packet();

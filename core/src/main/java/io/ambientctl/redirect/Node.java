@@ -13,6 +13,7 @@ import io.ambientctl.redirect.ebpf.EbpfRedirector;
 import io.ambientctl.redirect.iptables.IptablesRedirector;
 import io.ambientctl.redirect.ebpf.Maps;
 import io.ambientctl.util.ExitCodeException;
+import io.ambientctl.util.Faults;
 
 /**
  * The node's redirection, as commands change it: every changing operation takes the lock, reads
@@ -70,15 +71,148 @@ public final class Node {
 
     private <T> T change(boolean dryRun, Change<T> body) {
         try (NodeState.Lock lock = NodeState.lock(cfg.stateDir(), lockWait)) {
+            if (!dryRun && NodeState.journal(cfg.stateDir()).isPresent()) {
+                // an earlier operation was interrupted: bring the node back to its state file first
+                State state = NodeState.load(cfg.stateDir());
+                try (Redirector current = redirector(state.mode, state)) {
+                    lastRecovery = reconcile(state, current, false);
+                    NodeState.save(cfg.stateDir(), state);
+                    NodeState.endJournal(cfg.stateDir());
+                }
+            }
             State state = NodeState.load(cfg.stateDir());
             try (Redirector current = redirector(state.mode, state)) {
-                T result = body.apply(state, current);
                 if (!dryRun) {
+                    NodeState.beginJournal(cfg.stateDir(), Thread.currentThread().getStackTrace()[2].getMethodName());
+                }
+                T result;
+                try {
+                    result = body.apply(state, current);
+                } catch (RuntimeException e) {
+                    // the operation rolled itself back; only a failed rollback leaves the journal for repair
+                    if (!dryRun && e.getSuppressed().length == 0 && (e.getCause() == null
+                            || e.getCause().getSuppressed().length == 0)) {
+                        NodeState.endJournal(cfg.stateDir());
+                    }
+                    throw e;
+                }
+                if (!dryRun) {
+                    Faults.step("save-state");
                     NodeState.save(cfg.stateDir(), state);
+                    NodeState.endJournal(cfg.stateDir());
                 }
                 return result;
             }
         }
+    }
+
+    private List<String> lastRecovery = List.of();
+
+    /** What the last changing call had to repair first (after an interrupted operation), or nothing. */
+    public List<String> lastRecovery() {
+        return lastRecovery;
+    }
+
+    /**
+     * Reconciles the state file, the pinned objects, the attached programs, the chains and sets, and
+     * the workloads that still exist: re-attaches what is missing, removes what belongs to vanished
+     * workloads, removes what the state does not account for and leftovers of the other mode.
+     * Returns what it did (with {@code dryRun}: would do).
+     */
+    public List<String> repair(boolean dryRun) {
+        return change(dryRun, (state, r) -> reconcile(state, r, dryRun));
+    }
+
+    private List<String> reconcile(State state, Redirector r, boolean dryRun) {
+        List<String> done = new ArrayList<>();
+        // ztunnel: gone, re-plumbed (restarted), or its side missing
+        Ztunnel zt = state.ztunnel;
+        if (zt != null) {
+            NetNs ns = NetNs.parse(zt.netns());
+            Workload fresh = null;
+            try {
+                fresh = ns.exists() ? Discovery.fromNetns(ns, cfg.nodeNetns(), zt.name(), zt.namespace(), null) : null;
+            } catch (RuntimeException e) {
+                fresh = null;
+            }
+            if (fresh == null) {
+                done.add("ztunnel's namespace " + zt.netns() + " is gone: forgot ztunnel (enrolled traffic "
+                        + (state.failOpen ? "passes" : "is dropped") + " until 'ztunnel set')");
+                if (!dryRun) {
+                    r.uninstallZtunnel(zt, state.options());
+                    state.ztunnel = null;
+                }
+            } else if (!fresh.samePlumbing(zt.asWorkload()) || fresh.podIfindex() != zt.podIfindex()) {
+                done.add("ztunnel was re-plumbed (veth " + zt.hostInterface() + " -> " + fresh.hostInterface() + " "
+                        + fresh.hostIfindex() + "): reinstalled its side");
+                if (!dryRun) {
+                    Ztunnel nz = Ztunnel.of(fresh);
+                    r.installZtunnel(nz, state.options());
+                    state.ztunnel = nz;
+                }
+            } else if (state.mode != RedirectMode.none && !r.verifyNode().isEmpty()) {
+                done.add("ztunnel's side was incomplete (" + String.join("; ", r.verifyNode()) + "): reinstalled");
+                if (!dryRun) {
+                    r.installZtunnel(zt, state.options());
+                }
+            }
+        } else if (state.mode != RedirectMode.none && !r.verifyNode().isEmpty()) {
+            done.add("the node's objects were incomplete (" + String.join("; ", r.verifyNode()) + "): reinstalled");
+            if (!dryRun) {
+                r.applyOptions(state.options());
+            }
+        }
+        // workloads: vanished, re-plumbed, or not redirecting
+        for (Workload w : new ArrayList<>(state.workloads)) {
+            Workload fresh = null;
+            NetNs ns = NetNs.parse(w.netns());
+            try {
+                fresh = ns.exists() ? Discovery.fromNetns(ns, cfg.nodeNetns(), w.name(), w.namespace(), w.uid()) : null;
+            } catch (RuntimeException e) {
+                fresh = null;
+            }
+            if (fresh == null) {
+                done.add(w.key() + ": its namespace or veth is gone: unenrolled");
+                if (!dryRun) {
+                    r.unenroll(w);
+                    state.remove(w.key());
+                }
+            } else if (!fresh.samePlumbing(w)) {
+                done.add(w.key() + ": re-plumbed (" + w.hostInterface() + " -> " + fresh.hostInterface() + "): re-enrolled");
+                if (!dryRun) {
+                    r.unenroll(w);
+                    Workload nw = state.put(fresh);
+                    r.enroll(nw);
+                }
+            } else {
+                Verification v = r.verify(w);
+                if (!v.verified()) {
+                    done.add(w.key() + ": " + String.join("; ", v.problems()) + ": re-enrolled");
+                    if (!dryRun) {
+                        r.enroll(w);
+                    }
+                }
+            }
+        }
+        // what the state does not account for, and the other mode's leftovers
+        done.addAll(r.reconcile(dryRun));
+        for (RedirectMode other : List.of(RedirectMode.ebpf, RedirectMode.iptables)) {
+            if (other == r.mode() && state.mode != RedirectMode.none) {
+                continue;
+            }
+            try (Redirector o = redirector(other, state)) {
+                if (o.present()) {
+                    done.add("removed leftovers of the " + other + " mode");
+                    if (!dryRun) {
+                        o.uninstall();
+                    }
+                }
+            }
+        }
+        if (!dryRun && !done.isEmpty()) {
+            r.refreshNodeAddresses();
+        }
+        return done;
     }
 
     /** Enrolls the workloads in these network namespaces: all of them, or none on failure. */
@@ -330,11 +464,26 @@ public final class Node {
         State state = NodeState.load(cfg.stateDir());
         List<WorkloadStatus> out = new ArrayList<>();
         List<String> nodeProblems = new ArrayList<>();
+        NodeState.journal(cfg.stateDir()).ifPresent(j -> nodeProblems.add("an operation was interrupted (" + j
+                + "); the next changing command, or 'ambientctl repair', finishes it"));
         if (state.mode != RedirectMode.none) {
             try (Redirector r = redirector(state.mode, state)) {
                 nodeProblems.addAll(r.verifyNode());
                 for (Workload w : state.workloads) {
                     out.add(new WorkloadStatus(w, r.verify(w), r.counters(w)));
+                }
+                r.reconcile(true).forEach(x -> nodeProblems.add("not in the state file: " + x.replaceFirst(
+                        "^(detach|delete|remove) ", "")));
+            }
+        }
+        for (RedirectMode other : List.of(RedirectMode.ebpf, RedirectMode.iptables)) {
+            if (other == state.mode) {
+                continue;
+            }
+            try (Redirector o = redirector(other, state)) {
+                if (o.present()) {
+                    nodeProblems.add("leftovers of the " + other + " mode are on the node ('ambientctl repair' "
+                            + "removes them)");
                 }
             }
         }

@@ -24,6 +24,7 @@ import io.ambientctl.util.Json;
 public final class NodeState {
     public static final String FILE = "state.json";
     public static final String LOCK = "lock";
+    public static final String JOURNAL = "journal";
 
     private NodeState() {
     }
@@ -78,6 +79,43 @@ public final class NodeState {
         if (!Files.isDirectory(stateDir)) {
             Files.createDirectories(stateDir);
             Files.setPosixFilePermissions(stateDir, PosixFilePermissions.fromString("rwx------"));
+        }
+    }
+
+    /**
+     * Records, before a changing operation acts, that it is under way (atomically, like the state).
+     * A journal left behind means an operation was interrupted: the next changing command repairs.
+     */
+    public static void beginJournal(Path stateDir, String operation) {
+        try {
+            ensureDir(stateDir);
+            Path tmp = stateDir.resolve(JOURNAL + ".tmp");
+            Files.writeString(tmp, operation + " pid " + ProcessHandle.current().pid() + " at "
+                    + java.time.Instant.now() + "\n");
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+                ch.force(true);
+            }
+            Files.move(tmp, stateDir.resolve(JOURNAL), StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot write the journal in " + stateDir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The interrupted operation, if one left its journal. */
+    public static java.util.Optional<String> journal(Path stateDir) {
+        try {
+            Path j = stateDir.resolve(JOURNAL);
+            return Files.exists(j) ? java.util.Optional.of(Files.readString(j).strip()) : java.util.Optional.empty();
+        } catch (IOException e) {
+            return java.util.Optional.of("unreadable journal");
+        }
+    }
+
+    public static void endJournal(Path stateDir) {
+        try {
+            Files.deleteIfExists(stateDir.resolve(JOURNAL));
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot remove the journal in " + stateDir + ": " + e.getMessage(), e);
         }
     }
 

@@ -40,6 +40,16 @@ public interface Redirector extends AutoCloseable {
         return Maps.ZERO;
     }
 
+    /**
+     * Kernel objects of this mode that the state does not account for (a workload's entries or hooks
+     * after an interrupted operation, for instance); removes them unless {@code dryRun}. Returns what
+     * it found / did, one line each.
+     */
+    List<String> reconcile(boolean dryRun);
+
+    /** Whether any object of this mode is on the node (to find leftovers of the other mode). */
+    boolean present();
+
     /** Removes everything of this mode from the node (but the shared ztunnel routing). */
     void uninstall();
 

@@ -41,6 +41,8 @@ public final class Layouts {
     public static final int PROG_INFO_TYPE = 0;
     public static final int PROG_INFO_ID = 4;
     public static final int PROG_INFO_TAG = 8;
+    public static final int PROG_INFO_NR_MAP_IDS = 52;
+    public static final int PROG_INFO_MAP_IDS = 56;
     public static final int PROG_INFO_NAME = 64;
     public static final int PROG_INFO_RUN_TIME_NS = 192;
     public static final int PROG_INFO_RUN_CNT = 200;

@@ -63,10 +63,14 @@ public final class Datapath implements AutoCloseable {
 
     /** Loads (or reuses) the datapath under {@code bpffs}. */
     public static Datapath open(Path bpffs) {
+        io.ambientctl.redirect.NodeConfig.requireBpffs(bpffs);
         try {
-            Files.createDirectories(mapsDir(bpffs));
-            Files.createDirectories(progsDir(bpffs));
-            Files.createDirectories(linksDir(bpffs));
+            for (Path d : List.of(bpffs, mapsDir(bpffs), progsDir(bpffs), linksDir(bpffs))) {
+                if (!Files.isDirectory(d)) {
+                    Files.createDirectories(d);
+                    Files.setPosixFilePermissions(d, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+                }
+            }
         } catch (IOException e) {
             throw new IllegalStateException("cannot create pin directories under " + bpffs + ": " + e.getMessage()
                     + " (is bpffs mounted? mount -t bpf bpf /sys/fs/bpf)", e);
@@ -89,12 +93,14 @@ public final class Datapath implements AutoCloseable {
         Path pin = progsDir(bpffs).resolve(name);
         if (Files.exists(pin)) {
             BpfProgram pinned = BpfProgram.openPinned(pin);
-            if (pinned.info().tag().equals(fresh.info().tag())) {
+            // reuse it only when it is the same build and uses the maps pinned now (pins removed by hand
+            // leave the old programs on their old maps)
+            if (pinned.info().tag().equals(fresh.info().tag()) && pinned.mapIds().equals(fresh.mapIds())) {
                 return pinned;
             }
             pinned.close();
             try {
-                Files.delete(pin); // a different build of the program: the new one takes its place
+                Files.delete(pin); // the new one takes its place; verify then finds the hooks outdated
             } catch (IOException e) {
                 throw new IllegalStateException("cannot replace pinned program " + pin + ": " + e.getMessage(), e);
             }

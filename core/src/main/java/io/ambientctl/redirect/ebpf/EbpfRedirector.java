@@ -299,6 +299,69 @@ public final class EbpfRedirector implements Redirector {
         return problems;
     }
 
+    @Override
+    public List<String> reconcile(boolean dryRun) {
+        List<String> out = new ArrayList<>();
+        if (!Files.isDirectory(Datapath.mapsDir(cfg.bpffs()))) {
+            return out;
+        }
+        // link pins nobody in the state attached
+        Set<String> known = new HashSet<>();
+        state.attachments.values().forEach(hs -> hs.forEach(h -> {
+            if (h.tc().linkPin() != null) {
+                known.add(h.tc().linkPin());
+            }
+        }));
+        Path links = Datapath.linksDir(cfg.bpffs());
+        if (Files.isDirectory(links)) {
+            try (var s = Files.list(links)) {
+                for (Path p : s.toList()) {
+                    if (!known.contains(p.toString())) {
+                        out.add("detach unrecorded link " + p.getFileName());
+                        if (!dryRun) {
+                            Tc.detachTcx(p);
+                        }
+                    }
+                }
+            } catch (IOException e) {
+                throw new IllegalStateException("cannot list " + links + ": " + e.getMessage(), e);
+            }
+        }
+        // map entries of no recorded workload
+        Set<String> entries = new HashSet<>();
+        Set<Integer> ids = new HashSet<>();
+        for (Workload w : state.workloads) {
+            ids.add(w.id());
+            w.ips().forEach(ip -> entries.add(IpAddrs.format(IpAddrs.parse(ip)) + "/" + w.hostIfindex() + "/" + w.id()));
+        }
+        var wm = datapath().workloads();
+        for (var e : wm.entries().entrySet()) {
+            String k = IpAddrs.format(e.getKey()) + "/" + e.getValue().ifindex() + "/" + e.getValue().id();
+            if (!entries.contains(k)) {
+                out.add("delete unrecorded workload map entry " + IpAddrs.format(e.getKey()));
+                if (!dryRun) {
+                    wm.delete(e.getKey());
+                }
+            }
+        }
+        var cm = datapath().counters();
+        for (Integer id : cm.entries().keySet()) {
+            if (!ids.contains(id)) {
+                out.add("delete counters of unrecorded workload id " + id);
+                if (!dryRun) {
+                    cm.delete(id);
+                }
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public boolean present() {
+        return Files.exists(Datapath.mapsDir(cfg.bpffs())) || Files.exists(Datapath.linksDir(cfg.bpffs()))
+                || !state.attachments.isEmpty();
+    }
+
     /** The program ids of our datapath (to tell ours from other owners' programs). */
     public Set<Integer> programIds() {
         Set<Integer> ids = new HashSet<>();

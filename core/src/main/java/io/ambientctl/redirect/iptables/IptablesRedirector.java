@@ -282,14 +282,18 @@ public final class IptablesRedirector implements Redirector {
     @Override
     public List<String> verifyNode() {
         List<String> problems = new ArrayList<>();
+        Ztunnel zt = state.ztunnel;
         cfg.nodeNetns().run(() -> {
             for (boolean v6 : new boolean[] {false, true}) {
+                String t = v6 ? "ip6tables" : "iptables";
                 if (!jumpPresent(v6)) {
-                    problems.add("no jump to " + Rules.CHAIN + " in the node's " + (v6 ? "ip6" : "ip") + "tables");
+                    problems.add("no jump to " + Rules.CHAIN + " in the node's " + t);
+                } else if (ruleCount(v6) != expected(Rules.node(v6, zt, state.options(), false))) {
+                    problems.add("the node's " + t + " chain " + Rules.CHAIN + " has " + ruleCount(v6) + " rules, "
+                            + "not the " + expected(Rules.node(v6, zt, state.options(), false)) + " it should");
                 }
             }
         });
-        Ztunnel zt = state.ztunnel;
         if (zt != null) {
             NetNs ns = NetNs.parse(zt.netns());
             if (!ns.exists()) {
@@ -299,6 +303,10 @@ public final class IptablesRedirector implements Redirector {
                     for (boolean v6 : new boolean[] {false, true}) {
                         if (!jumpPresent(v6)) {
                             problems.add("no TPROXY chain in ztunnel's " + (v6 ? "ip6" : "ip") + "tables");
+                        } else if (ruleCount(v6) != expected(Rules.ztunnel(v6, state.options(), false))) {
+                            problems.add("ztunnel's " + (v6 ? "ip6" : "ip") + "tables chain " + Rules.CHAIN
+                                    + " has " + ruleCount(v6) + " rules, not the "
+                                    + expected(Rules.ztunnel(v6, state.options(), false)) + " it should");
                         }
                     }
                     if (!ZtunnelRouting.presentHere()) {
@@ -308,6 +316,63 @@ public final class IptablesRedirector implements Redirector {
             }
         }
         return problems;
+    }
+
+    private int ruleCount(boolean v6) {
+        return (int) Exec.run(List.of(backend().tool(v6, ""), "-t", "mangle", "-S", Rules.CHAIN)).stdout().lines()
+                .filter(l -> l.startsWith("-A ")).count();
+    }
+
+    private static int expected(String restoreInput) {
+        return (int) restoreInput.lines().filter(l -> l.startsWith("-A ")).count();
+    }
+
+    private static List<String> setMembers() {
+        List<String> out = new ArrayList<>();
+        for (String set : List.of(Rules.SET4, Rules.SET6)) {
+            Exec.Result r = Exec.run(List.of("ipset", "list", set));
+            if (!r.ok()) {
+                continue;
+            }
+            boolean members = false;
+            for (String l : r.stdout().lines().toList()) {
+                if (l.startsWith("Members:")) {
+                    members = true;
+                } else if (members && !l.isBlank()) {
+                    out.add(l.strip());
+                }
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public List<String> reconcile(boolean dryRun) {
+        List<String> out = new ArrayList<>();
+        java.util.Set<String> known = new java.util.HashSet<>();
+        state.workloads.forEach(w -> w.ips().forEach(ip -> known.add(IpAddrs.format(IpAddrs.parse(ip)))));
+        List<NetNs> spaces = new ArrayList<>(List.of(cfg.nodeNetns()));
+        if (state.ztunnel != null && NetNs.parse(state.ztunnel.netns()).exists()) {
+            spaces.add(NetNs.parse(state.ztunnel.netns()));
+        }
+        for (NetNs ns : spaces) {
+            List<String> stray = ns.call(IptablesRedirector::setMembers).stream()
+                    .filter(ip -> !known.contains(IpAddrs.format(IpAddrs.parse(ip)))).toList();
+            for (String ip : stray) {
+                out.add("remove unrecorded set member " + ip + (ns.equals(cfg.nodeNetns()) ? "" : " in " + ns.display()));
+            }
+            if (!dryRun && !stray.isEmpty()) {
+                ns.run(() -> ipset(members(false, stray)));
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public boolean present() {
+        return cfg.nodeNetns().call(() -> jumpPresent(false) || jumpPresent(true) || chainPresent(false)
+                || chainPresent(true) || Exec.run(List.of("ipset", "list", "-n")).stdout().contains(Rules.SET4)
+                || Exec.run(List.of("ip", "rule", "show")).stdout().contains("fwmark " + Rules.NODE_MARK));
     }
 
     /** The rules this mode would apply, for --dry-run. */
