@@ -20,6 +20,14 @@ class WaitOption {
         }
 
         static Duration parse(String s) {
+            Duration d = parseAny(s);
+            if (d.isNegative() || d.compareTo(Duration.ofHours(24)) > 0) {
+                throw new picocli.CommandLine.TypeConversionException("'" + s + "': a wait between 0 and 24h");
+            }
+            return d;
+        }
+
+        static Duration parseAny(String s) {
             String v = s.strip().toLowerCase();
             try {
                 if (v.startsWith("pt")) {

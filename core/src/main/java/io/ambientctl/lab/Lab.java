@@ -135,6 +135,12 @@ public final class Lab {
         node.exec("sysctl", "-q", "-w", "net.ipv4.conf." + hostIf + ".rp_filter=0").check();
     }
 
+    /** Deletes ztunnel's namespace and makes it again (a new veth, new MACs): as a restarted ztunnel Pod. */
+    public void recreateZtunnel() {
+        ztunnel().delete();
+        plumb(node(), ztunnel().name(), "vzt", ZTUNNEL_IP4, ZTUNNEL_IP6);
+    }
+
     private static void batch(NetNs ns, List<String> commands) {
         ns.call(() -> Exec.run(List.of("ip", "-batch", "-"), String.join("\n", commands) + "\n").check());
     }

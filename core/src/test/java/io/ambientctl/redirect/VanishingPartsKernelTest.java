@@ -1,0 +1,142 @@
+package io.ambientctl.redirect;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.List;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import io.ambientctl.lab.Lab;
+import io.ambientctl.lab.Traffic;
+import io.ambientctl.lab.ZtunnelStandIn;
+import io.ambientctl.redirect.ebpf.Datapath;
+import io.ambientctl.redirect.iptables.Rules;
+import io.ambientctl.testing.Kernel;
+import io.ambientctl.testing.LabFixture;
+
+/** Parts vanishing under ambientctl: each detected by status and fixed by repair. */
+class VanishingPartsKernelTest {
+    private LabFixture f;
+    private Lab.Pod a;
+    private Lab.Pod b;
+    private Lab.Pod c;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        f = new LabFixture(3, null);
+        a = f.pod(1);
+        b = f.pod(2);
+        c = f.pod(3);
+        f.node.ztunnelSet(f.lab.ztunnel(), null, null, false);
+        f.node.enroll(List.of(a.netns(), b.netns()), false);
+    }
+
+    @AfterEach
+    void tearDown() {
+        if (f != null) {
+            f.close();
+        }
+    }
+
+    private boolean captured(Lab.Pod from) {
+        int before = f.standIn.captures().size();
+        Traffic.Result r = Traffic.tcp(from.netns(), null, c.ipv4(), 8080, "v", LabFixture.SHORT);
+        return r.answered() && f.standIn.captures().size() > before;
+    }
+
+    @Test
+    void aWorkloadsNamespaceDeletedUnderUs() {
+        b.netns().delete();
+        Node.Status st = f.node.status();
+        assertThat(st.verified()).isFalse();
+        assertThat(st.workloads()).anySatisfy(w -> assertThat(w.verification().problems())
+                .anySatisfy(p -> assertThat(p).contains("is gone")));
+        List<String> done = f.node.repair(false);
+        assertThat(done).anySatisfy(x -> assertThat(x).contains(b.netns().display()).contains("gone: unenrolled"));
+        assertThat(f.node.recorded().workloads).extracting(Workload::key).containsExactly(a.netns().display());
+        assertThat(f.node.status().verified()).isTrue();
+        assertThat(f.node.repair(false)).isEmpty();
+        assertThat(captured(a)).isTrue();
+    }
+
+    @Test
+    void ztunnelsNamespaceDeletedAndRecreated() {
+        f.standIn.close();
+        f.lab.recreateZtunnel();
+        f.standIn = ZtunnelStandIn.start(f.lab.ztunnel(), null);
+        Node.Status st = f.node.status();
+        assertThat(st.verified()).isFalse();
+        assertThat(captured(a)).isFalse(); // the datapath still points at the old veth: dropped, not leaked
+        List<String> done = f.node.repair(false);
+        assertThat(done).anySatisfy(x -> assertThat(x).contains("ztunnel was re-plumbed"));
+        assertThat(f.node.status().verified()).isTrue();
+        assertThat(captured(a)).isTrue();
+        assertThat(captured(c)).isFalse();
+    }
+
+    @Test
+    void ztunnelsNamespaceGoneIsForgottenAndTrafficFailsClosed() {
+        f.standIn.close();
+        f.lab.ztunnel().delete();
+        assertThat(f.node.repair(false)).anySatisfy(x -> assertThat(x).contains("is gone: forgot ztunnel"));
+        assertThat(f.node.recorded().ztunnel).isNull();
+        assertThat(Traffic.tcp(a.netns(), null, c.ipv4(), 8080, "v", LabFixture.SHORT).answered()).isFalse();
+        assertThat(f.node.status().verified()).isTrue();
+    }
+
+    @Test
+    void bpffsPinsRemovedByHand() throws Exception {
+        Kernel.removeTree(Datapath.linksDir(f.bpffs));
+        Kernel.removeTree(Datapath.progsDir(f.bpffs));
+        Kernel.removeTree(Datapath.mapsDir(f.bpffs));
+        // the links go with their pins (the kernel releases them a moment later)
+        long deadline = System.currentTimeMillis() + 5000;
+        while (f.node.status().verified() && System.currentTimeMillis() < deadline) {
+            Thread.onSpinWait();
+        }
+        assertThat(f.node.status().verified()).isFalse();
+        assertThat(f.node.repair(false)).isNotEmpty();
+        assertThat(f.node.status().verified()).isTrue();
+        assertThat(captured(a)).isTrue();
+        assertThat(captured(b)).isTrue();
+        assertThat(captured(c)).isFalse();
+    }
+
+    @Test
+    void iptablesChainsFlushedByHand() {
+        f.node.modeSet(RedirectMode.iptables, false);
+        assertThat(captured(a)).isTrue();
+        f.lab.node().exec("iptables", "-t", "mangle", "-F", Rules.CHAIN).check();
+        f.lab.ztunnel().exec("ip6tables", "-t", "mangle", "-F", Rules.CHAIN).check();
+        assertThat(captured(a)).isFalse();
+        Node.Status st = f.node.status();
+        assertThat(st.verified()).isFalse();
+        assertThat(st.nodeProblems()).anySatisfy(p -> assertThat(p).contains("has 0 rules"));
+        assertThat(f.node.repair(false)).isNotEmpty();
+        assertThat(f.node.status().verified()).isTrue();
+        assertThat(captured(a)).isTrue();
+    }
+
+    @Test
+    void unrecordedObjectsAndTheOtherModesLeftoversAreRemoved() {
+        // an interrupted enroll of c left its map entries; iptables objects of an old mode remain
+        try (var e = new io.ambientctl.redirect.ebpf.EbpfRedirector(f.config, f.node.recorded(), null)) {
+            e.datapath().workloads().put(io.ambientctl.net.IpAddrs.parse(c.ipv4()),
+                    new io.ambientctl.redirect.ebpf.Maps.WorkloadInfo(99, 99, io.ambientctl.net.Mac.parse(
+                            "02:00:00:00:00:99"), 1));
+        }
+        f.lab.node().exec("ipset", "create", Rules.SET4, "hash:ip").check();
+        Node.Status st = f.node.status();
+        assertThat(st.nodeProblems()).anySatisfy(p -> assertThat(p).contains("not in the state file")
+                .contains(c.ipv4()));
+        assertThat(st.nodeProblems()).anySatisfy(p -> assertThat(p).contains("leftovers of the iptables mode"));
+        assertThat(f.node.repair(true)).hasSize(2);
+        List<String> done = f.node.repair(false);
+        assertThat(done).anySatisfy(x -> assertThat(x).contains("unrecorded workload map entry " + c.ipv4()));
+        assertThat(done).anySatisfy(x -> assertThat(x).contains("leftovers of the iptables mode"));
+        assertThat(f.node.status().nodeProblems()).isEmpty();
+        assertThat(f.lab.node().exec("ipset", "list", "-n").stdout()).doesNotContain("ambient");
+    }
+}
