@@ -88,7 +88,9 @@ public final class NetNs {
             Object ino = Files.getAttribute(path, "unix:ino");
             return ((Number) ino).longValue();
         } catch (IOException | UnsupportedOperationException e) {
-            throw new NetNsException("cannot stat network namespace " + display() + ": " + e.getMessage(), e);
+            String why = e instanceof java.nio.file.AccessDeniedException ? "permission denied"
+                    : e instanceof java.nio.file.NoSuchFileException ? "no such namespace" : e.getMessage();
+            throw new NetNsException("cannot stat network namespace " + display() + ": " + why, e);
         }
     }
 
