@@ -40,8 +40,8 @@ public final class Lab {
             throw new IllegalArgumentException("invalid lab name '" + name + "': lower-case letters, digits and '-'"
                     + " (at most 21)");
         }
-        if (pods < 1 || pods > 200) {
-            throw new IllegalArgumentException("a lab has 1 to 200 pods, not " + pods);
+        if (pods < 1 || pods > 2000) {
+            throw new IllegalArgumentException("a lab has 1 to 2000 pods, not " + pods);
         }
         return new Lab(name, pods);
     }
@@ -67,8 +67,8 @@ public final class Lab {
     }
 
     public Pod pod(int i) {
-        return new Pod(name + "-p" + i, NetNs.named(name + "-p" + i), "10.77.0." + (10 + i), "fd77::" + (10 + i),
-                "vp" + i);
+        return new Pod(name + "-p" + i, NetNs.named(name + "-p" + i), "10.77." + (i / 240) + "." + (10 + i % 240),
+                "fd77::" + (10 + i), "vp" + i);
     }
 
     public boolean isUp() {
@@ -79,15 +79,24 @@ public final class Lab {
     public Lab up() {
         down();
         try {
-            NetNs node = NetNs.create(node().name());
-            batch(node, List.of(
+            // few processes even for a thousand pods: one batch makes the namespaces, one plumbs the node side
+            List<String> spaces = new ArrayList<>(List.of("netns add " + node().name(), "netns add " + ztunnel().name()));
+            pods().forEach(p -> spaces.add("netns add " + p.netns().name()));
+            Exec.run(List.of("ip", "-batch", "-"), String.join("\n", spaces) + "\n").check();
+            NetNs node = node();
+            sysctls(node, true);
+            List<String> nodeSide = new ArrayList<>(List.of(
                     "link set lo up",
                     "address add " + NODE_IP4 + "/32 dev lo",
                     "address add " + NODE_IP6 + "/128 dev lo nodad"));
-            sysctls(node, true);
-            plumb(node, ztunnel().name(), "vzt", ZTUNNEL_IP4, ZTUNNEL_IP6);
+            nodeSide.addAll(hostSide(0, ztunnel().name(), "vzt", ZTUNNEL_IP4, ZTUNNEL_IP6));
             for (Pod p : pods()) {
-                plumb(node, p.netns().name(), p.hostInterface(), p.ipv4(), p.ipv6());
+                nodeSide.addAll(hostSide(index(p), p.netns().name(), p.hostInterface(), p.ipv4(), p.ipv6()));
+            }
+            batch(node, nodeSide);
+            batch(ztunnel(), podSide(0, ZTUNNEL_IP4, ZTUNNEL_IP6));
+            for (Pod p : pods()) {
+                batch(p.netns(), podSide(index(p), p.ipv4(), p.ipv6()));
             }
             return this;
         } catch (RuntimeException e) {
@@ -100,6 +109,15 @@ public final class Lab {
         }
     }
 
+    private static int index(Pod p) {
+        return Integer.parseInt(p.hostInterface().substring(2));
+    }
+
+    /** Deterministic MACs: host side 02:4e:.., pod side 02:4d:.. (index 0: ztunnel). */
+    static String mac(boolean host, int i) {
+        return String.format("02:%s:00:00:%02x:%02x", host ? "4e" : "4d", (i >> 8) & 0xff, i & 0xff);
+    }
+
     private static void sysctls(NetNs ns, boolean router) {
         List<String> cmd = new ArrayList<>(List.of("sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0",
                 "net.ipv6.conf.default.accept_dad=0"));
@@ -110,33 +128,42 @@ public final class Lab {
         ns.exec(cmd).check();
     }
 
-    private void plumb(NetNs node, String podNs, String hostIf, String ip4, String ip6) {
-        NetNs pod = NetNs.create(podNs);
-        sysctls(pod, false);
-        node.exec("ip", "link", "add", hostIf, "type", "veth", "peer", "name", "eth0", "netns", podNs).check();
-        Link host = Links.byName(Links.in(node), hostIf).orElseThrow();
-        Link inside = Links.byName(Links.in(pod), "eth0").orElseThrow();
-        batch(pod, List.of(
+    /** The node's side of one pod: the veth pair (eth0 in the pod), routes and neighbours to the pod. */
+    private static List<String> hostSide(int i, String podNs, String hostIf, String ip4, String ip6) {
+        return List.of(
+                "link add " + hostIf + " address " + mac(true, i) + " type veth peer name eth0 address " + mac(false, i)
+                        + " netns " + podNs,
+                "link set " + hostIf + " up",
+                "route add " + ip4 + "/32 dev " + hostIf,
+                "route add " + ip6 + "/128 dev " + hostIf,
+                "neigh replace " + ip4 + " lladdr " + mac(false, i) + " dev " + hostIf + " nud permanent",
+                "neigh replace " + ip6 + " lladdr " + mac(false, i) + " dev " + hostIf + " nud permanent");
+    }
+
+    /** The pod's side: addresses and the default routes to the link-local gateway the host veth answers for. */
+    private static List<String> podSide(int i, String ip4, String ip6) {
+        return List.of(
                 "link set lo up",
                 "address add " + ip4 + "/32 dev eth0",
                 "address add " + ip6 + "/128 dev eth0 nodad",
                 "link set eth0 up",
                 "route add 169.254.1.1 dev eth0 scope link",
                 "route add default via 169.254.1.1 dev eth0",
-                "neigh replace 169.254.1.1 lladdr " + host.mac() + " dev eth0 nud permanent",
+                "neigh replace 169.254.1.1 lladdr " + mac(true, i) + " dev eth0 nud permanent",
                 "route add default via fe80::1 dev eth0",
-                "neigh replace fe80::1 lladdr " + host.mac() + " dev eth0 nud permanent"));
-        batch(node, List.of(
-                "link set " + hostIf + " up",
-                "route add " + ip4 + "/32 dev " + hostIf,
-                "route add " + ip6 + "/128 dev " + hostIf,
-                "neigh replace " + ip4 + " lladdr " + inside.mac() + " dev " + hostIf + " nud permanent",
-                "neigh replace " + ip6 + " lladdr " + inside.mac() + " dev " + hostIf + " nud permanent"));
-        node.exec("sysctl", "-q", "-w", "net.ipv4.conf." + hostIf + ".rp_filter=0").check();
+                "neigh replace fe80::1 lladdr " + mac(true, i) + " dev eth0 nud permanent");
     }
 
-    /** Deletes ztunnel's namespace and makes it again (a new veth, new MACs): as a restarted ztunnel Pod. */
+    private void plumb(NetNs node, String podNs, String hostIf, String ip4, String ip6) {
+        NetNs pod = NetNs.create(podNs);
+        int i = hostIf.equals("vzt") ? 0 : Integer.parseInt(hostIf.substring(2));
+        batch(node, hostSide(i, podNs, hostIf, ip4, ip6));
+        batch(pod, podSide(i, ip4, ip6));
+    }
+
+    /** Deletes ztunnel's namespace and makes it again (a new veth): as a restarted ztunnel Pod. */
     public void recreateZtunnel() {
+        node().exec("ip", "link", "del", "vzt"); // the pair goes at once (a netns' devices go later)
         ztunnel().delete();
         plumb(node(), ztunnel().name(), "vzt", ZTUNNEL_IP4, ZTUNNEL_IP6);
     }

@@ -106,6 +106,27 @@ public final class ZtunnelStandIn implements AutoCloseable {
         }
     }
 
+    /**
+     * A plain (non-transparent) listener on {@code port} that proxies every connection to
+     * {@code upstream}: the "client connects to the proxy explicitly" path, the floor of any proxied
+     * path. Its connections are recorded like the captured ones.
+     */
+    public void explicitProxy(NetNs ns, int port, InetSocketAddress upstream) {
+        ns.run(() -> {
+            ServerBootstrap b = new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
+                    .option(ChannelOption.SO_REUSEADDR, true)
+                    .childOption(ChannelOption.AUTO_READ, false)
+                    .childOption(ChannelOption.TCP_NODELAY, true)
+                    .childHandler(new ChannelInitializer<SocketChannel>() {
+                        @Override
+                        protected void initChannel(SocketChannel ch) {
+                            ch.pipeline().addLast(new Frontend(port, upstream));
+                        }
+                    });
+            listeners.add(b.bind(new InetSocketAddress("::", port)).sync().channel());
+        });
+    }
+
     public List<Capture> captures() {
         return List.copyOf(captures);
     }
@@ -130,16 +151,22 @@ public final class ZtunnelStandIn implements AutoCloseable {
     /** The accepted side: record, connect to the original destination, relay both ways. */
     private final class Frontend extends ChannelInboundHandlerAdapter {
         private final int port;
+        private final InetSocketAddress fixed; // null: the original destination
         private Channel outbound;
 
         Frontend(int port) {
+            this(port, null);
+        }
+
+        Frontend(int port, InetSocketAddress fixed) {
             this.port = port;
+            this.fixed = fixed;
         }
 
         @Override
         public void channelActive(ChannelHandlerContext ctx) {
             Channel in = ctx.channel();
-            InetSocketAddress orig = (InetSocketAddress) in.localAddress();
+            InetSocketAddress orig = fixed != null ? fixed : (InetSocketAddress) in.localAddress();
             record("tcp", port, (InetSocketAddress) in.remoteAddress(), orig);
             Bootstrap b = new Bootstrap().group(in.eventLoop()).channel(EpollSocketChannel.class)
                     .option(ChannelOption.AUTO_READ, false).option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 3000)

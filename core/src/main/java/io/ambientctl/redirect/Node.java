@@ -225,9 +225,10 @@ public final class Node {
         return change(dryRun, (state, r) -> {
             // discover every target first: a missing one fails the call before anything changes
             List<Workload> found = new ArrayList<>();
+            List<io.ambientctl.net.Link> hostLinks = io.ambientctl.net.Links.in(cfg.nodeNetns());
             for (Target t : targets) {
                 NetNs ns = t.netns();
-                Workload w = Discovery.fromNetns(ns, cfg.nodeNetns(), t.name(), t.namespace(), t.uid());
+                Workload w = Discovery.fromNetns(ns, cfg.nodeNetns(), hostLinks, t.name(), t.namespace(), t.uid());
                 if (state.ztunnel != null && state.ztunnel.netns().equals(w.netns())) {
                     throw new IllegalArgumentException("refusing to enroll " + ns.display() + ": it is ztunnel's");
                 }
@@ -255,10 +256,10 @@ public final class Node {
                         r.unenroll(known.get()); // the pod's plumbing changed (restarted): drop the old
                     }
                     Workload w = state.put(fresh);
-                    r.enroll(w);
                     done.add(w);
                     out.add(new Outcome(w.key(), action, w));
                 }
+                r.enrollAll(done); // one batch: a mode may apply it at once
                 if (!dryRun && !done.isEmpty()) {
                     r.refreshNodeAddresses();
                     if (state.mode == RedirectMode.none) {
@@ -313,11 +314,11 @@ public final class Node {
                     }
                 }
             }
+            if (!dryRun) {
+                r.unenrollAll(chosen);
+                chosen.forEach(w -> state.remove(w.key()));
+            }
             for (Workload w : chosen) {
-                if (!dryRun) {
-                    r.unenroll(w);
-                    state.remove(w.key());
-                }
                 out.add(new Outcome(w.key(), dryRun ? "would-unenroll" : "unenrolled", w));
             }
             return out;
@@ -436,9 +437,7 @@ public final class Node {
         } else {
             r.applyOptions(state.options());
         }
-        for (Workload w : state.workloads) {
-            r.enroll(w);
-        }
+        r.enrollAll(state.workloads);
         r.refreshNodeAddresses();
     }
 

@@ -26,6 +26,31 @@ public interface Redirector extends AutoCloseable {
 
     void unenroll(Workload w);
 
+    /** Enrolls many at once (a mode may batch them); on failure none of them stays enrolled. */
+    default void enrollAll(List<Workload> ws) {
+        List<Workload> done = new java.util.ArrayList<>();
+        try {
+            for (Workload w : ws) {
+                enroll(w);
+                done.add(w);
+            }
+        } catch (RuntimeException e) {
+            for (Workload w : done) {
+                try {
+                    unenroll(w);
+                } catch (RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            throw e;
+        }
+    }
+
+    /** Unenrolls many at once (a mode may batch them). */
+    default void unenrollAll(List<Workload> ws) {
+        ws.forEach(this::unenroll);
+    }
+
     Verification verify(Workload w);
 
     /** Problems of the mode's node-wide objects (ztunnel side, chains, routing): empty when all is in place. */

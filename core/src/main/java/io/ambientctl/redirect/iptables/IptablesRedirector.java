@@ -211,6 +211,56 @@ public final class IptablesRedirector implements Redirector {
     }
 
     @Override
+    public void enrollAll(List<Workload> ws) {
+        if (ws.isEmpty()) {
+            return;
+        }
+        List<String> ips = new ArrayList<>();
+        ws.forEach(w -> ips.addAll(w.ips()));
+        cfg.nodeNetns().run(() -> {
+            if (!jumpPresent(false) || !jumpPresent(true)) {
+                nodeRules(state.ztunnel, state.options());
+                nodeRouting(state.ztunnel);
+            }
+            ipset(members(true, ips));
+        });
+        try {
+            inZtunnel(state.ztunnel, ns -> ns.run(() -> ipset(members(true, ips))));
+        } catch (RuntimeException e) {
+            try {
+                cfg.nodeNetns().run(() -> ipset(members(false, ips)));
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+    }
+
+    @Override
+    public void unenrollAll(List<Workload> ws) {
+        List<String> ips = new ArrayList<>();
+        ws.forEach(w -> ips.addAll(w.ips()));
+        if (ips.isEmpty()) {
+            return;
+        }
+        for (NetNs ns : ztunnelAndNode()) {
+            ns.run(() -> {
+                if (Exec.run(List.of("ipset", "list", "-n")).stdout().contains(Rules.SET4)) {
+                    ipset(members(false, ips));
+                }
+            });
+        }
+    }
+
+    private List<NetNs> ztunnelAndNode() {
+        List<NetNs> l = new ArrayList<>(List.of(cfg.nodeNetns()));
+        if (state.ztunnel != null && NetNs.parse(state.ztunnel.netns()).exists()) {
+            l.add(NetNs.parse(state.ztunnel.netns()));
+        }
+        return l;
+    }
+
+    @Override
     public void enroll(Workload w) {
         cfg.nodeNetns().run(() -> {
             if (!jumpPresent(false) || !jumpPresent(true)) {

@@ -1,0 +1,294 @@
+package io.ambientctl.bench;
+
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+
+import org.HdrHistogram.Histogram;
+
+import io.ambientctl.lab.Lab;
+import io.ambientctl.lab.ZtunnelStandIn;
+import io.ambientctl.net.IpAddrs;
+import io.ambientctl.net.Mac;
+import io.ambientctl.net.NetNs;
+import io.ambientctl.redirect.Node;
+import io.ambientctl.redirect.NodeConfig;
+import io.ambientctl.redirect.RedirectMode;
+import io.ambientctl.redirect.ebpf.EbpfRedirector;
+import io.ambientctl.redirect.ebpf.Maps;
+import io.ambientctl.redirect.iptables.Rules;
+import io.ambientctl.util.Exec;
+
+/**
+ * eBPF and iptables redirection measured side by side on a lab, interleaved in one run so the
+ * machine's drift hits all paths alike: {@code direct} (no redirection, no proxy), {@code proxy} (the
+ * client connects to the ztunnel stand-in explicitly: the floor of any proxied path), {@code ebpf} and
+ * {@code iptables} (client and server pods enrolled). Extra enrolled workloads (synthetic entries in
+ * the map and the sets) show the per-packet cost as the node fills. Also the control plane: enroll,
+ * mode switch and unenroll of N real workloads, and requests failed while switching under load.
+ */
+public final class Bench {
+    public static final List<String> PATHS = List.of("direct", "proxy", "ebpf", "iptables");
+    static final int SERVER_PORT = 8080;
+    static final int PROXY_PORT = 15080;
+
+    /** What to measure. */
+    public record Options(String lab, Duration duration, int connections, int qps, int payload, List<String> modes,
+                          List<Integer> pods, int repeat, List<Integer> controlPlane, Duration switchLoad,
+                          int switchQps) {
+    }
+
+    /** One load run. */
+    public record Run(int round, String mode, int pods, int connections, int qpsTarget, double qps, double p50Ms,
+                      double p75Ms, double p90Ms, double p99Ms, double p999Ms, double maxMs, long requests,
+                      long errors, long captured, double standInCpuMs) {
+    }
+
+    public record ControlPlane(String operation, int workloads, double seconds) {
+    }
+
+    public record Switch(String from, String to, int qps, long requests, long failed, double switchSeconds) {
+    }
+
+    /** The report; {@code histograms} (mode -> merged latency) feeds the chart and is not part of the JSON. */
+    public record Report(String date, String kernel, int cpus, Options options, List<Run> runs,
+                         List<ControlPlane> controlPlane, List<Switch> switches,
+                         @com.fasterxml.jackson.annotation.JsonIgnore Map<String, Histogram> histograms) {
+    }
+
+    private final Options o;
+    private final Consumer<String> say;
+    private final ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+
+    public Bench(Options o, Consumer<String> say) {
+        this.o = o;
+        this.say = say;
+    }
+
+    private long standInCpuNanos() {
+        long sum = 0;
+        for (var t : Thread.getAllStackTraces().keySet()) {
+            if (t.getName().startsWith("ztunnel-")) {
+                long c = threads.getThreadCpuTime(t.getId());
+                sum += Math.max(0, c);
+            }
+        }
+        return sum;
+    }
+
+    public Report run() throws Exception {
+        List<Run> runs = new ArrayList<>();
+        List<ControlPlane> cp = new ArrayList<>();
+        List<Switch> switches = new ArrayList<>();
+        Map<String, Histogram> hist = new LinkedHashMap<>();
+        Lab lab = Lab.named(o.lab(), 2);
+        Path bpffs = Path.of("/sys/fs/bpf/ambientctl-bench-" + o.lab());
+        Path state = Files.createTempDirectory("ambientctl-bench");
+        ZtunnelStandIn standIn = null;
+        HttpServer server = null;
+        try {
+            say.accept("lab " + o.lab() + ": a client pod, a server pod, the ztunnel stand-in");
+            lab.up();
+            NodeConfig cfg = new NodeConfig(bpffs, state, lab.node());
+            Node node = new Node(cfg, Duration.ofSeconds(30), null);
+            Lab.Pod client = lab.pod(1);
+            Lab.Pod server1 = lab.pod(2);
+            server = HttpServer.start(server1.netns(), SERVER_PORT, o.payload());
+            standIn = ZtunnelStandIn.start(lab.ztunnel(), null);
+            InetSocketAddress serverAddr = new InetSocketAddress(IpAddrs.parse(server1.ipv4()), SERVER_PORT);
+            standIn.explicitProxy(lab.ztunnel(), PROXY_PORT, serverAddr);
+            node.ztunnelSet(lab.ztunnel(), null, null, false);
+
+            for (int round = 1; round <= o.repeat(); round++) {
+                for (int pods : o.pods()) {
+                    for (String mode : o.modes()) {
+                        if ((mode.equals("direct") || mode.equals("proxy")) && pods != o.pods().get(0)) {
+                            continue; // nothing is enrolled on these paths: the pod count does not apply
+                        }
+                        prepare(node, cfg, lab, mode, pods);
+                        InetSocketAddress target = mode.equals("proxy")
+                                ? new InetSocketAddress(IpAddrs.parse(Lab.ZTUNNEL_IP4), PROXY_PORT) : serverAddr;
+                        // warm up (JIT, caches), then measure
+                        LoadGenerator.run(client.netns(), target, o.connections(), Duration.ofMillis(300), o.qps(), 0);
+                        int capBefore = standIn.captures().size();
+                        long cpuBefore = standInCpuNanos();
+                        LoadGenerator.Result r = LoadGenerator.run(client.netns(), target, o.connections(),
+                                o.duration(), o.qps(), 0);
+                        long cpu = standInCpuNanos() - cpuBefore;
+                        Histogram h = r.latencyMicros();
+                        Run run = new Run(round, mode, pods, o.connections(), o.qps(), r.qps(), r.percentileMs(50),
+                                r.percentileMs(75), r.percentileMs(90), r.percentileMs(99), r.percentileMs(99.9),
+                                h.getMaxValue() / 1000.0, r.requests(), r.errors(),
+                                standIn.captures().size() - capBefore, cpu / 1e6);
+                        runs.add(run);
+                        hist.computeIfAbsent(mode + (pods > 1 ? " +" + pods : ""), k -> new Histogram(3)).add(h);
+                        say.accept(String.format("round %d %-8s pods %-6d %9.0f qps  p50 %.3f ms  p99 %.3f ms  errors %d",
+                                round, mode, pods, run.qps(), run.p50Ms(), run.p99Ms(), run.errors()));
+                    }
+                }
+            }
+            clearSynthetic(cfg, lab);
+            if (o.switchLoad() != null && !o.switchLoad().isZero()) {
+                switches.addAll(switchUnderLoad(node, lab, client, serverAddr));
+            }
+            node.unenroll(List.of(), true, false);
+        } finally {
+            if (server != null) {
+                server.close();
+            }
+            if (standIn != null) {
+                standIn.close();
+            }
+            lab.down();
+            EbpfRedirector.removePins(bpffs);
+            deleteTree(state);
+        }
+        if (!o.controlPlane().isEmpty()) {
+            cp.addAll(controlPlane());
+        }
+        return new Report(java.time.Instant.now().toString(), Files.readString(Path.of("/proc/sys/kernel/osrelease"))
+                .strip(), Runtime.getRuntime().availableProcessors(), o, runs, cp, switches, hist);
+    }
+
+    /** Puts the node in the path's configuration: nothing enrolled, or both pods in the mode plus extras. */
+    private void prepare(Node node, NodeConfig cfg, Lab lab, String mode, int pods) {
+        clearSynthetic(cfg, lab);
+        if (mode.equals("direct") || mode.equals("proxy")) {
+            node.unenroll(List.of(), true, false);
+            return;
+        }
+        RedirectMode m = RedirectMode.parse(mode);
+        node.modeSet(m, false);
+        node.enroll(List.of(lab.pod(1).netns(), lab.pod(2).netns()), false);
+        addSynthetic(cfg, lab, m, pods - 1);
+    }
+
+    static String syntheticIp(int i) {
+        return "10.200." + (i / 250) + "." + (i % 250 + 1);
+    }
+
+    /** Extra enrolled workloads: entries in the workload map or the sets, as enrolled pods would have. */
+    private static void addSynthetic(NodeConfig cfg, Lab lab, RedirectMode m, int n) {
+        if (n <= 0) {
+            return;
+        }
+        if (m == RedirectMode.ebpf) {
+            try (var e = new EbpfRedirector(cfg, io.ambientctl.redirect.NodeState.load(cfg.stateDir()), null)) {
+                var wm = e.datapath().workloads();
+                Mac mac = Mac.parse("02:00:00:00:00:01");
+                for (int i = 0; i < n; i++) {
+                    wm.put(IpAddrs.parse(syntheticIp(i)), new Maps.WorkloadInfo(100_000 + i, 100_000 + i, mac, 1));
+                }
+            }
+        } else {
+            StringBuilder sb = new StringBuilder();
+            for (int i = 0; i < n; i++) {
+                sb.append("add ").append(Rules.SET4).append(' ').append(syntheticIp(i)).append('\n');
+            }
+            for (NetNs ns : List.of(lab.node(), lab.ztunnel())) {
+                ns.call(() -> Exec.run(List.of("ipset", "restore", "-exist"), sb.toString()).check());
+            }
+        }
+    }
+
+    private static void clearSynthetic(NodeConfig cfg, Lab lab) {
+        try (var e = new EbpfRedirector(cfg, io.ambientctl.redirect.NodeState.load(cfg.stateDir()), null)) {
+            if (Files.isDirectory(io.ambientctl.redirect.ebpf.Datapath.mapsDir(cfg.bpffs()))) {
+                var wm = e.datapath().workloads();
+                for (var entry : wm.entries().entrySet()) {
+                    if (entry.getValue().id() >= 100_000) {
+                        wm.delete(entry.getKey());
+                    }
+                }
+            }
+        }
+        for (NetNs ns : List.of(lab.node(), lab.ztunnel())) {
+            String members = ns.exec("ipset", "list", Rules.SET4).stdout();
+            StringBuilder sb = new StringBuilder();
+            members.lines().filter(l -> l.startsWith("10.200.")).forEach(l -> sb.append("del ").append(Rules.SET4)
+                    .append(' ').append(l.strip()).append('\n'));
+            if (sb.length() > 0) {
+                ns.call(() -> Exec.run(List.of("ipset", "restore", "-exist"), sb.toString()).check());
+            }
+        }
+    }
+
+    /** Requests that fail while the mode switches under a fixed-rate load (the goal is zero). */
+    private List<Switch> switchUnderLoad(Node node, Lab lab, Lab.Pod client, InetSocketAddress server)
+            throws Exception {
+        List<Switch> out = new ArrayList<>();
+        node.modeSet(RedirectMode.ebpf, false);
+        node.enroll(List.of(lab.pod(1).netns(), lab.pod(2).netns()), false);
+        for (RedirectMode to : List.of(RedirectMode.iptables, RedirectMode.ebpf)) {
+            RedirectMode from = to == RedirectMode.ebpf ? RedirectMode.iptables : RedirectMode.ebpf;
+            var load = new java.util.concurrent.CompletableFuture<LoadGenerator.Result>();
+            Thread t = new Thread(() -> load.complete(LoadGenerator.run(client.netns(), server, o.connections(),
+                    o.switchLoad(), o.switchQps(), 0)));
+            t.start();
+            Thread.sleep(o.switchLoad().toMillis() / 3);
+            long s0 = System.nanoTime();
+            node.modeSet(to, false);
+            double secs = (System.nanoTime() - s0) / 1e9;
+            LoadGenerator.Result r = load.get();
+            out.add(new Switch(from.name(), to.name(), o.switchQps(), r.requests(), r.errors(), secs));
+            say.accept(String.format("switch %s -> %s under %d qps: %d requests, %d failed (switch took %.2f s)",
+                    from, to, o.switchQps(), r.requests(), r.errors(), secs));
+        }
+        return out;
+    }
+
+    /** Enroll N real workloads in one call, switch mode with them, unenroll them: timed. */
+    private List<ControlPlane> controlPlane() throws Exception {
+        List<ControlPlane> out = new ArrayList<>();
+        int max = o.controlPlane().stream().mapToInt(Integer::intValue).max().orElse(0);
+        Lab lab = Lab.named(o.lab() + "-cp", max);
+        Path bpffs = Path.of("/sys/fs/bpf/ambientctl-bench-" + o.lab() + "-cp");
+        Path state = Files.createTempDirectory("ambientctl-bench-cp");
+        try {
+            say.accept("control plane: a lab of " + max + " pods ...");
+            long t0 = System.nanoTime();
+            lab.up();
+            say.accept(String.format("  (lab built in %.1f s)", (System.nanoTime() - t0) / 1e9));
+            Node node = new Node(new NodeConfig(bpffs, state, lab.node()), Duration.ofSeconds(60), null);
+            node.ztunnelSet(lab.ztunnel(), null, null, false);
+            for (int n : o.controlPlane()) {
+                List<NetNs> targets = lab.pods().subList(0, n).stream().map(Lab.Pod::netns).toList();
+                out.add(timed("enroll", n, () -> node.enroll(targets, false)));
+                out.add(timed("mode set iptables", n, () -> node.modeSet(RedirectMode.iptables, false)));
+                out.add(timed("mode set ebpf", n, () -> node.modeSet(RedirectMode.ebpf, false)));
+                out.add(timed("unenroll", n, () -> node.unenroll(targets, false, false)));
+            }
+        } finally {
+            lab.down();
+            EbpfRedirector.removePins(bpffs);
+            deleteTree(state);
+        }
+        return out;
+    }
+
+    private ControlPlane timed(String op, int n, Runnable r) {
+        long t0 = System.nanoTime();
+        r.run();
+        ControlPlane c = new ControlPlane(op, n, (System.nanoTime() - t0) / 1e9);
+        say.accept(String.format("  %-18s %5d workloads  %.2f s", op, n, c.seconds()));
+        return c;
+    }
+
+    private static void deleteTree(Path p) {
+        try (var s = Files.walk(p)) {
+            for (Path x : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(x);
+            }
+        } catch (java.io.IOException e) {
+            // best effort: a temporary directory
+        }
+    }
+}
