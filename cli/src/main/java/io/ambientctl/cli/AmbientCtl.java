@@ -25,6 +25,7 @@ import picocli.CommandLine.Spec;
             RepairCommand.class,
             LabCommand.class,
             DemoCommand.class,
+            BenchCommand.class,
             picocli.CommandLine.HelpCommand.class,
         },
         footerHeading = "%nExit codes:%n", footer = {

@@ -223,6 +223,24 @@ class LabCliKernelTest {
     }
 
     @Test
+    void benchSpeaksJsonAndDrawsItsChart() throws Exception {
+        Path png = stateDir.resolve("bench.png");
+        JsonNode b = json("bench", "--name", name, "--duration", "300ms", "--modes", "direct,ebpf", "--connections",
+                "1", "--plot", png.toString());
+        assertThat(b.path("runs")).hasSize(2).allSatisfy(x -> {
+            for (String f : List.of("mode", "pods", "connections", "qps", "p50Ms", "p75Ms", "p90Ms", "p99Ms", "p999Ms",
+                    "errors")) {
+                assertThat(x.has(f)).as(f).isTrue();
+            }
+        });
+        assertThat(b.has("controlPlane")).isTrue();
+        assertThat(b.path("kernel").asText()).isEqualTo(VersionCommand.kernelRelease());
+        assertThat(Files.size(png)).isPositive();
+        assertThat(javax.imageio.ImageIO.read(png.toFile()).getWidth()).isEqualTo(900);
+        assertThat(cli("bench", "--modes", "warp").code()).isEqualTo(ExitCode.USAGE);
+    }
+
+    @Test
     void demoTellsTheWholeStoryAndLeavesNothing() {
         String demo = "acd" + Kernel.unique();
         JsonNode d = json("demo", "--name", demo);
