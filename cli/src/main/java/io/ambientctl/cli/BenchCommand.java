@@ -59,9 +59,9 @@ public class BenchCommand extends BaseCommand implements Callable<Integer> {
     @Option(names = "--repeat", defaultValue = "1", description = "Rounds over all paths (default: ${DEFAULT-VALUE}).")
     int repeat;
 
-    @Option(names = "--control-plane", split = ",", defaultValue = "",
+    @Option(names = "--control-plane", split = ",", paramLabel = "N",
             description = "Also time enroll / mode switch / unenroll of N real workloads, e.g. 100,1000.")
-    List<Integer> controlPlane;
+    List<Integer> controlPlane = new ArrayList<>();
 
     @Option(names = "--switch-under-load", converter = WaitOption.DurationConverter.class,
             description = "Also switch mode (ebpf -> iptables -> ebpf) under a fixed-rate load of this duration and "
