@@ -12,7 +12,9 @@ public final class Main {
     public static void main(String[] args) {
         PrintWriter out = new PrintWriter(System.out, true);
         PrintWriter err = new PrintWriter(System.err, true);
-        int code = run(out, err, args);
+        CommandLine cl = commandLine(out, err);
+        ((AmbientCtl) cl.getCommand()).terminal = System.console() != null;
+        int code = cl.execute(args);
         out.flush();
         err.flush();
         System.exit(code);
@@ -30,6 +32,8 @@ public final class Main {
         cl.setOut(out);
         cl.setErr(err);
         cl.setCaseInsensitiveEnumValuesAllowed(true);
+        // '--lab demo' / '--lab lab': an option's value may be a command's name
+        cl.setAllowSubcommandsAsOptionParameters(true);
         cl.setExecutionExceptionHandler(new ErrorHandler(root));
         cl.setParameterExceptionHandler(new ErrorHandler(root));
         return cl;

@@ -55,6 +55,13 @@ class MainTest {
     }
 
     @Test
+    void anOptionValueMayBeACommandName() {
+        // the README's '--lab lab ...' and the demo's '--lab demo ...'
+        assertThat(run("--lab", "lab", "--state-dir", "/nonexistent-ambientctl", "version").code()).isZero();
+        assertThat(run("--lab", "demo", "version", "-o", "json").code()).isZero();
+    }
+
+    @Test
     void globalOptionsAreAcceptedAfterTheSubcommand() {
         assertThat(run("version", "--bpffs", "/sys/fs/bpf/x", "--state-dir", "/tmp/x", "-v").code()).isZero();
     }
