@@ -9,6 +9,7 @@ import picocli.CommandLine.Spec;
 
 /** The root command. */
 @Command(name = "ambientctl", mixinStandardHelpOptions = true, versionProvider = VersionCommand.Provider.class,
+        header = "Istio ambient mesh node redirection with eBPF or iptables",
         description = {
             "Administers the traffic redirection of an Istio ambient mesh node: moves chosen Pods' traffic to "
                     + "ztunnel with eBPF programs on their veths' TC hooks, or with iptables rules, switches "
@@ -22,15 +23,20 @@ import picocli.CommandLine.Spec;
             StatusCommand.class,
             LabCommand.class,
             DemoCommand.class,
+            ShellCommand.class,
+            CompletionCommand.class,
             picocli.CommandLine.HelpCommand.class,
         },
-        footerHeading = "%nExit codes:%n", footer = {
-            "  0   success",
-            "  1   the operation failed (kernel, iptables, Kubernetes API); the message says what to do",
-            "  2   usage error (unknown command, flag or mode)",
-            "  3   preflight: a check the mode requires failed",
-            "  4   a named target does not exist or is not on this node",
-            "  5   another ambientctl holds the lock (see --wait)"})
+        exitCodeListHeading = ExitCode.HEADING, exitCodeList = {ExitCode.L0, ExitCode.L1, ExitCode.L2, ExitCode.L3,
+            ExitCode.L4, ExitCode.L5},
+        footerHeading = "%nExamples:%n", footer = {
+            "  ambientctl demo                          # the whole story on a local lab",
+            "  ambientctl ztunnel set --netns ztunnel",
+            "  ambientctl enroll --netns pod-a --netns pod-b",
+            "  ambientctl status -o json",
+            "  ambientctl shell                         # interactive, with completion",
+            "",
+            "Every command has a man page: man ambientctl-enroll (or 'ambientctl help enroll')."})
 public class AmbientCtl implements Runnable {
     @Mixin
     GlobalOptions global = new GlobalOptions();
@@ -40,6 +46,9 @@ public class AmbientCtl implements Runnable {
 
     final PrintWriter out;
     final PrintWriter err;
+
+    /** Whether a person is at a terminal (stdin and stdout are one): progress bars, the shell's colours. */
+    boolean terminal;
 
     AmbientCtl(PrintWriter out, PrintWriter err) {
         this.out = out;
