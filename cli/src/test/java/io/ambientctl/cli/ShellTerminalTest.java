@@ -43,7 +43,7 @@ class ShellTerminalTest {
     @AfterEach
     void tearDown() throws Exception {
         if (session != null) {
-            tmux("kill-session", "-t", session);
+            tmux("kill-server"); // the test's own server (its own socket), nobody else's
         }
         if (netns != null) {
             netns.delete();
@@ -157,9 +157,9 @@ class ShellTerminalTest {
         throw new AssertionError("timed out waiting for: " + what);
     }
 
-    /** Runs tmux; its output (stdout+stderr), plus "ok" on exit code 0. */
-    private static String tmux(String... args) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of("tmux"));
+    /** Runs tmux on the test's own server (socket -L SESSION); its output, plus "ok" on exit code 0. */
+    private String tmux(String... args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of("tmux", "-L", session, "-f", "/dev/null"));
         cmd.addAll(List.of(args));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
