@@ -1,6 +1,9 @@
 #compdef ambientctl
 # zsh completion for ambientctl: picocli's bash completion through bashcompinit.
 autoload -U +X bashcompinit && bashcompinit
+# bash's compopt has no zsh counterpart; picocli's alias for it would come too late here, when this
+# file is the body of an autoloaded function
+(( $+functions[compopt] )) || compopt() { return 0; }
 #!/usr/bin/env bash
 #
 # ambientctl Bash Completion

@@ -33,6 +33,9 @@ final class Completions {
         return "#compdef " + NAME + "\n"
                 + "# zsh completion for " + NAME + ": picocli's bash completion through bashcompinit.\n"
                 + "autoload -U +X bashcompinit && bashcompinit\n"
+                + "# bash's compopt has no zsh counterpart; picocli's alias for it would come too late here, when this\n"
+                + "# file is the body of an autoloaded function\n"
+                + "(( $+functions[compopt] )) || compopt() { return 0; }\n"
                 + bash
                 + "\nif [[ \"${funcstack[1]}\" == _" + NAME + " ]]; then\n"
                 + "  _bash_complete -F _complete_" + NAME + "\n"
