@@ -13,7 +13,9 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
 /** What every command shares: the global options, output, and the node it works on. */
-@Command(mixinStandardHelpOptions = true, sortOptions = false)
+@Command(mixinStandardHelpOptions = true, sortOptions = false,
+        exitCodeListHeading = ExitCode.HEADING, exitCodeList = {ExitCode.L0, ExitCode.L1, ExitCode.L2, ExitCode.L3,
+            ExitCode.L4, ExitCode.L5})
 abstract class BaseCommand {
     @Spec
     CommandSpec spec;
@@ -65,5 +67,20 @@ abstract class BaseCommand {
 
     Node node(Duration wait) {
         return new Node(config(), wait == null ? Duration.ZERO : wait, null);
+    }
+
+    /**
+     * Runs an operation over many workloads with a progress bar on stderr when a person watches (a
+     * terminal, table output, not --quiet; see {@link ProgressView}); the bar is gone before the result
+     * is rendered.
+     */
+    <T> T withProgress(Node node, java.util.function.Function<Node, T> operation) {
+        ProgressView view = ProgressView.forCommand(root().terminal, g());
+        if (view == null) {
+            return operation.apply(node);
+        }
+        try (view) {
+            return operation.apply(node.progress(view));
+        }
     }
 }

@@ -18,7 +18,8 @@ import io.ambientctl.bench.Bench;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "bench", description = {
+@Command(name = "bench", header = "Measure eBPF and iptables redirection side by side on a local lab.",
+         description = {
     "eBPF and iptables redirection measured side by side on a lab, interleaved in one run: an HTTP/1.1 keep-alive "
             + "load from a client pod to a server pod over the paths direct (no redirection), proxy (the client "
             + "connects to the ztunnel stand-in explicitly: the floor of any proxied path), ebpf and iptables (both "

@@ -21,7 +21,7 @@ import io.ambientctl.redirect.ebpf.EbpfRedirector;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "demo", description = {
+@Command(name = "demo", header = "The whole story on a local lab, start to finish", description = {
     "The whole story on a local lab, start to finish: checks the host, builds a lab of namespaces (a node, "
             + "ztunnel's Pod with a transparent ztunnel stand-in, three pods), sends traffic before enrolling "
             + "(ztunnel sees nothing), enrolls two pods in eBPF mode and sends again (ztunnel sees every "

@@ -3,12 +3,13 @@ package io.ambientctl.cli;
 import java.util.List;
 import java.util.concurrent.Callable;
 
+import io.ambientctl.net.NetNs;
 import io.ambientctl.redirect.Node;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "enroll", description = {
+@Command(name = "enroll", header = "Redirect workloads' traffic to ztunnel", description = {
     "Redirect the traffic of workloads to ztunnel in the node's current mode (eBPF: programs on the TC hooks "
             + "of each workload's host-side veth). Idempotent: enrolling twice is one enrollment; a workload "
             + "whose veth changed is re-enrolled. All targets or none: a missing target changes nothing (exit 4).",
@@ -32,7 +33,8 @@ public class EnrollCommand extends BaseCommand implements Callable<Integer> {
         if (targets.empty()) {
             throw new IllegalArgumentException("name what to enroll: --netns NAME|PATH (repeatable)");
         }
-        List<Node.Outcome> done = node(waitOption.wait).enroll(targets.namespaces(), dryRun);
+        List<NetNs> namespaces = targets.namespaces();
+        List<Node.Outcome> done = withProgress(node(waitOption.wait), n -> n.enroll(namespaces, dryRun));
         Output.render(g(), out(), Docs.outcomes(done, dryRun), () -> {
             Table t = new Table("TARGET", "ACTION", "IPS", "HOST VETH");
             for (Node.Outcome o : done) {

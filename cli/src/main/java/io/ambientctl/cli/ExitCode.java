@@ -17,13 +17,12 @@ public final class ExitCode {
     private ExitCode() {
     }
 
-    /** The table shown in --help. */
-    public static final String[] HELP = {
-        "  0   success",
-        "  1   the operation failed (kernel, iptables, Kubernetes API); the message says what to do",
-        "  2   usage error (unknown command, flag or mode)",
-        "  3   preflight: a check the mode requires failed",
-        "  4   a named target does not exist or is not on this node",
-        "  5   another ambientctl holds the lock (see --wait)",
-    };
+    // The list every command's help and man page shows (picocli's exitCodeList, "code:meaning").
+    static final String HEADING = "%nExit codes:%n";
+    static final String L0 = "0:success";
+    static final String L1 = "1:the operation failed (kernel, iptables, Kubernetes API); the message says what to do";
+    static final String L2 = "2:usage error (unknown command, flag or mode)";
+    static final String L3 = "3:preflight: a check the mode requires failed";
+    static final String L4 = "4:a named target does not exist or is not on this node";
+    static final String L5 = "5:another ambientctl holds the lock (see --wait)";
 }

@@ -32,7 +32,8 @@ public class GlobalOptions {
             description = "This node's name (default: $NODE_NAME, then the host name).")
     String node;
 
-    @Option(names = "--node-netns", scope = ScopeType.INHERIT, paramLabel = "NETNS", hidden = false,
+    @Option(names = "--node-netns", scope = ScopeType.INHERIT, paramLabel = "NETNS",
+            completionCandidates = NetnsNames.class,
             description = "The node's network namespace, where pods' host-side veths live (default: the one "
                     + "ambientctl runs in). The lab uses it to stand in for a node.")
     String nodeNetns;

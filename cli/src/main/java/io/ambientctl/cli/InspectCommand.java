@@ -11,7 +11,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "inspect", description = "Show what the kernel holds: TC programs (ours and others'), the maps' "
+@Command(name = "inspect", header = "Show what the kernel holds: programs, maps, one workload.",
+        footerHeading = "%nExamples:%n", footer = {"  ambientctl inspect programs --all-netns",
+            "  ambientctl inspect maps ambient_workloads -o json", "  ambientctl inspect pod --netns pod-a"},
+        description = "Show what the kernel holds: TC programs (ours and others'), the maps' "
         + "contents decoded, one workload's redirection.",
         subcommands = {InspectCommand.Programs.class, InspectCommand.MapsCmd.class, InspectCommand.Pod.class})
 public class InspectCommand extends BaseCommand implements Runnable {
@@ -20,7 +23,8 @@ public class InspectCommand extends BaseCommand implements Runnable {
         spec.commandLine().usage(out());
     }
 
-    @Command(name = "programs", description = "Every TC program on the node's interfaces (and, with --all-netns, "
+    @Command(name = "programs", header = "List the TC programs on the node's interfaces, ours and others'.",
+            description = "Every TC program on the node's interfaces (and, with --all-netns, "
             + "inside the workloads' and ztunnel's namespaces): interface, direction, attach kind (tcx/tc), priority "
             + "or position, id, name, tag, owner (ambientctl or other); run count and time when "
             + "kernel.bpf_stats_enabled is on.",
@@ -51,7 +55,7 @@ public class InspectCommand extends BaseCommand implements Runnable {
         }
     }
 
-    @Command(name = "maps", description = "ambientctl's pinned maps, decoded: IPs as addresses, MACs, interface names "
+    @Command(name = "maps", header = "Show ambientctl's pinned maps, decoded.", description = "ambientctl's pinned maps, decoded: IPs as addresses, MACs, interface names "
             + "next to ifindexes, the workload's name next to its entries, counters summed over CPUs; --raw for bytes.",
             footerHeading = "%nExamples:%n", footer = {"  ambientctl inspect maps",
                 "  ambientctl inspect maps ambient_workloads -o json", "  ambientctl inspect maps --raw"})
@@ -93,7 +97,7 @@ public class InspectCommand extends BaseCommand implements Runnable {
         }
     }
 
-    @Command(name = "pod", description = "One workload's redirection as the kernel has it: its map entries, the "
+    @Command(name = "pod", header = "Show one workload's redirection as the kernel has it.", description = "One workload's redirection as the kernel has it: its map entries, the "
             + "programs on its veth and its counters (in iptables mode: its set entries and the rules that match it).",
             footerHeading = "%nExamples:%n", footer = {"  ambientctl inspect pod --netns pod-a -o yaml"})
     static class Pod extends BaseCommand implements Callable<Integer> {

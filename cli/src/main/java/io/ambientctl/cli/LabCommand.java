@@ -19,7 +19,7 @@ import io.ambientctl.redirect.ebpf.EbpfRedirector;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "lab", description = {
+@Command(name = "lab", header = "A local lab of network namespaces that stands in for a node", description = {
     "A local lab of network namespaces that stands in for a node: NAME-node (the node, with forwarding and the "
             + "node IP 10.77.255.1 / fd77::ff:1), NAME-zt (ztunnel's Pod, 10.77.0.2 / fd77::2, running a ztunnel "
             + "stand-in that listens transparently on 15001/15006/15008/15053, records each connection's original "
@@ -75,8 +75,10 @@ public class LabCommand extends BaseCommand implements Runnable {
         }
     }
 
-    @Command(name = "up", description = "Create the lab (replacing one of the same name) and start its services "
-            + "in the background.")
+    @Command(name = "up", header = "Create a lab and start its services",
+            description = "Create the lab (replacing one of the same name) and start its services (echo servers, the "
+                    + "ztunnel stand-in) in the background.",
+            footerHeading = "%nExamples:%n", footer = {"  ambientctl lab up", "  ambientctl lab up --name demo --pods 5"})
     static class Up extends BaseCommand implements Callable<Integer> {
         @Option(names = "--name", description = "Lab name (default: ${DEFAULT-VALUE}).", defaultValue = DEFAULT_NAME)
         String name;
@@ -127,8 +129,10 @@ public class LabCommand extends BaseCommand implements Runnable {
         }
     }
 
-    @Command(name = "down", description = "Stop the lab's services, delete its namespaces, and remove ambientctl's "
-            + "pins and state of the lab. Idempotent.")
+    @Command(name = "down", header = "Remove a lab and everything of it",
+            description = "Stop the lab's services, delete its namespaces, and remove ambientctl's pins and state of "
+                    + "the lab. Idempotent.",
+            footerHeading = "%nExamples:%n", footer = {"  ambientctl lab down", "  ambientctl lab down --name demo"})
     static class Down extends BaseCommand implements Callable<Integer> {
         @Option(names = "--name", description = "Lab name (default: ${DEFAULT-VALUE}).", defaultValue = DEFAULT_NAME)
         String name;
@@ -169,8 +173,10 @@ public class LabCommand extends BaseCommand implements Runnable {
         }
     }
 
-    @Command(name = "status", description = "The lab's namespaces, addresses, services and what the ztunnel "
-            + "stand-in captured.")
+    @Command(name = "status", header = "A lab's namespaces, services and captures",
+            description = "The lab's namespaces, addresses, services and what the ztunnel stand-in captured (the "
+                    + "last 10 connections; all of them with -o json).",
+            footerHeading = "%nExamples:%n", footer = {"  ambientctl lab status", "  ambientctl lab status --name demo -o json"})
     static class Status extends BaseCommand implements Callable<Integer> {
         @Option(names = "--name", description = "Lab name (default: ${DEFAULT-VALUE}).", defaultValue = DEFAULT_NAME)
         String name;

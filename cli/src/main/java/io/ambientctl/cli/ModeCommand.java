@@ -11,15 +11,30 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "mode", description = "Show or switch the redirection mode of the node.",
-        subcommands = {ModeCommand.Show.class, ModeCommand.Set.class})
+@Command(name = "mode", header = "Show or switch the redirection mode (ebpf or iptables)",
+        description = "Show or switch the redirection mode of the node: ebpf (programs on the TC hooks of the "
+                + "workloads' veths) or iptables (ipsets, MARK and policy routing, TPROXY in ztunnel's namespace).",
+        subcommands = {ModeCommand.Show.class, ModeCommand.Set.class},
+        footerHeading = "%nExamples:%n", footer = {"  ambientctl mode show", "  ambientctl mode set iptables --dry-run"})
 public class ModeCommand extends BaseCommand implements Runnable {
+    /** The modes one can switch to (completion candidates). */
+    static class Modes implements Iterable<String> {
+        @Override
+        public java.util.Iterator<String> iterator() {
+            return java.util.List.of(RedirectMode.ebpf.name(), RedirectMode.iptables.name()).iterator();
+        }
+    }
+
     @Override
     public void run() {
         spec.commandLine().usage(out());
     }
 
-    @Command(name = "show", description = "The current mode and how many workloads are enrolled.")
+    @Command(name = "show", header = "The current mode and how many workloads are enrolled",
+            description = "The current mode (none until something is enrolled or ztunnel is set), how many "
+                    + "workloads are enrolled, and ztunnel's namespace. Reads the state file only; 'status' "
+                    + "checks the kernel too.",
+            footerHeading = "%nExamples:%n", footer = {"  ambientctl mode show", "  ambientctl mode show -o json"})
     static class Show extends BaseCommand implements Callable<Integer> {
         @Override
         public Integer call() {
@@ -31,7 +46,7 @@ public class ModeCommand extends BaseCommand implements Runnable {
         }
     }
 
-    @Command(name = "set", description = {
+    @Command(name = "set", header = "Switch every enrolled workload to another mode, all or nothing", description = {
         "Switch every enrolled workload and ztunnel's side to MODE, all or nothing: install MODE for every "
                 + "workload, verify it in the kernel, then remove the old mode. On any failure the new mode's objects "
                 + "are removed and the old mode keeps working. Setting the current mode again reinstalls whatever is "
@@ -41,7 +56,8 @@ public class ModeCommand extends BaseCommand implements Runnable {
             footerHeading = "%nExamples:%n", footer = {"  ambientctl mode set iptables --dry-run   # shows the rules",
                 "  ambientctl mode set iptables", "  ambientctl mode set ebpf"})
     static class Set extends BaseCommand implements Callable<Integer> {
-        @Parameters(paramLabel = "MODE", description = "ebpf or iptables.")
+        @Parameters(paramLabel = "MODE", completionCandidates = Modes.class,
+                description = "The mode to switch to: ${COMPLETION-CANDIDATES}.")
         String mode;
 
         @Option(names = "--dry-run", description = "Show the plan; change nothing.")
@@ -52,7 +68,8 @@ public class ModeCommand extends BaseCommand implements Runnable {
 
         @Override
         public Integer call() {
-            Node.Switch sw = node(waitOption.wait).modeSet(RedirectMode.parse(mode), dryRun);
+            RedirectMode to = RedirectMode.parse(mode);
+            Node.Switch sw = withProgress(node(waitOption.wait), n -> n.modeSet(to, dryRun));
             Map<String, Object> doc = new LinkedHashMap<>();
             doc.put("dryRun", dryRun);
             doc.put("from", sw.from().name());

@@ -12,8 +12,6 @@ import io.ambientctl.util.Json;
 
 /** Renders a command's result: one JSON or YAML document, or the command's table for people. */
 final class Output {
-    private static ObjectMapper yaml;
-
     private Output() {
     }
 
@@ -21,7 +19,7 @@ final class Output {
         try {
             switch (g.output()) {
                 case json -> out.println(Json.MAPPER.writeValueAsString(document));
-                case yaml -> out.print(yaml().writeValueAsString(document));
+                case yaml -> out.print(Yaml.MAPPER.writeValueAsString(document));
                 default -> table.run();
             }
         } catch (JsonProcessingException e) {
@@ -30,12 +28,10 @@ final class Output {
         out.flush();
     }
 
-    private static synchronized ObjectMapper yaml() {
-        if (yaml == null) {
-            yaml = new ObjectMapper(new YAMLFactory().disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
-                    .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES))
-                    .configure(SerializationFeature.INDENT_OUTPUT, true);
-        }
-        return yaml;
+    /** Loaded only for -o yaml (jackson-dataformat-yaml and snakeyaml are no start-up cost otherwise). */
+    private static final class Yaml {
+        static final ObjectMapper MAPPER = new ObjectMapper(new YAMLFactory()
+                .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER).enable(YAMLGenerator.Feature.MINIMIZE_QUOTES))
+                .configure(SerializationFeature.INDENT_OUTPUT, true);
     }
 }

@@ -13,7 +13,8 @@ import io.ambientctl.redirect.RedirectMode;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "preflight", description = {
+@Command(name = "preflight", header = "Tell whether this host can do each redirection mode, and how to fix what is missing.",
+         description = {
     "Tell whether this kernel and host can do each redirection mode, and how to fix what is missing. The features "
             + "are probed themselves (loading tiny programs; creating a qdisc, rules, sets and routes in a throw-away "
             + "network namespace that is removed again): a kernel release alone only warns. Changes nothing on the host.",

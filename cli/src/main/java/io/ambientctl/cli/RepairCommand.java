@@ -9,7 +9,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "repair", description = {
+@Command(name = "repair", header = "Reconcile the state file with the kernel and say what was done.",
+         description = {
     "Reconcile the state file with the kernel: re-attach what is missing, re-enroll workloads whose veth changed, "
             + "remove what belongs to vanished workloads (namespace or veth gone), remove kernel objects the state "
             + "does not account for (after an interrupted operation) and leftovers of the other mode, and follow "

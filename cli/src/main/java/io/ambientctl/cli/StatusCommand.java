@@ -5,7 +5,8 @@ import java.util.concurrent.Callable;
 import io.ambientctl.redirect.Node;
 import picocli.CommandLine.Command;
 
-@Command(name = "status", description = "Mode, ztunnel, and every enrolled workload with whether the kernel has "
+@Command(name = "status", header = "Mode, ztunnel and each enrolled workload as the kernel has it",
+        description = "Mode, ztunnel, and every enrolled workload with whether the kernel has "
         + "its redirection as recorded (and, if not, what is off), plus its redirected packet counters. Exit code 1 "
         + "when anything recorded is not in the kernel: a workload declared enrolled but not redirecting.",
         footerHeading = "%nExamples:%n", footer = {"  ambientctl status", "  ambientctl status -o json"})

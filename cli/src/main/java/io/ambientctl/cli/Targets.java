@@ -9,7 +9,7 @@ import picocli.CommandLine.Parameters;
 
 /** The targets of enroll/unenroll: local network namespaces (Pods come with the Kubernetes support). */
 class Targets {
-    @Option(names = "--netns", paramLabel = "NAME|PATH",
+    @Option(names = "--netns", paramLabel = "NAME|PATH", completionCandidates = NetnsNames.class,
             description = "A local network namespace: a name under /var/run/netns, or a path such as "
                     + "/proc/PID/ns/net. Repeatable.")
     List<String> netns = new ArrayList<>();

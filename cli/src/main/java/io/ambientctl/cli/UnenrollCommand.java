@@ -3,12 +3,13 @@ package io.ambientctl.cli;
 import java.util.List;
 import java.util.concurrent.Callable;
 
+import io.ambientctl.net.NetNs;
 import io.ambientctl.redirect.Node;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "unenroll", description = {
+@Command(name = "unenroll", header = "Stop redirecting workloads' traffic", description = {
     "Stop redirecting workloads: remove their entries and detach ambientctl's programs from their veths "
             + "(nothing of other owners is touched). Idempotent: a workload that exists but is not enrolled is a "
             + "no-op; one that neither exists nor is enrolled is exit 4. A workload whose namespace or veth "
@@ -34,7 +35,8 @@ public class UnenrollCommand extends BaseCommand implements Callable<Integer> {
         if (all == !targets.empty()) {
             throw new IllegalArgumentException("name what to unenroll: --netns NAME|PATH (repeatable), or --all");
         }
-        List<Node.Outcome> done = node(waitOption.wait).unenroll(all ? List.of() : targets.namespaces(), all, dryRun);
+        List<NetNs> namespaces = all ? List.of() : targets.namespaces();
+        List<Node.Outcome> done = withProgress(node(waitOption.wait), n -> n.unenroll(namespaces, all, dryRun));
         Output.render(g(), out(), Docs.outcomes(done, dryRun), () -> {
             if (done.isEmpty()) {
                 out().println("nothing is enrolled");

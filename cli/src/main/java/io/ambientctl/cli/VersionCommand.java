@@ -16,7 +16,10 @@ import picocli.CommandLine.IVersionProvider;
 import picocli.CommandLine.ParentCommand;
 
 /** `ambientctl version`: the tool's version, libbpf's and the kernel's. */
-@Command(name = "version", description = "Print the version of ambientctl, of libbpf and of the kernel.",
+@Command(name = "version", header = "Print the versions of ambientctl, libbpf, the kernel and Java",
+        description = "Print the version of ambientctl, of libbpf (and the library file loaded) and of the kernel, and "
+                + "the Java runtime's. Needs no privileges; exit code 0 even when libbpf cannot be loaded (it says why).",
+        exitCodeListHeading = ExitCode.HEADING, exitCodeList = {ExitCode.L0, ExitCode.L2},
         footerHeading = "%nExamples:%n", footer = {"  ambientctl version", "  ambientctl version -o json"})
 public class VersionCommand implements Runnable {
     @ParentCommand

@@ -12,15 +12,18 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "ztunnel", description = "Declare, show or forget the node's ztunnel (the node proxy).",
-        subcommands = {ZtunnelCommand.Set.class, ZtunnelCommand.Show.class, ZtunnelCommand.Unset.class})
+@Command(name = "ztunnel", header = "Declare, show or forget the node's ztunnel",
+        description = "Declare, show or forget the node's ztunnel (the node proxy that enrolled workloads' "
+                + "traffic is redirected to).",
+        subcommands = {ZtunnelCommand.Set.class, ZtunnelCommand.Show.class, ZtunnelCommand.Unset.class},
+        footerHeading = "%nExamples:%n", footer = {"  ambientctl ztunnel set --netns ztunnel", "  ambientctl ztunnel show"})
 public class ZtunnelCommand extends BaseCommand implements Runnable {
     @Override
     public void run() {
         spec.commandLine().usage(out());
     }
 
-    @Command(name = "set", description = {
+    @Command(name = "set", header = "Declare the node's ztunnel and install its side of the mode", description = {
         "Declare the node's ztunnel and install its side of the current mode: in eBPF mode a program on its "
                 + "host veth that sends traffic for enrolled workloads straight to their veths, and one on its eth0 "
                 + "that assigns captured packets to its transparent listeners 15001 / 15006 / 15008 (15053 for DNS), "
@@ -31,6 +34,7 @@ public class ZtunnelCommand extends BaseCommand implements Runnable {
     static class Set extends BaseCommand implements Callable<Integer> {
         static class Where {
             @Option(names = "--netns", paramLabel = "NAME|PATH", required = true,
+                    completionCandidates = NetnsNames.class,
                     description = "ztunnel's network namespace: a name under /var/run/netns or a path.")
             String netns;
 
@@ -76,7 +80,10 @@ public class ZtunnelCommand extends BaseCommand implements Runnable {
         }
     }
 
-    @Command(name = "show", description = "Show the ztunnel endpoint in use.")
+    @Command(name = "show", header = "Show the ztunnel endpoint in use",
+            description = "Show the ztunnel endpoint in use as recorded: its namespace, addresses, interface, host "
+                    + "veth and capture ports, whether DNS is captured, and what happens while none is set.",
+            footerHeading = "%nExamples:%n", footer = {"  ambientctl ztunnel show", "  ambientctl ztunnel show -o yaml"})
     static class Show extends BaseCommand implements Callable<Integer> {
         @Override
         public Integer call() {
@@ -104,10 +111,12 @@ public class ZtunnelCommand extends BaseCommand implements Runnable {
         }
     }
 
-    @Command(name = "unset", description = "Forget ztunnel and remove its side; enrolled workloads then fail closed "
-            + "(their traffic is dropped) unless --fail-open was chosen.")
+    @Command(name = "unset", header = "Forget ztunnel and remove its side",
+            description = "Forget ztunnel and remove its side; enrolled workloads then fail closed "
+            + "(their traffic is dropped) unless --fail-open was chosen.",
+            footerHeading = "%nExamples:%n", footer = {"  ambientctl ztunnel unset --dry-run", "  ambientctl ztunnel unset"})
     static class Unset extends BaseCommand implements Callable<Integer> {
-        @Option(names = "--dry-run", description = "Change nothing.")
+        @Option(names = "--dry-run", description = "Show the ztunnel that would be forgotten; change nothing.")
         boolean dryRun;
 
         @Mixin

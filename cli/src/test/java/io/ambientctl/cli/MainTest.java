@@ -55,6 +55,28 @@ class MainTest {
     }
 
     @Test
+    void onlyTheInvokedCommandsModelIsBuiltUnlessAllAreShown() {
+        java.io.PrintWriter w = new PrintWriter(new StringWriter());
+        assertThat(Main.commandLine(w, w, new String[] {"--state-dir", "/tmp/x", "-v", "status", "-o", "json"})
+                .getSubcommands()).containsOnlyKeys("status");
+        assertThat(Main.commandLine(w, w, new String[] {"--lab=x", "mode", "set", "ebpf"}).getSubcommands())
+                .containsOnlyKeys("mode");
+        for (String[] all : new String[][] {{}, {"--help"}, {"help", "enroll"}, {"completion", "bash"}, {"shell"},
+            {"frobnicate"}, {"-vq", "status"}}) {
+            assertThat(Main.commandLine(w, w, all).getSubcommands()).as(String.join(" ", all))
+                    .hasSameSizeAs(AmbientCtl.COMMANDS);
+        }
+        assertThat(run("--state-dir", "/nonexistent-ambientctl", "-vq", "version").code()).isZero();
+    }
+
+    @Test
+    void anOptionValueMayBeACommandName() {
+        // the README's '--lab lab ...' and the demo's '--lab demo ...'
+        assertThat(run("--lab", "lab", "--state-dir", "/nonexistent-ambientctl", "version").code()).isZero();
+        assertThat(run("--lab", "demo", "version", "-o", "json").code()).isZero();
+    }
+
+    @Test
     void globalOptionsAreAcceptedAfterTheSubcommand() {
         assertThat(run("version", "--bpffs", "/sys/fs/bpf/x", "--state-dir", "/tmp/x", "-v").code()).isZero();
     }

@@ -24,6 +24,7 @@ public final class Node {
     private final NodeConfig cfg;
     private final Duration lockWait;
     private final AttachKind attachKind;
+    private Progress progress = Progress.NONE;
 
     public Node(NodeConfig cfg, Duration lockWait, AttachKind attachKind) {
         this.cfg = cfg;
@@ -37,6 +38,12 @@ public final class Node {
 
     public NodeConfig config() {
         return cfg;
+    }
+
+    /** Reports the progress of the operations that loop over workloads to {@code listener}. */
+    public Node progress(Progress listener) {
+        this.progress = listener == null ? Progress.NONE : listener;
+        return this;
     }
 
     /** What one target came to. {@code action}: enrolled, already-enrolled, re-enrolled, would-enroll, ... */
@@ -226,6 +233,7 @@ public final class Node {
             // discover every target first: a missing one fails the call before anything changes
             List<Workload> found = new ArrayList<>();
             List<io.ambientctl.net.Link> hostLinks = io.ambientctl.net.Links.in(cfg.nodeNetns());
+            progress.update("discovering", 0, targets.size());
             for (Target t : targets) {
                 NetNs ns = t.netns();
                 Workload w = Discovery.fromNetns(ns, cfg.nodeNetns(), hostLinks, t.name(), t.namespace(), t.uid());
@@ -233,12 +241,16 @@ public final class Node {
                     throw new IllegalArgumentException("refusing to enroll " + ns.display() + ": it is ztunnel's");
                 }
                 found.add(w);
+                progress.update("discovering", found.size(), targets.size());
             }
             List<Outcome> out = new ArrayList<>();
             List<Workload> done = new ArrayList<>();
             State before = copy(state);
             try {
+                int step = 0;
+                progress.update(dryRun ? "planning" : "enrolling", 0, found.size());
                 for (Workload fresh : found) {
+                    progress.update(dryRun ? "planning" : "enrolling", step++, found.size());
                     Optional<Workload> known = state.workload(fresh.key());
                     String action;
                     if (known.isPresent() && known.get().samePlumbing(fresh)
@@ -260,6 +272,7 @@ public final class Node {
                     out.add(new Outcome(w.key(), action, w));
                 }
                 r.enrollAll(done); // one batch: a mode may apply it at once
+                progress.update(dryRun ? "planning" : "enrolling", found.size(), found.size());
                 if (!dryRun && !done.isEmpty()) {
                     r.refreshNodeAddresses();
                     if (state.mode == RedirectMode.none) {
@@ -314,12 +327,15 @@ public final class Node {
                     }
                 }
             }
+            int step = 0;
+            progress.update("unenrolling", 0, chosen.size());
             if (!dryRun) {
                 r.unenrollAll(chosen);
                 chosen.forEach(w -> state.remove(w.key()));
             }
             for (Workload w : chosen) {
                 out.add(new Outcome(w.key(), dryRun ? "would-unenroll" : "unenrolled", w));
+                progress.update("unenrolling", ++step, chosen.size());
             }
             return out;
         });
@@ -394,7 +410,7 @@ public final class Node {
             if (state.mode == mode) {
                 // same mode: make sure everything is in place (a no-op when it is)
                 if (!dryRun) {
-                    install(old, state);
+                    install(old, state, progress);
                 }
                 return new Switch(state.mode, mode, keys, rules, false);
             }
@@ -404,10 +420,13 @@ public final class Node {
             RedirectMode from = state.mode;
             try (Redirector next = redirector(mode, state)) {
                 try {
-                    install(next, state);
+                    install(next, state, progress);
                     List<String> problems = new ArrayList<>(next.verifyNode());
+                    int step = 0;
+                    progress.update("verifying " + mode, 0, state.workloads.size());
                     for (Workload w : state.workloads) {
                         next.verify(w).problems().forEach(p -> problems.add(w.key() + ": " + p));
+                        progress.update("verifying " + mode, ++step, state.workloads.size());
                     }
                     if (!problems.isEmpty()) {
                         throw new IllegalStateException("the " + mode + " mode did not verify: "
@@ -423,7 +442,9 @@ public final class Node {
                             + " mode: " + e.getMessage(), e);
                 }
                 if (from != RedirectMode.none) {
+                    progress.update("removing " + from, 0, 1);
                     old.uninstall();
+                    progress.update("removing " + from, 1, 1);
                 }
                 state.mode = mode;
             }
@@ -431,13 +452,18 @@ public final class Node {
         });
     }
 
-    private static void install(Redirector r, State state) {
+    private static void install(Redirector r, State state, Progress progress) {
+        String phase = "installing " + r.mode();
+        int total = state.workloads.size() + 1;
+        progress.update(phase, 0, total);
         if (state.ztunnel != null) {
             r.installZtunnel(state.ztunnel, state.options());
         } else {
             r.applyOptions(state.options());
         }
+        progress.update(phase, 1, total);
         r.enrollAll(state.workloads);
+        progress.update(phase, total, total);
         r.refreshNodeAddresses();
     }
 
@@ -475,8 +501,9 @@ public final class Node {
                         "^(detach|delete|remove) ", "")));
             }
         }
+        // (with nothing recorded, status stays cheap: 'repair' finds leftovers of an earlier installation)
         for (RedirectMode other : List.of(RedirectMode.ebpf, RedirectMode.iptables)) {
-            if (other == state.mode) {
+            if (other == state.mode || state.mode == RedirectMode.none) {
                 continue;
             }
             try (Redirector o = redirector(other, state)) {

@@ -99,12 +99,20 @@ class ModeSwitchKernelTest {
     @Test
     void ebpfToIptablesToEbpfKeepsWorkloadsCapturedAndLeavesNothingOfTheOther() {
         f.node.ztunnelSet(f.lab.ztunnel(), null, null, false);
+        List<String> steps = new java.util.ArrayList<>();
+        f.node.progress((phase, done, total) -> steps.add(phase + " " + done + "/" + total));
         f.node.enroll(List.of(a.netns(), b.netns()), false);
+        assertThat(steps).startsWith("discovering 0/2").contains("enrolling 1/2").endsWith("enrolling 2/2");
         assertCaptured();
         assertThat(ourTcPrograms()).hasSize(6); // 2 per pod veth, ztunnel's veth and its eth0
         assertNoIptablesLeft();
 
+        steps.clear();
         Node.Switch sw = f.node.modeSet(RedirectMode.iptables, false);
+        // the progress a CLI renders: ztunnel's side + each workload installed, each verified, the old mode removed
+        assertThat(steps).contains("installing iptables 0/3", "installing iptables 3/3", "verifying iptables 2/2")
+                .endsWith("removing ebpf 1/1");
+        f.node.progress(null);
         assertThat(sw.from()).isEqualTo(RedirectMode.ebpf);
         assertThat(f.node.recorded().mode).isEqualTo(RedirectMode.iptables);
         assertCaptured();

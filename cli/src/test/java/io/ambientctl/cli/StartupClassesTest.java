@@ -1,0 +1,73 @@
+package io.ambientctl.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import io.ambientctl.testing.Kernel;
+
+/**
+ * Local commands load only what they use: a separate JVM runs them with -Xlog:class+load, and the
+ * classes of the lab (Netty), YAML, the Kubernetes client, jline, the datapaths must not be among those
+ * loaded; nor is another command's model built (its class is loaded for its name, nothing more). How fast
+ * they start is measured and reported in the README, not asserted.
+ */
+class StartupClassesTest {
+    static final List<String> NOT_FOR_LOCAL_COMMANDS = List.of("io.netty.", "com.fasterxml.jackson.dataformat.yaml.",
+            "org.yaml.", "io.fabric8.", "org.jline.", "me.tongfei.", "picocli.shell.", "io.ambientctl.lab.",
+            "io.ambientctl.kube.", "io.ambientctl.redirect.ebpf.", "io.ambientctl.redirect.iptables.");
+
+    private Path stateDir;
+
+    @BeforeEach
+    void setUp() throws IOException {
+        stateDir = Files.createTempDirectory("ambientctl-startup");
+    }
+
+    @AfterEach
+    void tearDown() {
+        Kernel.removeTree(stateDir);
+    }
+
+    static List<String> loadedClasses(String... args) throws Exception {
+        String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xshare:auto", "-Xlog:class+load=info:stderr:none", "-cp", classpath, Main.class.getName()));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        String log = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor()).as(String.join(" ", args)).isZero();
+        return log.lines().map(l -> l.split(" ")[0]).toList();
+    }
+
+    private static void assertOnlyWhatItNeeds(List<String> loaded) {
+        assertThat(loaded).hasSizeGreaterThan(400); // the log was read
+        List<String> extra = loaded.stream().filter(c -> NOT_FOR_LOCAL_COMMANDS.stream().anyMatch(c::startsWith))
+                .toList();
+        assertThat(extra).as("classes a local command does not need").isEmpty();
+    }
+
+    @Test
+    void versionAsJsonLoadsNoNettyYamlKubernetesOrOtherCommands() throws Exception {
+        List<String> loaded = loadedClasses("version", "-o", "json");
+        assertOnlyWhatItNeeds(loaded);
+        assertThat(loaded).contains("io.ambientctl.cli.VersionCommand", "io.ambientctl.bpf.LibbpfInfo")
+                .doesNotContain("io.ambientctl.cli.ZtunnelCommand$Set$Where"); // its model was not built
+    }
+
+    @Test
+    void statusOnAnEmptyStateLoadsNoDatapathNorLibbpf() throws Exception {
+        List<String> loaded = loadedClasses("--state-dir", stateDir.toString(), "status", "-o", "json");
+        assertOnlyWhatItNeeds(loaded);
+        assertThat(loaded).contains("io.ambientctl.cli.StatusCommand").noneMatch(c -> c.startsWith("jnr.ffi."));
+    }
+}

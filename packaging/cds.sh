@@ -1,0 +1,25 @@
+#!/bin/sh
+# Creates the class-data sharing (AppCDS) archive of ambientctl's CLI: runs local commands once to list the
+# classes they load, then dumps a static archive of them (JDK and application classes) that later runs
+# map instead of loading and verifying each class again. An archive belongs to one Java runtime and one
+# jar: make it again when either changes (the launchers do; a mismatched archive is ignored).
+# usage: cds.sh JAVA JAR ARCHIVE
+set -eu
+java=$1 jar=$2 archive=$3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+opts="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+n=0
+for args in "--help" "version -o json" "version" "status -o json" "mode show -o yaml" "status" "completion bash" \
+            "enroll --help"; do
+  n=$((n + 1))
+  # shellcheck disable=SC2086 # args are words
+  "$java" $opts -Xshare:off -XX:DumpLoadedClassList="$tmp/$n.lst" -jar "$jar" --state-dir "$tmp/state" $args \
+    >/dev/null 2>&1 || true
+done
+cat "$tmp"/*.lst > "$tmp/classes.lst"
+mkdir -p "$(dirname "$archive")"
+# shellcheck disable=SC2086
+"$java" $opts -Xshare:dump -XX:SharedClassListFile="$tmp/classes.lst" -XX:SharedArchiveFile="$tmp/archive.jsa" \
+  -cp "$jar" >"$tmp/dump.log" 2>&1 || { tail -5 "$tmp/dump.log" >&2; exit 1; }
+mv -f "$tmp/archive.jsa" "$archive"
