@@ -33,8 +33,19 @@ public final class Tc {
     private Tc() {
     }
 
-    /** Whether this kernel can create TCX links (probes a link on a non-existent interface). */
+    private static volatile Boolean tcx;
+
+    /** Whether this kernel can create TCX links (probes a link on a non-existent interface; once). */
     public static boolean tcxSupported(BpfProgram anyTcProgram) {
+        Boolean known = tcx;
+        if (known == null) {
+            known = probeTcx(anyTcProgram);
+            tcx = known;
+        }
+        return known;
+    }
+
+    private static boolean probeTcx(BpfProgram anyTcProgram) {
         int fd = Bpf.lib().bpf_link_create(anyTcProgram.requireFd(), 0x7ffffff0, TcDirection.INGRESS.tcxAttachType(),
                 null);
         if (fd >= 0) {
@@ -181,6 +192,23 @@ public final class Tc {
         } catch (IOException e) {
             throw new BpfException("unlink", pin.toString(), Errno.EIO, e.getMessage(), null);
         }
+    }
+
+    /** The program ids of the TCX chain of the hook, in run order (one syscall; no tc filters). */
+    public static List<Integer> queryTcx(int ifindex, TcDirection dir) {
+        int[] ids = new int[64];
+        int[] cnt = {ids.length};
+        int[] flags = {0};
+        int rc = Bpf.lib().bpf_prog_query(ifindex, dir.tcxAttachType(), 0, flags, ids, cnt);
+        if (rc == -Errno.EINVAL || rc == -Errno.ENODEV) {
+            return List.of();
+        }
+        BpfException.check(rc, "bpf_prog_query(BPF_TCX_" + dir.name() + ")", "ifindex " + ifindex);
+        List<Integer> out = new ArrayList<>();
+        for (int i = 0; i < cnt[0]; i++) {
+            out.add(ids[i]);
+        }
+        return out;
     }
 
     /** Every program on the hook, TCX chain first (in run order), then tc filters by priority. */

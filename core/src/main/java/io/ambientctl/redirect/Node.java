@@ -234,14 +234,30 @@ public final class Node {
             List<Workload> found = new ArrayList<>();
             List<io.ambientctl.net.Link> hostLinks = io.ambientctl.net.Links.in(cfg.nodeNetns());
             progress.update("discovering", 0, targets.size());
-            for (Target t : targets) {
-                NetNs ns = t.netns();
-                Workload w = Discovery.fromNetns(ns, cfg.nodeNetns(), hostLinks, t.name(), t.namespace(), t.uid());
-                if (state.ztunnel != null && state.ztunnel.netns().equals(w.netns())) {
-                    throw new IllegalArgumentException("refusing to enroll " + ns.display() + ": it is ztunnel's");
+            // each discovery reads a namespace through iproute2: several at once
+            java.util.concurrent.atomic.AtomicInteger seen = new java.util.concurrent.atomic.AtomicInteger();
+            java.util.function.Function<Target, Workload> discover = t -> {
+                Workload w = Discovery.fromNetns(t.netns(), cfg.nodeNetns(), hostLinks, t.name(), t.namespace(),
+                        t.uid());
+                progress.update("discovering", seen.incrementAndGet(), targets.size());
+                return w;
+            };
+            if (targets.size() > 4) {
+                java.util.concurrent.ForkJoinPool pool = new java.util.concurrent.ForkJoinPool(8);
+                try {
+                    found.addAll(pool.submit(() -> targets.parallelStream().map(discover).toList()).join());
+                } catch (RuntimeException e) {
+                    throw e.getCause() instanceof RuntimeException re ? re : e;
+                } finally {
+                    pool.shutdown();
                 }
-                found.add(w);
-                progress.update("discovering", found.size(), targets.size());
+            } else {
+                targets.forEach(t -> found.add(discover.apply(t)));
+            }
+            for (Workload w : found) {
+                if (state.ztunnel != null && state.ztunnel.netns().equals(w.netns())) {
+                    throw new IllegalArgumentException("refusing to enroll " + w.netns() + ": it is ztunnel's");
+                }
             }
             List<Outcome> out = new ArrayList<>();
             List<Workload> done = new ArrayList<>();
@@ -494,8 +510,10 @@ public final class Node {
         if (state.mode != RedirectMode.none) {
             try (Redirector r = redirector(state.mode, state)) {
                 nodeProblems.addAll(r.verifyNode());
-                for (Workload w : state.workloads) {
-                    out.add(new WorkloadStatus(w, r.verify(w), r.counters(w)));
+                List<Verification> vs = r.verifyAll(state.workloads);
+                for (int i = 0; i < vs.size(); i++) {
+                    Workload w = state.workloads.get(i);
+                    out.add(new WorkloadStatus(w, vs.get(i), r.counters(w)));
                 }
                 r.reconcile(true).forEach(x -> nodeProblems.add("not in the state file: " + x.replaceFirst(
                         "^(detach|delete|remove) ", "")));

@@ -53,6 +53,11 @@ public interface Redirector extends AutoCloseable {
 
     Verification verify(Workload w);
 
+    /** Verifies many (a mode may read the kernel once for all of them); in the order given. */
+    default List<Verification> verifyAll(List<Workload> ws) {
+        return ws.stream().map(this::verify).toList();
+    }
+
     /** Problems of the mode's node-wide objects (ztunnel side, chains, routing): empty when all is in place. */
     List<String> verifyNode();
 

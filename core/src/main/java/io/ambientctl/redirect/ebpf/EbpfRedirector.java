@@ -231,35 +231,51 @@ public final class EbpfRedirector implements Redirector {
 
     @Override
     public Verification verify(Workload w) {
-        List<String> problems = new ArrayList<>();
-        NetNs podNs = NetNs.parse(w.netns());
-        if (!podNs.exists()) {
-            problems.add("network namespace " + w.netns() + " is gone");
-        }
-        List<Link> host = Links.in(cfg.nodeNetns());
-        Link veth = Links.byIndex(host, w.hostIfindex()).orElse(null);
-        if (veth == null || !veth.name().equals(w.hostInterface())) {
-            problems.add("host veth " + w.hostInterface() + " (ifindex " + w.hostIfindex() + ") is gone");
-        } else {
-            checkHook(problems, w.hostIfindex(), TcDirection.INGRESS, Datapath.POD_INGRESS);
-            checkHook(problems, w.hostIfindex(), TcDirection.EGRESS, Datapath.POD_EGRESS);
-        }
-        var wm = datapath().workloads();
-        for (String ip : w.ips()) {
-            var e = wm.get(IpAddrs.parse(ip));
-            if (e.isEmpty()) {
-                problems.add("no workload map entry for " + ip);
-            } else if (e.get().ifindex() != w.hostIfindex() || e.get().id() != w.id()) {
-                problems.add("workload map entry for " + ip + " points at ifindex " + e.get().ifindex());
-            }
-        }
-        return Verification.of(problems);
+        return verifyAll(List.of(w)).get(0);
     }
 
-    private void checkHook(List<String> problems, int ifindex, TcDirection dir, String program) {
-        int want = datapath().program(program).info().id();
-        List<AttachedProgram> there = cfg.nodeNetns().call(() -> Tc.query(ifindex, dir));
-        if (there.stream().noneMatch(p -> p.progId() == want)) {
+    /** Reads the node's interfaces once, and asks the kernel for the hooks by syscall where they are TCX. */
+    @Override
+    public List<Verification> verifyAll(List<Workload> ws) {
+        if (ws.isEmpty()) {
+            return List.of();
+        }
+        List<Link> host = Links.in(cfg.nodeNetns());
+        int wantIn = datapath().program(Datapath.POD_INGRESS).info().id();
+        int wantEg = datapath().program(Datapath.POD_EGRESS).info().id();
+        var wm = datapath().workloads();
+        List<Verification> out = new ArrayList<>();
+        for (Workload w : ws) {
+            List<String> problems = new ArrayList<>();
+            if (!NetNs.parse(w.netns()).exists()) {
+                problems.add("network namespace " + w.netns() + " is gone");
+            }
+            Link veth = Links.byIndex(host, w.hostIfindex()).orElse(null);
+            if (veth == null || !veth.name().equals(w.hostInterface())) {
+                problems.add("host veth " + w.hostInterface() + " (ifindex " + w.hostIfindex() + ") is gone");
+            } else {
+                boolean tcx = state.attachments.getOrDefault(w.key(), List.of()).stream()
+                        .allMatch(h -> h.tc().kind() == AttachKind.TCX);
+                checkHook(problems, w.hostIfindex(), TcDirection.INGRESS, Datapath.POD_INGRESS, wantIn, tcx);
+                checkHook(problems, w.hostIfindex(), TcDirection.EGRESS, Datapath.POD_EGRESS, wantEg, tcx);
+            }
+            for (String ip : w.ips()) {
+                var e = wm.get(IpAddrs.parse(ip));
+                if (e.isEmpty()) {
+                    problems.add("no workload map entry for " + ip);
+                } else if (e.get().ifindex() != w.hostIfindex() || e.get().id() != w.id()) {
+                    problems.add("workload map entry for " + ip + " points at ifindex " + e.get().ifindex());
+                }
+            }
+            out.add(Verification.of(problems));
+        }
+        return out;
+    }
+
+    private void checkHook(List<String> problems, int ifindex, TcDirection dir, String program, int want, boolean tcx) {
+        boolean there = cfg.nodeNetns().call(() -> tcx ? Tc.queryTcx(ifindex, dir).contains(want)
+                : Tc.query(ifindex, dir).stream().anyMatch(p -> p.progId() == want));
+        if (!there) {
             problems.add(program + " is not attached to ifindex " + ifindex + " " + dir.label());
         }
     }

@@ -329,6 +329,51 @@ public final class IptablesRedirector implements Redirector {
         return Verification.of(problems);
     }
 
+    /** Reads the sets once per namespace for all of them. */
+    @Override
+    public List<Verification> verifyAll(List<Workload> ws) {
+        if (ws.size() <= 1) {
+            return ws.stream().map(this::verify).toList();
+        }
+        java.util.Set<String> node = new java.util.HashSet<>();
+        boolean[] jumps = new boolean[2];
+        cfg.nodeNetns().run(() -> {
+            setMembers().forEach(ip -> node.add(IpAddrs.format(IpAddrs.parse(ip))));
+            jumps[0] = jumpPresent(false);
+            jumps[1] = jumpPresent(true);
+        });
+        java.util.Set<String> zt = new java.util.HashSet<>();
+        boolean ztThere = state.ztunnel != null && NetNs.parse(state.ztunnel.netns()).exists();
+        if (ztThere) {
+            NetNs.parse(state.ztunnel.netns()).run(() -> setMembers().forEach(ip -> zt.add(IpAddrs.format(
+                    IpAddrs.parse(ip)))));
+        }
+        List<Verification> out = new ArrayList<>();
+        for (Workload w : ws) {
+            List<String> problems = new ArrayList<>();
+            if (!NetNs.parse(w.netns()).exists()) {
+                problems.add("network namespace " + w.netns() + " is gone");
+            }
+            for (String ip : w.ips()) {
+                String f = IpAddrs.format(IpAddrs.parse(ip));
+                if (!node.contains(f)) {
+                    problems.add(ip + " is not in the node's set " + Rules.set(IpAddrs.isV6(IpAddrs.parse(ip))));
+                }
+                if (ztThere && !zt.contains(f)) {
+                    problems.add(ip + " is not in ztunnel's set");
+                }
+            }
+            for (int v = 0; v < 2; v++) {
+                if (!jumps[v]) {
+                    problems.add("no jump to " + Rules.CHAIN + " in the node's " + (v == 1 ? "ip6tables" : "iptables")
+                            + " mangle PREROUTING");
+                }
+            }
+            out.add(Verification.of(problems));
+        }
+        return out;
+    }
+
     @Override
     public List<String> verifyNode() {
         List<String> problems = new ArrayList<>();
