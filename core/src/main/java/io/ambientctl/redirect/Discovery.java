@@ -20,6 +20,15 @@ public final class Discovery {
 
     /** A workload in {@code podNs}; refuses the node's own namespace and namespaces without a veth to the node. */
     public static Workload fromNetns(NetNs podNs, NetNs nodeNs, String name, String namespace, String uid) {
+        return fromNetns(podNs, nodeNs, null, name, namespace, uid);
+    }
+
+    /**
+     * As {@link #fromNetns(NetNs, NetNs, String, String, String)}, with the node's interfaces already
+     * listed ({@code hostLinks}; null to list them here): a batch of hundreds of Pods lists them once.
+     */
+    public static Workload fromNetns(NetNs podNs, NetNs nodeNs, List<Link> hostLinks, String name, String namespace,
+                                     String uid) {
         if (!podNs.exists()) {
             throw ExitCodeException.notFound("network namespace " + podNs.display() + " does not exist"
                     + (podNs.name() != null ? " (ip netns list shows the named ones)" : ""));
@@ -37,7 +46,7 @@ public final class Discovery {
             }
             throw e;
         }
-        List<Link> host = Links.in(nodeNs);
+        List<Link> host = hostLinks != null ? hostLinks : Links.in(nodeNs);
         List<String> seen = new ArrayList<>();
         for (Link in : inside) {
             if (!in.veth() || in.peerIfindex() <= 0) {

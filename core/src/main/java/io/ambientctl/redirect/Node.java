@@ -8,6 +8,8 @@ import java.util.Map;
 import java.util.Optional;
 
 import io.ambientctl.bpf.AttachKind;
+import io.ambientctl.net.Link;
+import io.ambientctl.net.Links;
 import io.ambientctl.net.NetNs;
 import io.ambientctl.redirect.ebpf.EbpfRedirector;
 import io.ambientctl.redirect.iptables.IptablesRedirector;
@@ -91,9 +93,11 @@ public final class Node {
         return change(dryRun, (state, r) -> {
             // discover every target first: a missing one fails the call before anything changes
             List<Workload> found = new ArrayList<>();
+            List<Link> hostLinks = targets.size() > 1 ? Links.in(cfg.nodeNetns())
+                    : null; // one listing of the node's veths for a batch
             for (Target t : targets) {
                 NetNs ns = t.netns();
-                Workload w = Discovery.fromNetns(ns, cfg.nodeNetns(), t.name(), t.namespace(), t.uid());
+                Workload w = Discovery.fromNetns(ns, cfg.nodeNetns(), hostLinks, t.name(), t.namespace(), t.uid());
                 if (state.ztunnel != null && state.ztunnel.netns().equals(w.netns())) {
                     throw new IllegalArgumentException("refusing to enroll " + ns.display() + ": it is ztunnel's");
                 }
@@ -192,10 +196,20 @@ public final class Node {
 
     /** Declares the node's ztunnel (in a network namespace) and installs its side. */
     public Ztunnel ztunnelSet(NetNs ns, Boolean dnsCapture, Boolean failOpen, boolean dryRun) {
+        return ztunnelSet(Target.of(ns), dnsCapture, failOpen, dryRun);
+    }
+
+    /**
+     * Declares the node's ztunnel and installs its side; {@code zt} carries ztunnel's network namespace
+     * and, for ztunnel's Pod, the Pod's name and namespace (shown by status).
+     */
+    public Ztunnel ztunnelSet(Target where, Boolean dnsCapture, Boolean failOpen, boolean dryRun) {
+        NetNs ns = where.netns();
         return change(dryRun, (state, r) -> {
-            Workload w = Discovery.fromNetns(ns, cfg.nodeNetns(), ns.display(), null, null);
-            if (state.workload(w.key()).isPresent()) {
-                throw new IllegalArgumentException(ns.display() + " is an enrolled workload; unenroll it first");
+            Workload w = Discovery.fromNetns(ns, cfg.nodeNetns(), where.name(), where.namespace(), where.uid());
+            if (state.workload(w.key()).isPresent()
+                    || state.workloads.stream().anyMatch(x -> x.netns().equals(w.netns()))) {
+                throw new IllegalArgumentException(where.key() + " is an enrolled workload; unenroll it first");
             }
             Ztunnel zt = Ztunnel.of(w);
             if (dryRun) {
