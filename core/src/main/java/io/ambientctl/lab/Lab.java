@@ -100,6 +100,31 @@ public final class Lab {
         }
     }
 
+    /**
+     * Replaces ztunnel's namespace with a fresh one of the same name and addresses, plumbed through a
+     * new host veth {@code hostIf}: what a restarted ztunnel Pod looks like to the node (new veth, new
+     * MAC). Whatever runs inside the old namespace must have stopped, or the namespace outlives this.
+     */
+    public void replaceZtunnel(String hostIf) {
+        NetNs node = node();
+        ztunnel().delete();
+        long end = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        // the kernel tears the old namespace (and its veth and routes) down asynchronously
+        while (!node.exec("ip", "route", "show", ZTUNNEL_IP4 + "/32").stdout().isBlank()) {
+            if (System.nanoTime() > end) {
+                throw new IllegalStateException("lab " + name + ": ztunnel's old veth did not go away; is something "
+                        + "still running in " + ztunnel().name() + "?");
+            }
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted", e);
+            }
+        }
+        plumb(node, ztunnel().name(), hostIf, ZTUNNEL_IP4, ZTUNNEL_IP6);
+    }
+
     private static void sysctls(NetNs ns, boolean router) {
         List<String> cmd = new ArrayList<>(List.of("sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0",
                 "net.ipv6.conf.default.accept_dad=0"));

@@ -112,7 +112,11 @@ public final class Node {
                     String action;
                     if (known.isPresent() && known.get().samePlumbing(fresh)
                             && !dryRun && r.verify(known.get()).verified()) {
-                        out.add(new Outcome(fresh.key(), "already-enrolled", known.get()));
+                        Workload kept = known.get();
+                        if (!java.util.Objects.equals(kept.uid(), fresh.uid())) {
+                            kept = state.put(fresh); // a new Pod of the same name in the same sandbox: its identity
+                        }
+                        out.add(new Outcome(fresh.key(), "already-enrolled", kept));
                         continue;
                     }
                     action = known.isPresent() ? "re-enrolled" : "enrolled";

@@ -48,9 +48,11 @@ public final class KubeFixture implements AutoCloseable {
     public final NodeFieldDispatcher dispatcher;
     private Path kubeconfig;
 
+    /** The mock server logs every request at INFO through java.util.logging (held: JUL keeps loggers weakly). */
+    private static final java.util.logging.Logger MOCK_LOG = java.util.logging.Logger.getLogger("io.fabric8.mockwebserver");
+
     static {
-        // the mock server logs every request at INFO through java.util.logging
-        java.util.logging.Logger.getLogger("io.fabric8.mockwebserver").setLevel(java.util.logging.Level.WARNING);
+        MOCK_LOG.setLevel(java.util.logging.Level.WARNING);
     }
 
     public KubeFixture(int pods, AttachKind kind) throws IOException {
