@@ -253,11 +253,16 @@ public final class Agent implements AutoCloseable {
                 queue.forget(key);
             }
         }
+        long t0 = System.nanoTime();
         if (!unenroll.isEmpty()) {
             apply(unenroll, false);
         }
         if (!enroll.isEmpty()) {
             apply(enroll, true);
+        }
+        if (enroll.size() + unenroll.size() > 1) {
+            log.accept("agent: batch of " + batch.size() + " keys: " + enroll.size() + " to enroll, " + unenroll.size()
+                    + " to unenroll, " + (System.nanoTime() - t0) / 1_000_000 + " ms");
         }
     }
 

@@ -26,7 +26,8 @@ import io.ambientctl.util.Json;
 /**
  * Finds a Pod's network namespace from its IPs, never from anything the user types. First the way
  * the CNI plumbed it: the node's host route to the Pod IP names the host-side veth, whose peer's
- * namespace the kernel knows by an id that {@code ip netns list-id} maps to a name under
+ * namespace the kernel knows by an id that {@code ip netns list} (run in the node's namespace) maps
+ * to a name under
  * /var/run/netns (where containerd and CRI-O keep Pods' namespaces). Failing that (a bridge CNI, a
  * namespace without a name), every namespace under /var/run/netns and /proc/PID/ns/net is asked
  * whether it holds the IPs on a veth. Every IP of the Pod, both families, must be in the one found.
@@ -101,10 +102,7 @@ public final class PodNetns {
         if (hostRoutes == null) {
             Map<String, String> m = new HashMap<>();
             for (String fam : List.of("-4", "-6")) {
-                Exec.Result r = nodeNs.exec("ip", fam, "-j", "route", "show", "table", "main");
-                if (!r.ok()) {
-                    continue;
-                }
+                Exec.Result r = nodeNs.exec("ip", fam, "-j", "route", "show", "table", "main").check();
                 JsonNode arr = Json.parse(r.stdout());
                 if (arr == null || !arr.isArray()) {
                     continue;
@@ -143,12 +141,14 @@ public final class PodNetns {
         if (nsidNames == null) {
             links(); // listing the veths gives their peers' namespaces an id: list them first
             Map<Integer, String> m = new HashMap<>();
-            Exec.Result r = nodeNs.exec("ip", "-j", "netns", "list-id");
-            JsonNode arr = r.ok() ? Json.parse(r.stdout()) : null;
+            // 'ip netns list' run in the node's namespace asks it for its id of each named namespace
+            // ('ip netns list-id' would be the direct way, but iproute2 6.1 cuts its dump short)
+            Exec.Result r = nodeNs.exec("ip", "-j", "netns", "list").check();
+            JsonNode arr = Json.parse(r.stdout());
             if (arr != null && arr.isArray()) {
                 for (JsonNode e : arr) {
-                    if (e.has("name")) {
-                        m.put(e.path("nsid").asInt(), e.path("name").asText());
+                    if (e.has("id") && e.has("name")) {
+                        m.put(e.path("id").asInt(), e.path("name").asText());
                     }
                 }
             }
