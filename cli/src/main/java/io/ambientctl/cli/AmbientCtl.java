@@ -20,6 +20,7 @@ import picocli.CommandLine.Spec;
             UnenrollCommand.class,
             ModeCommand.class,
             StatusCommand.class,
+            AgentCommand.class,
             LabCommand.class,
             DemoCommand.class,
             picocli.CommandLine.HelpCommand.class,

@@ -58,6 +58,7 @@ public final class Agent implements AutoCloseable {
     private HealthServer health;
     private Thread worker;
     private volatile boolean stopping;
+    private boolean closed;
     private volatile boolean reconciledOnce;
     private volatile String lastZtunnelProblem;
 
@@ -380,7 +381,11 @@ public final class Agent implements AutoCloseable {
 
     /** Stops watching and lets the worker finish its batch; the redirection stays as it is. */
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (closed) {
+            return; // a second caller (the signal's hook and the command's own close) waits for the first
+        }
+        closed = true;
         stopping = true;
         timer.shutdownNow();
         if (pods != null) {
@@ -401,5 +406,6 @@ public final class Agent implements AutoCloseable {
         if (health != null) {
             health.close();
         }
+        log.accept("agent: stopped; the redirection stays as it is");
     }
 }
