@@ -65,11 +65,14 @@ public final class KubeFixture implements AutoCloseable {
             s = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(), dispatcher, false);
             s.init();
             client = s.createClient();
-        } catch (RuntimeException e) {
-            if (s != null) {
-                s.destroy();
+        } catch (RuntimeException | Error e) { // an Error too: a class that fails to load must not leak the lab
+            try {
+                if (s != null) {
+                    s.destroy();
+                }
+            } finally {
+                l.close();
             }
-            l.close();
             throw e;
         }
         lab = l;
