@@ -42,10 +42,15 @@ final class KubeClients {
     /** A failure of the API, said plainly (exit 1). */
     static IllegalStateException apiFailure(String what, KubernetesClientException e) {
         String status = e.getCode() > 0 ? " (HTTP " + e.getCode() + ")" : "";
-        String hint = e.getCode() == 403 ? "; the service account lacks the right: see packaging/kubernetes/rbac.yaml"
-                : e.getCode() == 0 ? "; is the API server reachable (--kubeconfig, --context)?" : "";
-        return new IllegalStateException("Kubernetes API: " + what + " failed" + status + ": "
-                + firstLine(e.getMessage()) + hint, e);
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        String detail = e.getStatus() != null && e.getStatus().getMessage() != null ? e.getStatus().getMessage()
+                : root != e && root.getMessage() != null ? root.getMessage() : firstLine(e.getMessage());
+        String hint = e.getCode() == 403 ? "; the account lacks the right: see packaging/kubernetes/rbac.yaml"
+                : e.getCode() <= 0 ? "; is the API server reachable (--kubeconfig, --context)?" : "";
+        return new IllegalStateException("Kubernetes API: " + what + " failed" + status + ": " + detail + hint, e);
     }
 
     private static String firstLine(String s) {
