@@ -41,6 +41,7 @@ public class AmbientCtl implements Runnable {
             StatusCommand.class,
             InspectCommand.class,
             RepairCommand.class,
+            AgentCommand.class,
             LabCommand.class,
             DemoCommand.class,
             BenchCommand.class,

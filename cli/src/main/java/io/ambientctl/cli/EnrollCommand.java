@@ -1,9 +1,11 @@
 package io.ambientctl.cli;
 
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
-import io.ambientctl.net.NetNs;
+import io.ambientctl.kube.KubeNode;
 import io.ambientctl.redirect.Node;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -13,8 +15,15 @@ import picocli.CommandLine.Option;
     "Redirect the traffic of workloads to ztunnel in the node's current mode (eBPF: programs on the TC hooks "
             + "of each workload's host-side veth). Idempotent: enrolling twice is one enrollment; a workload "
             + "whose veth changed is re-enrolled. All targets or none: a missing target changes nothing (exit 4).",
+    "A Pod is named as kubectl names it (NAME with -n, NS/NAME, -l SELECTOR, -A) and must run on this node; its "
+            + "network namespace is found from its IPs (every IP, both families) and on success it gets the "
+            + "annotation ambient.istio.io/redirection=enabled. Named Pods that are not found or not on this node are "
+            + "exit 4; a selection skips what it cannot enroll and says why.",
     "The workload's addresses, interface and host-side veth are discovered from its network namespace."},
         footerHeading = "%nExamples:%n", footer = {
+            "  ambientctl enroll web-7d9f -n shop",
+            "  ambientctl enroll shop/web-7d9f shop/db-0",
+            "  ambientctl enroll -A -l app=web",
             "  ambientctl enroll --netns pod-a --netns pod-b",
             "  ambientctl enroll --netns /proc/4242/ns/net --dry-run -o json",
             "  ambientctl --lab demo enroll --netns demo-p1"})
@@ -31,11 +40,31 @@ public class EnrollCommand extends BaseCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         if (targets.empty()) {
-            throw new IllegalArgumentException("name what to enroll: --netns NAME|PATH (repeatable)");
+            throw new IllegalArgumentException("name what to enroll: Pods (NAME -n NS, NS/NAME, -l SELECTOR, -A) or "
+                    + "--netns NAME|PATH (repeatable)");
         }
-        List<NetNs> namespaces = targets.namespaces();
-        List<Node.Outcome> done = withProgress(node(waitOption.wait), n -> n.enroll(namespaces, dryRun));
-        Output.render(g(), out(), Docs.outcomes(done, dryRun), () -> {
+        targets.check("enroll");
+        List<Node.Outcome> done;
+        List<Map<String, Object>> skipped = new ArrayList<>();
+        if (targets.kube()) {
+            try (KubeNode kube = KubeSupport.connect(g(), node(waitOption.wait))) {
+                KubeNode.Result r = kube.enroll(targets.selection(), dryRun);
+                done = r.outcomes();
+                r.skipped().forEach(s -> skipped.add(Map.of("pod", s.pod(), "reason", s.reason())));
+            }
+        } else {
+            done = withProgress(node(waitOption.wait), n -> n.enroll(targets.namespaces(), dryRun));
+        }
+        Map<String, Object> doc = Docs.outcomes(done, dryRun);
+        if (targets.kube()) {
+            doc.put("skipped", skipped);
+        }
+        Output.render(g(), out(), doc, () -> {
+            skipped.forEach(s -> info("skipped " + s.get("pod") + ": " + s.get("reason")));
+            if (done.isEmpty()) {
+                out().println("no Pods to enroll on this node");
+                return;
+            }
             Table t = new Table("TARGET", "ACTION", "IPS", "HOST VETH");
             for (Node.Outcome o : done) {
                 t.row(o.target(), o.action(), o.workload() == null ? "" : String.join(",", o.workload().ips()),

@@ -32,6 +32,11 @@ public class GlobalOptions {
             description = "This node's name (default: $NODE_NAME, then the host name).")
     String node;
 
+    @Option(names = "--ztunnel-namespace", scope = ScopeType.INHERIT, paramLabel = "NS",
+            description = "Namespace of ztunnel's Pods (label app=ztunnel), for 'ztunnel set --auto', the agent, and "
+                    + "to refuse enrolling ztunnel itself (default: istio-system).")
+    String ztunnelNamespace = "istio-system";
+
     @Option(names = "--node-netns", scope = ScopeType.INHERIT, paramLabel = "NETNS",
             completionCandidates = NetnsNames.class,
             description = "The node's network namespace, where pods' host-side veths live (default: the one "

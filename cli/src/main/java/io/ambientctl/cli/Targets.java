@@ -3,11 +3,15 @@ package io.ambientctl.cli;
 import java.util.ArrayList;
 import java.util.List;
 
+import io.ambientctl.kube.PodSelection;
 import io.ambientctl.net.NetNs;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** The targets of enroll/unenroll: local network namespaces (Pods come with the Kubernetes support). */
+/**
+ * The targets of enroll/unenroll: Pods as kubectl names them (through the API), or local network
+ * namespaces. One kind per call, so all-or-nothing means one thing.
+ */
 class Targets {
     @Option(names = "--netns", paramLabel = "NAME|PATH", completionCandidates = NetnsNames.class,
             description = "A local network namespace: a name under /var/run/netns, or a path such as "
@@ -15,19 +19,44 @@ class Targets {
     List<String> netns = new ArrayList<>();
 
     @Parameters(paramLabel = "POD", arity = "0..*",
-            description = "Pods as kubectl names them (NAME with -n NS, or NS/NAME): needs the Kubernetes support, "
-                    + "not in this build.")
+            description = "Pods as kubectl names them: NAME (with -n NS) or NS/NAME; only Pods on this node.")
     List<String> pods = new ArrayList<>();
 
+    @Option(names = {"-n", "--namespace"}, paramLabel = "NS",
+            description = "Namespace of the named or selected Pods (default: the kubeconfig context's, else default).")
+    String namespace;
+
+    @Option(names = {"-l", "--selector"}, paramLabel = "SELECTOR",
+            description = "Pods on this node matching a label selector (as kubectl: app=web,tier!=db).")
+    String selector;
+
+    @Option(names = {"-A", "--all-namespaces"}, description = "Select Pods of this node in every namespace.")
+    boolean allNamespaces;
+
+    /** Whether Pods are meant (then the API is needed). */
+    boolean kube() {
+        return !pods.isEmpty() || selector != null || allNamespaces;
+    }
+
     List<NetNs> namespaces() {
-        if (!pods.isEmpty()) {
-            throw new IllegalArgumentException("Pod targets (" + String.join(", ", pods) + ") need the Kubernetes "
-                    + "support, which this build does not have yet; name the Pod's network namespace with --netns");
-        }
         return netns.stream().map(NetNs::parse).toList();
     }
 
+    PodSelection selection() {
+        return new PodSelection(pods, namespace, selector, allNamespaces);
+    }
+
+    /** Refuses mixing Pods and network namespaces, and -n without Pods. */
+    void check(String verb) {
+        if (kube() && !netns.isEmpty()) {
+            throw new IllegalArgumentException(verb + " Pods or network namespaces (--netns), not both in one call");
+        }
+        if (!kube() && namespace != null) {
+            throw new IllegalArgumentException("-n/--namespace goes with Pod names or -l; name the Pods to " + verb);
+        }
+    }
+
     boolean empty() {
-        return netns.isEmpty() && pods.isEmpty();
+        return netns.isEmpty() && !kube();
     }
 }

@@ -4,6 +4,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
+import io.ambientctl.kube.KubeNode;
 import io.ambientctl.net.NetNs;
 import io.ambientctl.redirect.State;
 import io.ambientctl.redirect.Ztunnel;
@@ -29,6 +30,8 @@ public class ZtunnelCommand extends BaseCommand implements Runnable {
                 + "that assigns captured packets to its transparent listeners 15001 / 15006 / 15008 (15053 for DNS), "
                 + "with the fwmark 0x111 -> table 133 local route in its namespace."},
             footerHeading = "%nExamples:%n", footer = {
+                "  ambientctl ztunnel set --auto",
+                "  ambientctl ztunnel set --pod istio-system/ztunnel-x7k2p",
                 "  ambientctl ztunnel set --netns ztunnel",
                 "  ambientctl ztunnel set --netns /proc/$(pgrep -o ztunnel)/ns/net --dns-capture"})
     static class Set extends BaseCommand implements Callable<Integer> {
@@ -38,10 +41,12 @@ public class ZtunnelCommand extends BaseCommand implements Runnable {
                     description = "ztunnel's network namespace: a name under /var/run/netns or a path.")
             String netns;
 
-            @Option(names = "--pod", paramLabel = "NS/NAME", description = "ztunnel's Pod (needs the Kubernetes support).")
+            @Option(names = "--pod", paramLabel = "NS/NAME",
+                    description = "ztunnel's Pod (NAME alone: in --ztunnel-namespace); it must run on this node.")
             String pod;
 
-            @Option(names = "--auto", description = "Find the Ready app=ztunnel Pod on this node (needs the Kubernetes support).")
+            @Option(names = "--auto", description = "The Ready Pod labelled app=ztunnel in --ztunnel-namespace "
+                    + "(default istio-system) on this node; the newest if several.")
             boolean auto;
         }
 
@@ -65,15 +70,19 @@ public class ZtunnelCommand extends BaseCommand implements Runnable {
 
         @Override
         public Integer call() {
-            if (where.netns == null) {
-                throw new IllegalArgumentException("--pod and --auto need the Kubernetes support, which this build "
-                        + "does not have yet; name ztunnel's network namespace with --netns");
+            Ztunnel zt;
+            if (where.netns != null) {
+                zt = node(waitOption.wait).ztunnelSet(NetNs.parse(where.netns), dnsCapture, failOpen, dryRun);
+            } else {
+                try (KubeNode kube = KubeSupport.connect(g(), node(waitOption.wait))) {
+                    zt = kube.ztunnelSet(where.pod, dnsCapture, failOpen, dryRun);
+                }
             }
-            Ztunnel zt = node(waitOption.wait).ztunnelSet(NetNs.parse(where.netns), dnsCapture, failOpen, dryRun);
             Map<String, Object> doc = new LinkedHashMap<>();
             doc.put("dryRun", dryRun);
             doc.put("ztunnel", Docs.ztunnel(zt));
-            Output.render(g(), out(), doc, () -> out().println((dryRun ? "would set" : "ztunnel set") + ": "
+            String pod = zt.namespace() != null ? "Pod " + zt.namespace() + "/" + zt.name() + " in " : "";
+            Output.render(g(), out(), doc, () -> out().println((dryRun ? "would set" : "ztunnel set") + ": " + pod
                     + zt.netns() + " " + String.join(",", zt.ips()) + " via " + zt.hostInterface() + " ("
                     + zt.hostIfindex() + ")"));
             return ExitCode.OK;
@@ -99,6 +108,9 @@ public class ZtunnelCommand extends BaseCommand implements Runnable {
                     return;
                 }
                 Ztunnel z = s.ztunnel;
+                if (z.namespace() != null) {
+                    out().println("pod:        " + z.namespace() + "/" + z.name());
+                }
                 out().println("netns:      " + z.netns());
                 out().println("ips:        " + String.join(", ", z.ips()));
                 out().println("interface:  " + z.podInterface() + " " + z.podMac());

@@ -118,6 +118,31 @@ public final class Lab {
         return String.format("02:%s:00:00:%02x:%02x", host ? "4e" : "4d", (i >> 8) & 0xff, i & 0xff);
     }
 
+    /**
+     * Replaces ztunnel's namespace with a fresh one of the same name and addresses, plumbed through a
+     * new host veth {@code hostIf}: what a restarted ztunnel Pod looks like to the node (new veth, new
+     * MAC). Whatever runs inside the old namespace must have stopped, or the namespace outlives this.
+     */
+    public void replaceZtunnel(String hostIf) {
+        NetNs node = node();
+        ztunnel().delete();
+        long end = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        // the kernel tears the old namespace (and its veth and routes) down asynchronously
+        while (!node.exec("ip", "route", "show", ZTUNNEL_IP4 + "/32").stdout().isBlank()) {
+            if (System.nanoTime() > end) {
+                throw new IllegalStateException("lab " + name + ": ztunnel's old veth did not go away; is something "
+                        + "still running in " + ztunnel().name() + "?");
+            }
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted", e);
+            }
+        }
+        plumb(node, ztunnel().name(), hostIf, ZTUNNEL_IP4, ZTUNNEL_IP6);
+    }
+
     private static void sysctls(NetNs ns, boolean router) {
         List<String> cmd = new ArrayList<>(List.of("sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0",
                 "net.ipv6.conf.default.accept_dad=0"));
@@ -156,7 +181,9 @@ public final class Lab {
 
     private void plumb(NetNs node, String podNs, String hostIf, String ip4, String ip6) {
         NetNs pod = NetNs.create(podNs);
-        int i = hostIf.equals("vzt") ? 0 : Integer.parseInt(hostIf.substring(2));
+        // vpN: pod N; vzt: ztunnel (0); vztN: a replaced ztunnel, with MACs of its own
+        int i = hostIf.equals("vzt") ? 0 : hostIf.startsWith("vzt") ? 0xff00 + Integer.parseInt(hostIf.substring(3))
+                : Integer.parseInt(hostIf.substring(2));
         batch(node, hostSide(i, podNs, hostIf, ip4, ip6));
         batch(pod, podSide(i, ip4, ip6));
     }

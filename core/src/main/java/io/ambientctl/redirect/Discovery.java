@@ -23,7 +23,10 @@ public final class Discovery {
         return fromNetns(podNs, nodeNs, null, name, namespace, uid);
     }
 
-    /** As above, with the node's interfaces already read ({@code hostLinks}; null: read them). */
+    /**
+     * As {@link #fromNetns(NetNs, NetNs, String, String, String)}, with the node's interfaces already
+     * listed ({@code hostLinks}; null to list them here): a batch of hundreds of Pods lists them once.
+     */
     public static Workload fromNetns(NetNs podNs, NetNs nodeNs, List<Link> hostLinks, String name, String namespace,
                                      String uid) {
         if (!podNs.exists()) {

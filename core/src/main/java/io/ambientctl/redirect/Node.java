@@ -8,6 +8,8 @@ import java.util.Map;
 import java.util.Optional;
 
 import io.ambientctl.bpf.AttachKind;
+import io.ambientctl.net.Link;
+import io.ambientctl.net.Links;
 import io.ambientctl.net.NetNs;
 import io.ambientctl.redirect.ebpf.EbpfRedirector;
 import io.ambientctl.redirect.iptables.IptablesRedirector;
@@ -263,15 +265,29 @@ public final class Node {
             List<Workload> done = new ArrayList<>();
             State before = copy(state);
             try {
+                List<Workload> knownSame = found.stream().map(f -> state.workload(f.key()).filter(k -> k.samePlumbing(f)))
+                        .flatMap(Optional::stream).toList();
+                java.util.Set<String> verified = new java.util.HashSet<>();
+                if (!dryRun) {
+                    List<Verification> vs = r.verifyAll(knownSame); // one read of the kernel for all of them
+                    for (int i = 0; i < vs.size(); i++) {
+                        if (vs.get(i).verified()) {
+                            verified.add(knownSame.get(i).key());
+                        }
+                    }
+                }
                 int step = 0;
                 progress.update(dryRun ? "planning" : "enrolling", 0, found.size());
                 for (Workload fresh : found) {
                     progress.update(dryRun ? "planning" : "enrolling", step++, found.size());
                     Optional<Workload> known = state.workload(fresh.key());
                     String action;
-                    if (known.isPresent() && known.get().samePlumbing(fresh)
-                            && !dryRun && r.verify(known.get()).verified()) {
-                        out.add(new Outcome(fresh.key(), "already-enrolled", known.get()));
+                    if (known.isPresent() && known.get().samePlumbing(fresh) && verified.contains(fresh.key())) {
+                        Workload kept = known.get();
+                        if (!java.util.Objects.equals(kept.uid(), fresh.uid())) {
+                            kept = state.put(fresh); // a new Pod of the same name in the same sandbox: its identity
+                        }
+                        out.add(new Outcome(fresh.key(), "already-enrolled", kept));
                         continue;
                     }
                     action = known.isPresent() ? "re-enrolled" : "enrolled";
@@ -359,10 +375,20 @@ public final class Node {
 
     /** Declares the node's ztunnel (in a network namespace) and installs its side. */
     public Ztunnel ztunnelSet(NetNs ns, Boolean dnsCapture, Boolean failOpen, boolean dryRun) {
+        return ztunnelSet(Target.of(ns), dnsCapture, failOpen, dryRun);
+    }
+
+    /**
+     * Declares the node's ztunnel and installs its side; {@code zt} carries ztunnel's network namespace
+     * and, for ztunnel's Pod, the Pod's name and namespace (shown by status).
+     */
+    public Ztunnel ztunnelSet(Target where, Boolean dnsCapture, Boolean failOpen, boolean dryRun) {
+        NetNs ns = where.netns();
         return change(dryRun, (state, r) -> {
-            Workload w = Discovery.fromNetns(ns, cfg.nodeNetns(), ns.display(), null, null);
-            if (state.workload(w.key()).isPresent()) {
-                throw new IllegalArgumentException(ns.display() + " is an enrolled workload; unenroll it first");
+            Workload w = Discovery.fromNetns(ns, cfg.nodeNetns(), where.name(), where.namespace(), where.uid());
+            if (state.workload(w.key()).isPresent()
+                    || state.workloads.stream().anyMatch(x -> x.netns().equals(w.netns()))) {
+                throw new IllegalArgumentException(where.key() + " is an enrolled workload; unenroll it first");
             }
             Ztunnel zt = Ztunnel.of(w);
             if (dryRun) {

@@ -56,6 +56,18 @@ public final class Exec {
         }
     }
 
+    /**
+     * Threads of their own for draining the child's output: in the common pool (one thread on a
+     * two-core machine) they would wait behind whatever else runs there while the child blocks on a
+     * full pipe, and a large listing (ip -j address on a node with hundreds of veths) would time out.
+     */
+    private static final java.util.concurrent.ExecutorService READERS = java.util.concurrent.Executors
+            .newCachedThreadPool(r -> {
+                Thread t = new Thread(r, "exec-reader");
+                t.setDaemon(true);
+                return t;
+            });
+
     public static Result run(List<String> command) {
         return run(command, null);
     }
@@ -74,8 +86,8 @@ public final class Exec {
                     + (pkg == null ? "" : "; install it with: apt-get install " + pkg), e);
         }
         try {
-            CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> readAll(p.getInputStream()));
-            CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> readAll(p.getErrorStream()));
+            CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> readAll(p.getInputStream()), READERS);
+            CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> readAll(p.getErrorStream()), READERS);
             try (var in = p.getOutputStream()) {
                 if (stdin != null) {
                     in.write(stdin.getBytes(StandardCharsets.UTF_8));

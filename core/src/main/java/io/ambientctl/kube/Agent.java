@@ -1,0 +1,411 @@
+package io.ambientctl.kube;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+
+import io.ambientctl.net.NetNs;
+import io.ambientctl.redirect.Node;
+import io.ambientctl.redirect.State;
+import io.ambientctl.redirect.Workload;
+import io.ambientctl.redirect.Ztunnel;
+import io.fabric8.kubernetes.api.model.Namespace;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
+import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.fabric8.kubernetes.client.informers.cache.Cache;
+
+/**
+ * The node agent: informers on this node's Pods (the API filters by spec.nodeName) and on the
+ * namespaces; every event marks Pod keys dirty, and one worker reconciles them in batches: a Pod in
+ * the ambient mesh (istio.io/dataplane-mode=ambient on it or its namespace, not "none" on it) that
+ * runs here is enrolled and annotated; an enrolled Pod that left the mesh, stopped or was deleted is
+ * unenrolled. ztunnel's own Pod is followed: when it is replaced (new veth, new MAC) the node's
+ * ztunnel is set again. On start, and every resync period, every Pod the API shows and every Pod
+ * the node state holds is reconciled, so a restart or a missed event repairs itself.
+ *
+ * <p>Stopping leaves the redirection in place (the Pods keep their traffic going through ztunnel);
+ * workloads of bare network namespaces (not Pods) are never touched.
+ */
+public final class Agent implements AutoCloseable {
+    static final String ZTUNNEL_KEY = "@ztunnel";
+
+    private final KubernetesClient client;
+    private final Node node;
+    private final KubeOptions options;
+    private final String nodeName;
+    private final AgentSettings settings;
+    private final Consumer<String> log;
+    private final ScheduledExecutorService timer;
+    private final WorkQueue queue;
+    private final CountDownLatch stopped = new CountDownLatch(1);
+    private final AtomicLong heartbeat = new AtomicLong(System.nanoTime());
+    private final AtomicLong enrolls = new AtomicLong();
+    private final AtomicLong unenrolls = new AtomicLong();
+    private SharedIndexInformer<Pod> pods;
+    private SharedIndexInformer<Namespace> namespaces;
+    private HealthServer health;
+    private Thread worker;
+    private volatile boolean stopping;
+    private boolean closed;
+    private volatile boolean reconciledOnce;
+    private volatile String lastZtunnelProblem;
+
+    Agent(KubernetesClient client, Node node, KubeOptions options, AgentSettings settings, Consumer<String> log) {
+        this.client = client;
+        this.node = node;
+        this.options = options;
+        this.nodeName = options.nodeName();
+        this.settings = settings;
+        this.log = log == null ? s -> { } : log;
+        this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "agent-timer");
+            t.setDaemon(true);
+            return t;
+        });
+        this.queue = new WorkQueue(timer, settings.maxRetryDelay());
+    }
+
+    /** Starts the informers, waits for their first listing, reconciles everything, then follows events. */
+    void start() {
+        try {
+            if (settings.healthPort() >= 0) {
+                health = HealthServer.start(settings.healthPort(), this::live, this::ready);
+            }
+            pods = client.pods().inAnyNamespace().withField("spec.nodeName", nodeName).runnableInformer(0);
+            pods.addEventHandler(new ResourceEventHandler<Pod>() {
+                @Override
+                public void onAdd(Pod p) {
+                    podChanged(p);
+                }
+
+                @Override
+                public void onUpdate(Pod old, Pod p) {
+                    podChanged(p);
+                }
+
+                @Override
+                public void onDelete(Pod p, boolean unknownFinalState) {
+                    podChanged(p);
+                }
+            });
+            namespaces = client.namespaces().runnableInformer(0);
+            namespaces.addEventHandler(new ResourceEventHandler<Namespace>() {
+                @Override
+                public void onAdd(Namespace ns) {
+                    namespaceChanged(ns);
+                }
+
+                @Override
+                public void onUpdate(Namespace old, Namespace ns) {
+                    if (!Objects.equals(mode(old), mode(ns))) {
+                        namespaceChanged(ns);
+                    }
+                }
+
+                @Override
+                public void onDelete(Namespace ns, boolean unknownFinalState) {
+                    namespaceChanged(ns);
+                }
+            });
+            CompletableFuture<Void> both = CompletableFuture.allOf(pods.start().toCompletableFuture(),
+                    namespaces.start().toCompletableFuture());
+            both.get(settings.syncTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            log.accept("agent: node " + nodeName + ", " + pods.getStore().list().size() + " Pods here, "
+                    + namespaces.getStore().list().size() + " namespaces; reconciling");
+            enqueueEverything();
+            timer.scheduleAtFixedRate(this::enqueueEverything, settings.resync().toMillis(),
+                    settings.resync().toMillis(), TimeUnit.MILLISECONDS);
+            worker = new Thread(this::work, "agent-worker");
+            worker.setDaemon(true);
+            worker.start();
+        } catch (java.util.concurrent.TimeoutException e) {
+            close();
+            throw new IllegalStateException("agent: the API did not list Pods and namespaces within "
+                    + settings.syncTimeout().toSeconds() + "s; is it reachable, and may this account list them?", e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            close();
+            Throwable c = e.getCause();
+            throw c instanceof io.fabric8.kubernetes.client.KubernetesClientException k
+                    ? KubeClients.apiFailure("watching Pods and namespaces", k)
+                    : new IllegalStateException("agent: cannot start watching: " + c.getMessage(), c);
+        } catch (InterruptedException e) {
+            close();
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("agent: interrupted while starting", e);
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    private static String mode(Namespace ns) {
+        return ns == null || ns.getMetadata().getLabels() == null ? null
+                : ns.getMetadata().getLabels().get(Pods.DATAPLANE_MODE);
+    }
+
+    private void podChanged(Pod p) {
+        queue.add(Pods.key(p));
+        if (Pods.isZtunnel(p, options.ztunnelNamespace())) {
+            queue.add(ZTUNNEL_KEY);
+        }
+    }
+
+    private void namespaceChanged(Namespace ns) {
+        if (pods == null) {
+            return;
+        }
+        for (Pod p : pods.getIndexer().byIndex(Cache.NAMESPACE_INDEX, ns.getMetadata().getName())) {
+            queue.add(Pods.key(p));
+        }
+    }
+
+    /** Every Pod the API shows here, every Pod workload the node holds, and ztunnel. */
+    private void enqueueEverything() {
+        queue.add(ZTUNNEL_KEY);
+        pods.getStore().list().forEach(p -> queue.add(Pods.key(p)));
+        try {
+            node.recorded().workloads.stream().filter(w -> w.namespace() != null).forEach(w -> queue.add(w.key()));
+        } catch (RuntimeException e) {
+            log.accept("agent: cannot read the node state: " + e.getMessage());
+        }
+    }
+
+    private void work() {
+        try {
+            while (!stopping) {
+                heartbeat.set(System.nanoTime());
+                List<String> batch = queue.take(settings.batch(), Duration.ofMillis(500));
+                if (batch.isEmpty()) {
+                    if (!reconciledOnce) {
+                        reconciledOnce = true;
+                        log.accept("agent: ready");
+                    }
+                    continue;
+                }
+                try {
+                    reconcile(batch);
+                } catch (RuntimeException e) {
+                    log.accept("agent: reconciling " + batch.size() + " keys failed, will retry: " + e.getMessage());
+                    batch.forEach(queue::retryLater);
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            stopped.countDown();
+        }
+    }
+
+    private record Change(Pod pod, Node.Target target) {
+    }
+
+    private void reconcile(List<String> batch) {
+        if (batch.remove(ZTUNNEL_KEY)) {
+            try {
+                reconcileZtunnel();
+            } catch (RuntimeException e) {
+                log.accept("agent: following ztunnel failed, will retry: " + e.getMessage());
+                queue.retryLater(ZTUNNEL_KEY);
+            }
+        }
+        State state = node.recorded();
+        PodNetns where = PodNetns.of(node.config().nodeNetns());
+        List<Change> enroll = new ArrayList<>();
+        List<Change> unenroll = new ArrayList<>();
+        for (String key : batch) {
+            Pod p = pods.getStore().getByKey(key);
+            Optional<Workload> rec = state.workload(key);
+            if (p != null && wanted(p)) {
+                if (rec.isPresent() && Objects.equals(rec.get().uid(), Pods.uid(p))
+                        && NetNs.parse(rec.get().netns()).exists()) {
+                    if (!Pods.annotated(p)) {
+                        annotate(key, true);
+                    }
+                    queue.forget(key);
+                    continue;
+                }
+                try {
+                    PodNetns.Located at = where.find(key, Pods.ips(p));
+                    enroll.add(new Change(p, new Node.Target(at.netns(), p.getMetadata().getName(),
+                            p.getMetadata().getNamespace(), Pods.uid(p))));
+                } catch (RuntimeException e) {
+                    log.accept("agent: " + key + ": " + e.getMessage() + "; retry in " + queue.retryLater(key).toMillis()
+                            + " ms");
+                }
+            } else if (rec.isPresent()) {
+                PodRef ref = PodRef.parse(key, null);
+                unenroll.add(new Change(p, new Node.Target(null, ref.name(), ref.namespace(), null)));
+            } else {
+                if (p != null && Pods.annotated(p)) {
+                    annotate(key, false);
+                }
+                queue.forget(key);
+            }
+        }
+        long t0 = System.nanoTime();
+        if (!unenroll.isEmpty()) {
+            apply(unenroll, false);
+        }
+        if (!enroll.isEmpty()) {
+            apply(enroll, true);
+        }
+        if (enroll.size() + unenroll.size() > 1) {
+            log.accept("agent: batch of " + batch.size() + " keys: " + enroll.size() + " to enroll, " + unenroll.size()
+                    + " to unenroll, " + (System.nanoTime() - t0) / 1_000_000 + " ms");
+        }
+    }
+
+    /** In the mesh, on this node, and redirectable now. */
+    private boolean wanted(Pod p) {
+        if (Pods.refusal(p, nodeName, options.ztunnelNamespace()).isPresent()) {
+            return false;
+        }
+        Namespace ns = namespaces.getStore().getByKey(p.getMetadata().getNamespace());
+        return Pods.inMesh(p, ns);
+    }
+
+    /** The whole batch under one lock; if that fails, one by one, so one bad Pod holds up no other. */
+    private void apply(List<Change> changes, boolean enroll) {
+        try {
+            run(changes, enroll);
+            return;
+        } catch (RuntimeException e) {
+            if (changes.size() == 1) {
+                String key = changes.get(0).target().key();
+                log.accept("agent: " + (enroll ? "enrolling " : "unenrolling ") + key + " failed: " + e.getMessage()
+                        + "; retry in " + queue.retryLater(key).toMillis() + " ms");
+                return;
+            }
+        }
+        for (Change c : changes) {
+            apply(List.of(c), enroll);
+        }
+    }
+
+    private void run(List<Change> changes, boolean enroll) {
+        List<Node.Target> targets = changes.stream().map(Change::target).toList();
+        if (enroll) {
+            node.enrollTargets(targets, false);
+        } else {
+            node.unenrollTargets(targets, false, false);
+        }
+        for (Change c : changes) {
+            String key = c.target().key();
+            (enroll ? enrolls : unenrolls).incrementAndGet();
+            log.accept("agent: " + (enroll ? "enrolled " : "unenrolled ") + key);
+            if (c.pod() != null) {
+                annotate(key, enroll);
+            }
+            queue.forget(key);
+        }
+    }
+
+    private void annotate(String key, boolean enabled) {
+        try {
+            RedirectionAnnotation.set(client, PodRef.parse(key, null), enabled);
+        } catch (RuntimeException e) {
+            log.accept("agent: " + e.getMessage() + "; retry in " + queue.retryLater(key).toMillis() + " ms");
+        }
+    }
+
+    /** ztunnel's Ready Pod here (the newest): set it as the node's ztunnel when it is not already. */
+    private void reconcileZtunnel() {
+        Optional<Pod> zt = pods.getStore().list().stream()
+                .filter(p -> Pods.isZtunnel(p, options.ztunnelNamespace()) && nodeName.equals(Pods.nodeName(p)))
+                .filter(p -> Pods.running(p) && Pods.ready(p) && !Pods.ips(p).isEmpty() && !Pods.terminating(p))
+                .max(Comparator.comparing(p -> String.valueOf(p.getMetadata().getCreationTimestamp())));
+        if (zt.isEmpty()) {
+            String problem = "no Ready ztunnel Pod on this node yet; enrolled Pods "
+                    + "keep the last ztunnel set (fail closed if it is gone)";
+            if (!problem.equals(lastZtunnelProblem)) {
+                log.accept("agent: " + problem);
+                lastZtunnelProblem = problem;
+            }
+            return;
+        }
+        lastZtunnelProblem = null;
+        Pod p = zt.get();
+        PodNetns.Located at = PodNetns.of(node.config().nodeNetns()).find(Pods.key(p), Pods.ips(p));
+        Ztunnel cur = node.recorded().ztunnel;
+        if (cur != null && Pods.key(p).equals(cur.namespace() + "/" + cur.name()) && cur.netns().equals(at.netns().display())
+                && (at.hostIfindex() < 0 || at.hostIfindex() == cur.hostIfindex())) {
+            return;
+        }
+        Ztunnel set = node.ztunnelSet(new Node.Target(at.netns(), p.getMetadata().getName(),
+                p.getMetadata().getNamespace(), Pods.uid(p)), null, null, false);
+        log.accept("agent: ztunnel is " + Pods.key(p) + " (" + set.netns() + ", veth " + set.hostInterface() + ")");
+        queue.forget(ZTUNNEL_KEY);
+    }
+
+    /** The worker is alive and turned within the last minute. */
+    public boolean live() {
+        return !stopping && worker != null && worker.isAlive()
+                && System.nanoTime() - heartbeat.get() < TimeUnit.MINUTES.toNanos(1);
+    }
+
+    /** Started, reconciled once, and the informers are watching. */
+    public boolean ready() {
+        return live() && reconciledOnce && pods.isWatching() && namespaces.isWatching();
+    }
+
+    /** The health port actually bound (-1 without one). */
+    public int healthPort() {
+        return health == null ? -1 : health.port();
+    }
+
+    /** Pods enrolled and unenrolled since start. */
+    public long enrolled() {
+        return enrolls.get();
+    }
+
+    public long unenrolled() {
+        return unenrolls.get();
+    }
+
+    /** Blocks until the agent stops. */
+    public void awaitStop() throws InterruptedException {
+        stopped.await();
+    }
+
+    /** Stops watching and lets the worker finish its batch; the redirection stays as it is. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return; // a second caller (the signal's hook and the command's own close) waits for the first
+        }
+        closed = true;
+        stopping = true;
+        timer.shutdownNow();
+        if (pods != null) {
+            pods.stop();
+        }
+        if (namespaces != null) {
+            namespaces.stop();
+        }
+        if (worker != null) {
+            try {
+                worker.join(TimeUnit.SECONDS.toMillis(30));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        } else {
+            stopped.countDown();
+        }
+        if (health != null) {
+            health.close();
+        }
+        log.accept("agent: stopped; the redirection stays as it is");
+    }
+}
