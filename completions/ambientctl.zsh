@@ -169,6 +169,7 @@ function _complete_ambientctl() {
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} status" ];    then _picocli_ambientctl; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} inspect" ];    then _picocli_ambientctl; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} repair" ];    then _picocli_ambientctl; return $?; fi
+  if [ "${COMP_LINE}" = "${COMP_WORDS[0]} agent" ];    then _picocli_ambientctl; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} lab" ];    then _picocli_ambientctl; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} demo" ];    then _picocli_ambientctl; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} bench" ];    then _picocli_ambientctl; return $?; fi
@@ -197,41 +198,43 @@ function _complete_ambientctl() {
   local cmds6=(status)
   local cmds7=(inspect)
   local cmds8=(repair)
-  local cmds9=(lab)
-  local cmds10=(demo)
-  local cmds11=(bench)
-  local cmds12=(shell)
-  local cmds13=(completion)
-  local cmds14=(help)
-  local cmds15=(ztunnel set)
-  local cmds16=(ztunnel show)
-  local cmds17=(ztunnel unset)
-  local cmds18=(mode show)
-  local cmds19=(mode set)
-  local cmds20=(inspect programs)
-  local cmds21=(inspect maps)
-  local cmds22=(inspect pod)
-  local cmds23=(lab up)
-  local cmds24=(lab down)
-  local cmds25=(lab status)
+  local cmds9=(agent)
+  local cmds10=(lab)
+  local cmds11=(demo)
+  local cmds12=(bench)
+  local cmds13=(shell)
+  local cmds14=(completion)
+  local cmds15=(help)
+  local cmds16=(ztunnel set)
+  local cmds17=(ztunnel show)
+  local cmds18=(ztunnel unset)
+  local cmds19=(mode show)
+  local cmds20=(mode set)
+  local cmds21=(inspect programs)
+  local cmds22=(inspect maps)
+  local cmds23=(inspect pod)
+  local cmds24=(lab up)
+  local cmds25=(lab down)
+  local cmds26=(lab status)
 
-  if CompWordsContainsArray "${cmds25[@]}"; then _picocli_ambientctl_lab_status; return $?; fi
-  if CompWordsContainsArray "${cmds24[@]}"; then _picocli_ambientctl_lab_down; return $?; fi
-  if CompWordsContainsArray "${cmds23[@]}"; then _picocli_ambientctl_lab_up; return $?; fi
-  if CompWordsContainsArray "${cmds22[@]}"; then _picocli_ambientctl_inspect_pod; return $?; fi
-  if CompWordsContainsArray "${cmds21[@]}"; then _picocli_ambientctl_inspect_maps; return $?; fi
-  if CompWordsContainsArray "${cmds20[@]}"; then _picocli_ambientctl_inspect_programs; return $?; fi
-  if CompWordsContainsArray "${cmds19[@]}"; then _picocli_ambientctl_mode_set; return $?; fi
-  if CompWordsContainsArray "${cmds18[@]}"; then _picocli_ambientctl_mode_show; return $?; fi
-  if CompWordsContainsArray "${cmds17[@]}"; then _picocli_ambientctl_ztunnel_unset; return $?; fi
-  if CompWordsContainsArray "${cmds16[@]}"; then _picocli_ambientctl_ztunnel_show; return $?; fi
-  if CompWordsContainsArray "${cmds15[@]}"; then _picocli_ambientctl_ztunnel_set; return $?; fi
-  if CompWordsContainsArray "${cmds14[@]}"; then _picocli_ambientctl_help; return $?; fi
-  if CompWordsContainsArray "${cmds13[@]}"; then _picocli_ambientctl_completion; return $?; fi
-  if CompWordsContainsArray "${cmds12[@]}"; then _picocli_ambientctl_shell; return $?; fi
-  if CompWordsContainsArray "${cmds11[@]}"; then _picocli_ambientctl_bench; return $?; fi
-  if CompWordsContainsArray "${cmds10[@]}"; then _picocli_ambientctl_demo; return $?; fi
-  if CompWordsContainsArray "${cmds9[@]}"; then _picocli_ambientctl_lab; return $?; fi
+  if CompWordsContainsArray "${cmds26[@]}"; then _picocli_ambientctl_lab_status; return $?; fi
+  if CompWordsContainsArray "${cmds25[@]}"; then _picocli_ambientctl_lab_down; return $?; fi
+  if CompWordsContainsArray "${cmds24[@]}"; then _picocli_ambientctl_lab_up; return $?; fi
+  if CompWordsContainsArray "${cmds23[@]}"; then _picocli_ambientctl_inspect_pod; return $?; fi
+  if CompWordsContainsArray "${cmds22[@]}"; then _picocli_ambientctl_inspect_maps; return $?; fi
+  if CompWordsContainsArray "${cmds21[@]}"; then _picocli_ambientctl_inspect_programs; return $?; fi
+  if CompWordsContainsArray "${cmds20[@]}"; then _picocli_ambientctl_mode_set; return $?; fi
+  if CompWordsContainsArray "${cmds19[@]}"; then _picocli_ambientctl_mode_show; return $?; fi
+  if CompWordsContainsArray "${cmds18[@]}"; then _picocli_ambientctl_ztunnel_unset; return $?; fi
+  if CompWordsContainsArray "${cmds17[@]}"; then _picocli_ambientctl_ztunnel_show; return $?; fi
+  if CompWordsContainsArray "${cmds16[@]}"; then _picocli_ambientctl_ztunnel_set; return $?; fi
+  if CompWordsContainsArray "${cmds15[@]}"; then _picocli_ambientctl_help; return $?; fi
+  if CompWordsContainsArray "${cmds14[@]}"; then _picocli_ambientctl_completion; return $?; fi
+  if CompWordsContainsArray "${cmds13[@]}"; then _picocli_ambientctl_shell; return $?; fi
+  if CompWordsContainsArray "${cmds12[@]}"; then _picocli_ambientctl_bench; return $?; fi
+  if CompWordsContainsArray "${cmds11[@]}"; then _picocli_ambientctl_demo; return $?; fi
+  if CompWordsContainsArray "${cmds10[@]}"; then _picocli_ambientctl_lab; return $?; fi
+  if CompWordsContainsArray "${cmds9[@]}"; then _picocli_ambientctl_agent; return $?; fi
   if CompWordsContainsArray "${cmds8[@]}"; then _picocli_ambientctl_repair; return $?; fi
   if CompWordsContainsArray "${cmds7[@]}"; then _picocli_ambientctl_inspect; return $?; fi
   if CompWordsContainsArray "${cmds6[@]}"; then _picocli_ambientctl_status; return $?; fi
@@ -252,9 +255,9 @@ function _picocli_ambientctl() {
   local curr_word=${COMP_WORDS[COMP_CWORD]}
   local prev_word=${COMP_WORDS[COMP_CWORD-1]}
 
-  local commands="version preflight ztunnel enroll unenroll mode status inspect repair lab demo bench shell completion help"
+  local commands="version preflight ztunnel enroll unenroll mode status inspect repair agent lab demo bench shell completion help"
   local flag_opts="'-v' '--verbose' '-q' '--quiet' '--stacktrace' '-h' '--help' '-V' '--version'"
-  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -288,6 +291,9 @@ function _picocli_ambientctl() {
       return
       ;;
     '--node')
+      return
+      ;;
+    '--ztunnel-namespace')
       return
       ;;
     '--node-netns')
@@ -317,7 +323,7 @@ function _picocli_ambientctl_version() {
 
   local commands=""
   local flag_opts="'-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -353,6 +359,9 @@ function _picocli_ambientctl_version() {
     '--node')
       return
       ;;
+    '--ztunnel-namespace')
+      return
+      ;;
     '--node-netns')
       local IFS=$'\n'
       COMPREPLY=( $( compReplyArray "${NETNS_option_args[@]}" ) )
@@ -380,7 +389,7 @@ function _picocli_ambientctl_preflight() {
 
   local commands=""
   local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'--mode' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'--mode' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -419,6 +428,9 @@ function _picocli_ambientctl_preflight() {
     '--node')
       return
       ;;
+    '--ztunnel-namespace')
+      return
+      ;;
     '--node-netns')
       local IFS=$'\n'
       COMPREPLY=( $( compReplyArray "${NETNS_option_args[@]}" ) )
@@ -446,7 +458,7 @@ function _picocli_ambientctl_ztunnel() {
 
   local commands="set show unset"
   local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -480,6 +492,9 @@ function _picocli_ambientctl_ztunnel() {
       return
       ;;
     '--node')
+      return
+      ;;
+    '--ztunnel-namespace')
       return
       ;;
     '--node-netns')
@@ -508,8 +523,8 @@ function _picocli_ambientctl_enroll() {
   local prev_word=${COMP_WORDS[COMP_CWORD-1]}
 
   local commands=""
-  local flag_opts="'--dry-run' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'--netns' '--wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local flag_opts="'-A' '--all-namespaces' '--dry-run' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
+  local arg_opts="'--netns' '-n' '--namespace' '-l' '--selector' '--wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local NAMEPATH_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --netns values
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
@@ -521,6 +536,12 @@ function _picocli_ambientctl_enroll() {
       local IFS=$'\n'
       COMPREPLY=( $( compReplyArray "${NAMEPATH_option_args[@]}" ) )
       return $?
+      ;;
+    '-n'|'--namespace')
+      return
+      ;;
+    '-l'|'--selector')
+      return
       ;;
     '--wait')
       return
@@ -552,6 +573,9 @@ function _picocli_ambientctl_enroll() {
       return
       ;;
     '--node')
+      return
+      ;;
+    '--ztunnel-namespace')
       return
       ;;
     '--node-netns')
@@ -580,8 +604,8 @@ function _picocli_ambientctl_unenroll() {
   local prev_word=${COMP_WORDS[COMP_CWORD-1]}
 
   local commands=""
-  local flag_opts="'--all' '--dry-run' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'--netns' '--wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local flag_opts="'-A' '--all-namespaces' '--all' '--dry-run' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
+  local arg_opts="'--netns' '-n' '--namespace' '-l' '--selector' '--wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local NAMEPATH_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --netns values
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
@@ -593,6 +617,12 @@ function _picocli_ambientctl_unenroll() {
       local IFS=$'\n'
       COMPREPLY=( $( compReplyArray "${NAMEPATH_option_args[@]}" ) )
       return $?
+      ;;
+    '-n'|'--namespace')
+      return
+      ;;
+    '-l'|'--selector')
+      return
       ;;
     '--wait')
       return
@@ -624,6 +654,9 @@ function _picocli_ambientctl_unenroll() {
       return
       ;;
     '--node')
+      return
+      ;;
+    '--ztunnel-namespace')
       return
       ;;
     '--node-netns')
@@ -653,7 +686,7 @@ function _picocli_ambientctl_mode() {
 
   local commands="show set"
   local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -687,6 +720,9 @@ function _picocli_ambientctl_mode() {
       return
       ;;
     '--node')
+      return
+      ;;
+    '--ztunnel-namespace')
       return
       ;;
     '--node-netns')
@@ -716,7 +752,7 @@ function _picocli_ambientctl_status() {
 
   local commands=""
   local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -750,6 +786,9 @@ function _picocli_ambientctl_status() {
       return
       ;;
     '--node')
+      return
+      ;;
+    '--ztunnel-namespace')
       return
       ;;
     '--node-netns')
@@ -779,7 +818,7 @@ function _picocli_ambientctl_inspect() {
 
   local commands="programs maps pod"
   local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -815,6 +854,9 @@ function _picocli_ambientctl_inspect() {
     '--node')
       return
       ;;
+    '--ztunnel-namespace')
+      return
+      ;;
     '--node-netns')
       local IFS=$'\n'
       COMPREPLY=( $( compReplyArray "${NETNS_option_args[@]}" ) )
@@ -842,7 +884,7 @@ function _picocli_ambientctl_repair() {
 
   local commands=""
   local flag_opts="'--dry-run' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'--wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'--wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -881,6 +923,84 @@ function _picocli_ambientctl_repair() {
     '--node')
       return
       ;;
+    '--ztunnel-namespace')
+      return
+      ;;
+    '--node-netns')
+      local IFS=$'\n'
+      COMPREPLY=( $( compReplyArray "${NETNS_option_args[@]}" ) )
+      return $?
+      ;;
+    '--lab')
+      return
+      ;;
+  esac
+
+  if [[ "${curr_word}" == -* ]]; then
+    COMPREPLY=( $(compgen -W "${flag_opts} ${arg_opts}" -- "${curr_word}") )
+  else
+    local positionals=""
+    local IFS=$'\n'
+    COMPREPLY=( $(compgen -W "${commands// /$'\n'}${IFS}${positionals}" -- "${curr_word}") )
+  fi
+}
+
+# Generates completions for the options and subcommands of the `agent` subcommand.
+function _picocli_ambientctl_agent() {
+  # Get completion data
+  local curr_word=${COMP_WORDS[COMP_CWORD]}
+  local prev_word=${COMP_WORDS[COMP_CWORD-1]}
+
+  local commands=""
+  local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
+  local arg_opts="'--health-port' '--resync' '--lock-wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
+  local FORMAT_option_args=("table" "json" "yaml") # --output values
+  local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
+
+  type compopt &>/dev/null && compopt +o default
+
+  case ${prev_word} in
+    '--health-port')
+      return
+      ;;
+    '--resync')
+      return
+      ;;
+    '--lock-wait')
+      return
+      ;;
+    '-o'|'--output')
+      local IFS=$'\n'
+      COMPREPLY=( $( compReplyArray "${FORMAT_option_args[@]}" ) )
+      return $?
+      ;;
+    '--bpffs')
+      local IFS=$'\n'
+      type compopt &>/dev/null && compopt -o filenames
+      COMPREPLY=( $( compgen -f -- "${curr_word}" ) ) # files
+      return $?
+      ;;
+    '--state-dir')
+      local IFS=$'\n'
+      type compopt &>/dev/null && compopt -o filenames
+      COMPREPLY=( $( compgen -f -- "${curr_word}" ) ) # files
+      return $?
+      ;;
+    '--kubeconfig')
+      local IFS=$'\n'
+      type compopt &>/dev/null && compopt -o filenames
+      COMPREPLY=( $( compgen -f -- "${curr_word}" ) ) # files
+      return $?
+      ;;
+    '--context')
+      return
+      ;;
+    '--node')
+      return
+      ;;
+    '--ztunnel-namespace')
+      return
+      ;;
     '--node-netns')
       local IFS=$'\n'
       COMPREPLY=( $( compReplyArray "${NETNS_option_args[@]}" ) )
@@ -908,7 +1028,7 @@ function _picocli_ambientctl_lab() {
 
   local commands="up down status"
   local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -944,6 +1064,9 @@ function _picocli_ambientctl_lab() {
     '--node')
       return
       ;;
+    '--ztunnel-namespace')
+      return
+      ;;
     '--node-netns')
       local IFS=$'\n'
       COMPREPLY=( $( compReplyArray "${NETNS_option_args[@]}" ) )
@@ -971,7 +1094,7 @@ function _picocli_ambientctl_demo() {
 
   local commands=""
   local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'--name' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'--name' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -1010,6 +1133,9 @@ function _picocli_ambientctl_demo() {
     '--node')
       return
       ;;
+    '--ztunnel-namespace')
+      return
+      ;;
     '--node-netns')
       local IFS=$'\n'
       COMPREPLY=( $( compReplyArray "${NETNS_option_args[@]}" ) )
@@ -1037,7 +1163,7 @@ function _picocli_ambientctl_bench() {
 
   local commands=""
   local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'--duration' '--connections' '--qps' '--payload' '--modes' '--pods' '--repeat' '--control-plane' '--switch-under-load' '--switch-qps' '--plot' '--name' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'--duration' '--connections' '--qps' '--payload' '--modes' '--pods' '--repeat' '--control-plane' '--switch-under-load' '--switch-qps' '--plot' '--name' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -1112,6 +1238,9 @@ function _picocli_ambientctl_bench() {
     '--node')
       return
       ;;
+    '--ztunnel-namespace')
+      return
+      ;;
     '--node-netns')
       local IFS=$'\n'
       COMPREPLY=( $( compReplyArray "${NETNS_option_args[@]}" ) )
@@ -1139,7 +1268,7 @@ function _picocli_ambientctl_shell() {
 
   local commands=""
   local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'--history' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'--history' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -1181,6 +1310,9 @@ function _picocli_ambientctl_shell() {
     '--node')
       return
       ;;
+    '--ztunnel-namespace')
+      return
+      ;;
     '--node-netns')
       local IFS=$'\n'
       COMPREPLY=( $( compReplyArray "${NETNS_option_args[@]}" ) )
@@ -1208,7 +1340,7 @@ function _picocli_ambientctl_completion() {
 
   local commands=""
   local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -1242,6 +1374,9 @@ function _picocli_ambientctl_completion() {
       return
       ;;
     '--node')
+      return
+      ;;
+    '--ztunnel-namespace')
       return
       ;;
     '--node-netns')
@@ -1275,9 +1410,9 @@ function _picocli_ambientctl_help() {
   local curr_word=${COMP_WORDS[COMP_CWORD]}
   local prev_word=${COMP_WORDS[COMP_CWORD-1]}
 
-  local commands="version preflight ztunnel enroll unenroll mode status inspect repair lab demo bench shell completion"
+  local commands="version preflight ztunnel enroll unenroll mode status inspect repair agent lab demo bench shell completion"
   local flag_opts="'-h' '--help' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -1313,6 +1448,9 @@ function _picocli_ambientctl_help() {
     '--node')
       return
       ;;
+    '--ztunnel-namespace')
+      return
+      ;;
     '--node-netns')
       local IFS=$'\n'
       COMPREPLY=( $( compReplyArray "${NETNS_option_args[@]}" ) )
@@ -1340,7 +1478,7 @@ function _picocli_ambientctl_ztunnel_set() {
 
   local commands=""
   local flag_opts="'--auto' '--dns-capture' '--fail-open' '--dry-run' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'--netns' '--pod' '--wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'--netns' '--pod' '--wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local NAMEPATH_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --netns values
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
@@ -1388,6 +1526,9 @@ function _picocli_ambientctl_ztunnel_set() {
     '--node')
       return
       ;;
+    '--ztunnel-namespace')
+      return
+      ;;
     '--node-netns')
       local IFS=$'\n'
       COMPREPLY=( $( compReplyArray "${NETNS_option_args[@]}" ) )
@@ -1415,7 +1556,7 @@ function _picocli_ambientctl_ztunnel_show() {
 
   local commands=""
   local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -1449,6 +1590,9 @@ function _picocli_ambientctl_ztunnel_show() {
       return
       ;;
     '--node')
+      return
+      ;;
+    '--ztunnel-namespace')
       return
       ;;
     '--node-netns')
@@ -1478,7 +1622,7 @@ function _picocli_ambientctl_ztunnel_unset() {
 
   local commands=""
   local flag_opts="'--dry-run' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'--wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'--wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -1515,6 +1659,9 @@ function _picocli_ambientctl_ztunnel_unset() {
       return
       ;;
     '--node')
+      return
+      ;;
+    '--ztunnel-namespace')
       return
       ;;
     '--node-netns')
@@ -1544,7 +1691,7 @@ function _picocli_ambientctl_mode_show() {
 
   local commands=""
   local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -1580,6 +1727,9 @@ function _picocli_ambientctl_mode_show() {
     '--node')
       return
       ;;
+    '--ztunnel-namespace')
+      return
+      ;;
     '--node-netns')
       local IFS=$'\n'
       COMPREPLY=( $( compReplyArray "${NETNS_option_args[@]}" ) )
@@ -1607,7 +1757,7 @@ function _picocli_ambientctl_mode_set() {
 
   local commands=""
   local flag_opts="'--dry-run' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'--wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'--wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -1644,6 +1794,9 @@ function _picocli_ambientctl_mode_set() {
       return
       ;;
     '--node')
+      return
+      ;;
+    '--ztunnel-namespace')
       return
       ;;
     '--node-netns')
@@ -1679,7 +1832,7 @@ function _picocli_ambientctl_inspect_programs() {
 
   local commands=""
   local flag_opts="'--all-netns' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -1713,6 +1866,9 @@ function _picocli_ambientctl_inspect_programs() {
       return
       ;;
     '--node')
+      return
+      ;;
+    '--ztunnel-namespace')
       return
       ;;
     '--node-netns')
@@ -1742,7 +1898,7 @@ function _picocli_ambientctl_inspect_maps() {
 
   local commands=""
   local flag_opts="'--raw' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -1778,6 +1934,9 @@ function _picocli_ambientctl_inspect_maps() {
     '--node')
       return
       ;;
+    '--ztunnel-namespace')
+      return
+      ;;
     '--node-netns')
       local IFS=$'\n'
       COMPREPLY=( $( compReplyArray "${NETNS_option_args[@]}" ) )
@@ -1805,7 +1964,7 @@ function _picocli_ambientctl_inspect_pod() {
 
   local commands=""
   local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'--netns' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'--netns' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -1844,6 +2003,9 @@ function _picocli_ambientctl_inspect_pod() {
     '--node')
       return
       ;;
+    '--ztunnel-namespace')
+      return
+      ;;
     '--node-netns')
       local IFS=$'\n'
       COMPREPLY=( $( compReplyArray "${NETNS_option_args[@]}" ) )
@@ -1871,7 +2033,7 @@ function _picocli_ambientctl_lab_up() {
 
   local commands=""
   local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'--name' '--pods' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'--name' '--pods' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -1913,6 +2075,9 @@ function _picocli_ambientctl_lab_up() {
     '--node')
       return
       ;;
+    '--ztunnel-namespace')
+      return
+      ;;
     '--node-netns')
       local IFS=$'\n'
       COMPREPLY=( $( compReplyArray "${NETNS_option_args[@]}" ) )
@@ -1940,7 +2105,7 @@ function _picocli_ambientctl_lab_down() {
 
   local commands=""
   local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'--name' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'--name' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -1977,6 +2142,9 @@ function _picocli_ambientctl_lab_down() {
       return
       ;;
     '--node')
+      return
+      ;;
+    '--ztunnel-namespace')
       return
       ;;
     '--node-netns')
@@ -2006,7 +2174,7 @@ function _picocli_ambientctl_lab_status() {
 
   local commands=""
   local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'--name' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--node-netns' '--lab'"
+  local arg_opts="'--name' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -2043,6 +2211,9 @@ function _picocli_ambientctl_lab_status() {
       return
       ;;
     '--node')
+      return
+      ;;
+    '--ztunnel-namespace')
       return
       ;;
     '--node-netns')

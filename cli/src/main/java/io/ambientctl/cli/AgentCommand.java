@@ -8,7 +8,7 @@ import io.ambientctl.kube.KubeNode;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "agent", description = {
+@Command(name = "agent", header = "Run the node agent: enroll this node's Pods in the ambient mesh, unenroll the rest.", description = {
     "Run the node agent: watch this node's Pods and the namespaces (informers, not polling) and keep the redirection "
             + "equal to the ambient mesh: a running Pod labelled istio.io/dataplane-mode=ambient, or in a namespace so "
             + "labelled (and not labelled none itself), is enrolled and annotated ambient.istio.io/redirection=enabled; "
