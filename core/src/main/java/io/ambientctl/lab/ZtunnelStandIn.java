@@ -184,15 +184,7 @@ public final class ZtunnelStandIn implements AutoCloseable {
 
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            if (outbound.isActive()) {
-                outbound.writeAndFlush(msg).addListener((ChannelFutureListener) f -> {
-                    if (f.isSuccess()) {
-                        ctx.channel().read();
-                    } else {
-                        f.channel().close();
-                    }
-                });
-            }
+            relay(ctx, outbound, msg);
         }
 
         @Override
@@ -220,13 +212,7 @@ public final class ZtunnelStandIn implements AutoCloseable {
 
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            inbound.writeAndFlush(msg).addListener((ChannelFutureListener) f -> {
-                if (f.isSuccess()) {
-                    ctx.channel().read();
-                } else {
-                    f.channel().close();
-                }
-            });
+            relay(ctx, inbound, msg);
         }
 
         @Override
@@ -238,6 +224,21 @@ public final class ZtunnelStandIn implements AutoCloseable {
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
             closeOnFlush(ctx.channel());
         }
+    }
+
+    /** Writes what one side read to the other, and reads the next once it is written (back-pressure). */
+    static void relay(ChannelHandlerContext ctx, Channel to, Object msg) {
+        if (to == null || !to.isActive()) {
+            io.netty.util.ReferenceCountUtil.release(msg); // the other side is gone: drop it, don't leak it
+            return;
+        }
+        to.writeAndFlush(msg).addListener((ChannelFutureListener) f -> {
+            if (f.isSuccess()) {
+                ctx.channel().read();
+            } else {
+                f.channel().close();
+            }
+        });
     }
 
     static void closeOnFlush(Channel ch) {
