@@ -18,6 +18,16 @@ public final class Native {
             "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib64",
             "/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/usr/local/lib");
 
+    static {
+        // jnr-ffi binds a library through reflection instead of generating (with ASM) and loading a stub class
+        // for the whole interface: ~40 ms less for every command that loads libbpf or libc (README
+        // "Start-up"); a call costs a little more, invisible next to the syscall it makes. -Djnr.ffi.asm.enabled=true
+        // restores the generated stubs.
+        if (System.getProperty("jnr.ffi.asm.enabled") == null) {
+            System.setProperty("jnr.ffi.asm.enabled", "false");
+        }
+    }
+
     private Native() {
     }
 
