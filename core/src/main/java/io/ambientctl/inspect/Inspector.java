@@ -133,11 +133,11 @@ public final class Inspector {
             }
             return out;
         }
-        Map<Integer, String> ifnames = new HashMap<>();
+        Map<Integer, String> ifnames;
         try {
-            Links.in(cfg.nodeNetns()).forEach(l -> ifnames.put(l.ifindex(), l.name()));
+            ifnames = Links.names(cfg.nodeNetns());
         } catch (RuntimeException e) {
-            // node namespace gone: names stay unknown
+            ifnames = Map.of(); // node namespace gone: names stay unknown
         }
         Map<Integer, String> byId = new HashMap<>();
         state.workloads.forEach(w -> byId.put(w.id(), w.key()));

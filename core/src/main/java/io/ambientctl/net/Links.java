@@ -2,14 +2,21 @@ package io.ambientctl.net;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 
 import com.fasterxml.jackson.databind.JsonNode;
 
+import jnr.ffi.Pointer;
+import jnr.ffi.Runtime;
+
+import io.ambientctl.bpf.sys.LibC;
+import io.ambientctl.bpf.sys.Native;
 import io.ambientctl.util.Exec;
 import io.ambientctl.util.Json;
 
-/** Reads the interfaces of a network namespace (through iproute2's JSON output). */
+/** Reads the interfaces of a network namespace (through iproute2's JSON output, or libc for names only). */
 public final class Links {
     private Links() {
     }
@@ -18,6 +25,37 @@ public final class Links {
     public static List<Link> here() {
         Exec.Result r = Exec.run(List.of("ip", "-j", "-d", "address", "show")).check();
         return parse(r.stdout());
+    }
+
+    /**
+     * The names of the interfaces of the namespace the calling thread is in, by ifindex: one libc call
+     * ({@code if_nameindex}, netlink underneath), no process; for decoding ifindexes where nothing else is needed.
+     */
+    public static Map<Integer, String> namesHere() {
+        LibC c = Native.libc();
+        Pointer list = c.if_nameindex();
+        if (list == null) {
+            throw new IllegalStateException("if_nameindex failed: " + c.strerror(Native.errno()));
+        }
+        Map<Integer, String> out = new TreeMap<>();
+        try {
+            int ptr = Runtime.getRuntime(c).addressSize(); // {unsigned, padding to a pointer, char *}
+            for (long off = 0; ; off += 2L * ptr) {
+                int index = list.getInt(off);
+                Pointer name = list.getPointer(off + ptr);
+                if (index == 0 || name == null) {
+                    return out;
+                }
+                out.put(index, name.getString(0));
+            }
+        } finally {
+            c.if_freenameindex(list);
+        }
+    }
+
+    /** {@link #namesHere} of {@code ns}. */
+    public static Map<Integer, String> names(NetNs ns) {
+        return ns.call(Links::namesHere);
     }
 
     /** Every interface of {@code ns}. */

@@ -44,6 +44,10 @@ class NetNsKernelTest {
         assertThat(x0.peerIfindex()).isEqualTo(y0.ifindex());
         assertThat(y0.globalIps()).extracting(IpAddrs::format).containsExactly("198.51.100.7");
         assertThat(y0.mac()).isNotNull();
+        // the names by ifindex through libc agree with iproute2's, namespace by namespace
+        assertThat(Links.names(a)).containsExactlyInAnyOrderEntriesOf(
+                java.util.Map.of(Links.byName(inA, "lo").orElseThrow().ifindex(), "lo", x0.ifindex(), "x0"));
+        assertThat(Links.names(b)).containsEntry(y0.ifindex(), "y0").doesNotContainValue("x0");
 
         // the namespace the task ran in is a's; the caller is unchanged
         long seen = a.call(() -> NetNs.path(java.nio.file.Path.of("/proc/thread-self/ns/net")).inode());
