@@ -1,7 +1,10 @@
 package io.ambientctl.cli;
 
 import java.io.PrintWriter;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -30,27 +33,49 @@ import picocli.CommandLine.Spec;
             "",
             "Every command has a man page: man ambientctl-enroll (or 'ambientctl help enroll')."})
 public class AmbientCtl implements Runnable {
-    /** Every subcommand, in the order help lists them. Add new commands here. */
-    static final List<Class<?>> COMMANDS = List.of(
-            VersionCommand.class,
-            PreflightCommand.class,
-            ZtunnelCommand.class,
-            EnrollCommand.class,
-            UnenrollCommand.class,
-            ModeCommand.class,
-            StatusCommand.class,
-            InspectCommand.class,
-            RepairCommand.class,
-            AgentCommand.class,
-            LabCommand.class,
-            DemoCommand.class,
-            BenchCommand.class,
-            ShellCommand.class,
-            CompletionCommand.class,
-            picocli.CommandLine.HelpCommand.class);
+    /**
+     * Every subcommand by name, in the order help lists them. Add new commands here. The names are written
+     * here, not read from each class's {@code @Command} (that would parse every command's annotations on every
+     * start); MainTest checks that they agree.
+     */
+    static final Map<String, Class<?>> COMMANDS = ordered(
+            "version", VersionCommand.class,
+            "preflight", PreflightCommand.class,
+            "ztunnel", ZtunnelCommand.class,
+            "enroll", EnrollCommand.class,
+            "unenroll", UnenrollCommand.class,
+            "mode", ModeCommand.class,
+            "status", StatusCommand.class,
+            "inspect", InspectCommand.class,
+            "repair", RepairCommand.class,
+            "agent", AgentCommand.class,
+            "lab", LabCommand.class,
+            "demo", DemoCommand.class,
+            "bench", BenchCommand.class,
+            "shell", ShellCommand.class,
+            "completion", CompletionCommand.class,
+            "help", picocli.CommandLine.HelpCommand.class);
+
+    /** The subcommands of the commands that have them, by name, in help's order (built only when invoked). */
+    static final Map<Class<?>, Map<String, Class<?>>> NESTED = Map.of(
+            ZtunnelCommand.class, ordered("set", ZtunnelCommand.Set.class, "show", ZtunnelCommand.Show.class,
+                    "unset", ZtunnelCommand.Unset.class),
+            ModeCommand.class, ordered("show", ModeCommand.Show.class, "set", ModeCommand.Set.class),
+            InspectCommand.class, ordered("programs", InspectCommand.Programs.class, "maps", InspectCommand.MapsCmd.class,
+                    "pod", InspectCommand.Pod.class),
+            LabCommand.class, ordered("up", LabCommand.Up.class, "down", LabCommand.Down.class,
+                    "status", LabCommand.Status.class, "serve", LabCommand.Serve.class));
 
     /** Commands that need the whole tree: they show or complete every command. */
     static final List<String> NEED_ALL = List.of("help", "completion", "shell");
+
+    private static Map<String, Class<?>> ordered(Object... nameThenClass) {
+        Map<String, Class<?>> m = new LinkedHashMap<>();
+        for (int i = 0; i < nameThenClass.length; i += 2) {
+            m.put((String) nameThenClass[i], (Class<?>) nameThenClass[i + 1]);
+        }
+        return Collections.unmodifiableMap(m);
+    }
 
     @Mixin
     GlobalOptions global = new GlobalOptions();

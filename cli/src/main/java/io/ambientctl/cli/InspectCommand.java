@@ -15,8 +15,7 @@ import picocli.CommandLine.Parameters;
         footerHeading = "%nExamples:%n", footer = {"  ambientctl inspect programs --all-netns",
             "  ambientctl inspect maps ambient_workloads -o json", "  ambientctl inspect pod --netns pod-a"},
         description = "Show what the kernel holds: TC programs (ours and others'), the maps' "
-        + "contents decoded, one workload's redirection.",
-        subcommands = {InspectCommand.Programs.class, InspectCommand.MapsCmd.class, InspectCommand.Pod.class})
+        + "contents decoded, one workload's redirection.")
 public class InspectCommand extends BaseCommand implements Runnable {
     @Override
     public void run() {

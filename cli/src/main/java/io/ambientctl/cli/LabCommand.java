@@ -26,7 +26,6 @@ import picocli.CommandLine.Option;
             + "destination and proxies it on) and NAME-p1.. (pods 10.77.0.11.. / fd77::11.., each with echo "
             + "servers on TCP/UDP 8080, 15008 and 53). Work on it with --lab NAME. Nothing touches the host's own "
             + "network namespace."},
-        subcommands = {LabCommand.Up.class, LabCommand.Down.class, LabCommand.Status.class, LabCommand.Serve.class},
         footerHeading = "%nExamples:%n", footer = {
             "  ambientctl lab up --name demo --pods 3",
             "  ambientctl --lab demo ztunnel set --netns demo-zt",

@@ -14,7 +14,6 @@ import picocli.CommandLine.Parameters;
 @Command(name = "mode", header = "Show or switch the redirection mode (ebpf or iptables)",
         description = "Show or switch the redirection mode of the node: ebpf (programs on the TC hooks of the "
                 + "workloads' veths) or iptables (ipsets, MARK and policy routing, TPROXY in ztunnel's namespace).",
-        subcommands = {ModeCommand.Show.class, ModeCommand.Set.class},
         footerHeading = "%nExamples:%n", footer = {"  ambientctl mode show", "  ambientctl mode set iptables --dry-run"})
 public class ModeCommand extends BaseCommand implements Runnable {
     /** The modes one can switch to (completion candidates). */

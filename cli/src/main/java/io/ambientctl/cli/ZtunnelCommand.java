@@ -16,7 +16,6 @@ import picocli.CommandLine.Option;
 @Command(name = "ztunnel", header = "Declare, show or forget the node's ztunnel",
         description = "Declare, show or forget the node's ztunnel (the node proxy that enrolled workloads' "
                 + "traffic is redirected to).",
-        subcommands = {ZtunnelCommand.Set.class, ZtunnelCommand.Show.class, ZtunnelCommand.Unset.class},
         footerHeading = "%nExamples:%n", footer = {"  ambientctl ztunnel set --netns ztunnel", "  ambientctl ztunnel show"})
 public class ZtunnelCommand extends BaseCommand implements Runnable {
     @Override

@@ -67,6 +67,27 @@ class MainTest {
                     .hasSameSizeAs(AmbientCtl.COMMANDS);
         }
         assertThat(run("--state-dir", "/nonexistent-ambientctl", "-vq", "version").code()).isZero();
+
+        // of a command with subcommands, only the one invoked; all when none is named or the name is unknown
+        assertThat(Main.commandLine(w, w, new String[] {"--lab", "st", "inspect", "-o", "json", "maps"})
+                .getSubcommands().get("inspect").getSubcommands()).containsOnlyKeys("maps");
+        assertThat(Main.commandLine(w, w, new String[] {"inspect"}).getSubcommands().get("inspect").getSubcommands())
+                .containsOnlyKeys("programs", "maps", "pod");
+        assertThat(Main.commandLine(w, w, new String[] {"mode", "sett"}).getSubcommands().get("mode")
+                .getSubcommands()).containsOnlyKeys("show", "set");
+        assertThat(run("--state-dir", "/nonexistent-ambientctl", "mode", "sett").err()).contains("Did you mean");
+    }
+
+    @Test
+    void theCommandTablesNameEachCommandAsItsAnnotationDoes() {
+        AmbientCtl.COMMANDS.forEach((name, c) -> assertThat(c.getAnnotation(picocli.CommandLine.Command.class).name())
+                .isEqualTo(name));
+        AmbientCtl.NESTED.values().forEach(nested -> nested.forEach((name, c) ->
+                assertThat(c.getAnnotation(picocli.CommandLine.Command.class).name()).isEqualTo(name)));
+        // every nested command class of a group is in the table (none forgotten when one is added)
+        AmbientCtl.NESTED.forEach((group, nested) -> assertThat(java.util.Arrays.stream(group.getDeclaredClasses())
+                .filter(c -> c.isAnnotationPresent(picocli.CommandLine.Command.class)).toList())
+                .containsExactlyInAnyOrderElementsOf(nested.values()));
     }
 
     @Test
