@@ -4,7 +4,7 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
 
-import io.ambientctl.bpf.sys.LibbpfLog;
+import io.ambientctl.bpf.LibbpfInfo;
 import io.ambientctl.net.NetNs;
 import io.ambientctl.redirect.Node;
 import io.ambientctl.redirect.NodeConfig;
@@ -47,7 +47,7 @@ abstract class BaseCommand {
     NodeConfig config() {
         GlobalOptions g = g();
         if (g.verbose) {
-            LibbpfLog.setSink(line -> err().println(line), LibbpfLog.INFO);
+            LibbpfInfo.logTo(line -> err().println(line));
         }
         if (g.lab != null) {
             io.ambientctl.lab.Lab lab = io.ambientctl.lab.Lab.named(g.lab, 1);

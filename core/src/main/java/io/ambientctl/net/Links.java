@@ -4,14 +4,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.TreeMap;
 
 import com.fasterxml.jackson.databind.JsonNode;
 
-import jnr.ffi.Pointer;
-import jnr.ffi.Runtime;
-
-import io.ambientctl.bpf.sys.LibC;
 import io.ambientctl.bpf.sys.Native;
 import io.ambientctl.util.Exec;
 import io.ambientctl.util.Json;
@@ -32,25 +27,7 @@ public final class Links {
      * ({@code if_nameindex}, netlink underneath), no process; for decoding ifindexes where nothing else is needed.
      */
     public static Map<Integer, String> namesHere() {
-        LibC c = Native.libc();
-        Pointer list = c.if_nameindex();
-        if (list == null) {
-            throw new IllegalStateException("if_nameindex failed: " + c.strerror(Native.errno()));
-        }
-        Map<Integer, String> out = new TreeMap<>();
-        try {
-            int ptr = Runtime.getRuntime(c).addressSize(); // {unsigned, padding to a pointer, char *}
-            for (long off = 0; ; off += 2L * ptr) {
-                int index = list.getInt(off);
-                Pointer name = list.getPointer(off + ptr);
-                if (index == 0 || name == null) {
-                    return out;
-                }
-                out.put(index, name.getString(0));
-            }
-        } finally {
-            c.if_freenameindex(list);
-        }
+        return Native.interfaceNames();
     }
 
     /** {@link #namesHere} of {@code ns}. */
