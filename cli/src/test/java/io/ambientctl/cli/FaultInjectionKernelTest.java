@@ -73,6 +73,13 @@ class FaultInjectionKernelTest {
             int code = cliKilledAt(n, args);
             if (code == 137) {
                 kills++;
+                // a journal left behind names the operation, and status says it was interrupted
+                String name = op.startsWith("mode set") ? "mode set" : op;
+                io.ambientctl.redirect.NodeState.journal(f.stateDir).ifPresent(j -> {
+                    assertThat(j).startsWith(name + " pid ");
+                    assertThat(f.node.status().nodeProblems()).anyMatch(pr -> pr.startsWith(
+                            "an operation was interrupted (" + name + " pid "));
+                });
             } else {
                 assertThat(code).as(op + " at step " + n).isZero();
             }

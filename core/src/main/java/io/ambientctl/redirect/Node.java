@@ -78,7 +78,8 @@ public final class Node {
                 : new EbpfRedirector(cfg, state, attachKind);
     }
 
-    private <T> T change(boolean dryRun, Change<T> body) {
+    /** Runs {@code body} under the lock with the journal naming {@code operation} (e.g. "enroll") while it runs. */
+    private <T> T change(String operation, boolean dryRun, Change<T> body) {
         try (NodeState.Lock lock = NodeState.lock(cfg.stateDir(), lockWait)) {
             if (!dryRun && NodeState.journal(cfg.stateDir()).isPresent()) {
                 // an earlier operation was interrupted: bring the node back to its state file first
@@ -92,7 +93,7 @@ public final class Node {
             State state = NodeState.load(cfg.stateDir());
             try (Redirector current = redirector(state.mode, state)) {
                 if (!dryRun) {
-                    NodeState.beginJournal(cfg.stateDir(), Thread.currentThread().getStackTrace()[2].getMethodName());
+                    NodeState.beginJournal(cfg.stateDir(), operation);
                 }
                 T result;
                 try {
@@ -129,7 +130,7 @@ public final class Node {
      * Returns what it did (with {@code dryRun}: would do).
      */
     public List<String> repair(boolean dryRun) {
-        return change(dryRun, (state, r) -> reconcile(state, r, dryRun));
+        return change("repair", dryRun, (state, r) -> reconcile(state, r, dryRun));
     }
 
     private List<String> reconcile(State state, Redirector r, boolean dryRun) {
@@ -231,7 +232,7 @@ public final class Node {
 
     /** Enrolls these targets: all of them, or none on failure. */
     public List<Outcome> enrollTargets(List<Target> targets, boolean dryRun) {
-        return change(dryRun, (state, r) -> {
+        return change("enroll", dryRun, (state, r) -> {
             // discover every target first: a missing one fails the call before anything changes
             List<Workload> found = new ArrayList<>();
             List<io.ambientctl.net.Link> hostLinks = io.ambientctl.net.Links.in(cfg.nodeNetns());
@@ -341,7 +342,7 @@ public final class Node {
      * and exit 4 otherwise.
      */
     public List<Outcome> unenrollTargets(List<Target> targets, boolean all, boolean dryRun) {
-        return change(dryRun, (state, r) -> {
+        return change("unenroll", dryRun, (state, r) -> {
             List<Workload> chosen = new ArrayList<>();
             List<Outcome> out = new ArrayList<>();
             if (all) {
@@ -384,7 +385,7 @@ public final class Node {
      */
     public Ztunnel ztunnelSet(Target where, Boolean dnsCapture, Boolean failOpen, boolean dryRun) {
         NetNs ns = where.netns();
-        return change(dryRun, (state, r) -> {
+        return change("ztunnel set", dryRun, (state, r) -> {
             Workload w = Discovery.fromNetns(ns, cfg.nodeNetns(), where.name(), where.namespace(), where.uid());
             if (state.workload(w.key()).isPresent()
                     || state.workloads.stream().anyMatch(x -> x.netns().equals(w.netns()))) {
@@ -415,7 +416,7 @@ public final class Node {
 
     /** Forgets ztunnel: enrolled workloads then fail closed (or open, if chosen). */
     public Ztunnel ztunnelUnset(boolean dryRun) {
-        return change(dryRun, (state, r) -> {
+        return change("ztunnel unset", dryRun, (state, r) -> {
             Ztunnel old = state.ztunnel;
             if (!dryRun) {
                 r.uninstallZtunnel(old, state.options());
@@ -441,7 +442,7 @@ public final class Node {
         if (mode == RedirectMode.none) {
             throw new IllegalArgumentException("mode none is not a mode to switch to; use 'unenroll --all'");
         }
-        return change(dryRun, (state, old) -> {
+        return change("mode set", dryRun, (state, old) -> {
             List<String> keys = state.workloads.stream().map(Workload::key).toList();
             String rules = null;
             if (mode == RedirectMode.iptables) {
