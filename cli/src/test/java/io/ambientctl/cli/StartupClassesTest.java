@@ -70,4 +70,21 @@ class StartupClassesTest {
         assertOnlyWhatItNeeds(loaded);
         assertThat(loaded).contains("io.ambientctl.cli.StatusCommand").noneMatch(c -> c.startsWith("jnr.ffi."));
     }
+
+    @Test
+    void helpWarmsNothingUp() throws Exception {
+        assertThat(loadedClasses("--help")).noneMatch(c -> c.startsWith("com.fasterxml.jackson.databind."))
+                .noneMatch(c -> c.startsWith("jnr.ffi."));
+    }
+
+    @Test
+    void theWarmupPlansJacksonForCommandsAndLibbpfOnlyForThoseThatLoadIt() {
+        assertThat(Warmup.plan(new String[] {"--lab", "x", "inspect", "maps", "-o", "json"}))
+                .isEqualTo(Warmup.Plan.JSON_AND_LIBBPF);
+        assertThat(Warmup.plan(new String[] {"--state-dir", "/tmp/s", "status", "-o", "json"}))
+                .isEqualTo(Warmup.Plan.JSON);
+        for (String[] none : new String[][] {{}, {"--help"}, {"enroll", "-h"}, {"completion", "bash"}, {"shell"}}) {
+            assertThat(Warmup.plan(none)).as(String.join(" ", none)).isEqualTo(Warmup.Plan.NONE);
+        }
+    }
 }
