@@ -74,7 +74,8 @@ public final class Main {
 
     /**
      * The first two words of {@code args} that are not root options or their values (the subcommand's name
-     * and its subcommand's); stops at an option it does not know, where the whole tree has to sort things out.
+     * and its subcommand's); stops at a help option (help lists all the subcommands) and at an option it does
+     * not know, where the whole tree has to sort things out.
      */
     static List<String> commandWords(CommandSpec root, String[] args) {
         List<String> words = new ArrayList<>();
@@ -83,6 +84,9 @@ public final class Main {
             if (!a.startsWith("-")) {
                 words.add(a);
                 continue;
+            }
+            if (a.equals("-h") || a.equals("--help")) {
+                break; // help lists the subcommands of the command it is given for: all of them
             }
             if (a.contains("=")) {
                 continue;

@@ -73,6 +73,9 @@ class MainTest {
                 .getSubcommands().get("inspect").getSubcommands()).containsOnlyKeys("maps");
         assertThat(Main.commandLine(w, w, new String[] {"inspect"}).getSubcommands().get("inspect").getSubcommands())
                 .containsOnlyKeys("programs", "maps", "pod");
+        assertThat(Main.commandLine(w, w, new String[] {"ztunnel", "-h", "show"}).getSubcommands().get("ztunnel")
+                .getSubcommands()).containsOnlyKeys("set", "show", "unset");
+        assertThat(run("inspect", "--help", "maps").out()).contains("programs").contains("maps").contains("pod");
         assertThat(Main.commandLine(w, w, new String[] {"mode", "sett"}).getSubcommands().get("mode")
                 .getSubcommands()).containsOnlyKeys("show", "set");
         assertThat(run("--state-dir", "/nonexistent-ambientctl", "mode", "sett").err()).contains("Did you mean");
