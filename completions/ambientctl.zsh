@@ -524,8 +524,9 @@ function _picocli_ambientctl_enroll() {
 
   local commands=""
   local flag_opts="'-A' '--all-namespaces' '--dry-run' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'--netns' '-n' '--namespace' '-l' '--selector' '--wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
+  local arg_opts="'--netns' '-n' '--namespace' '-l' '--selector' '--wait' '--attach' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local NAMEPATH_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --netns values
+  local KIND_option_args=("auto" "tcx" "tc") # --attach values
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -545,6 +546,11 @@ function _picocli_ambientctl_enroll() {
       ;;
     '--wait')
       return
+      ;;
+    '--attach')
+      local IFS=$'\n'
+      COMPREPLY=( $( compReplyArray "${KIND_option_args[@]}" ) )
+      return $?
       ;;
     '-o'|'--output')
       local IFS=$'\n'
@@ -1757,7 +1763,8 @@ function _picocli_ambientctl_mode_set() {
 
   local commands=""
   local flag_opts="'--dry-run' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'--wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
+  local arg_opts="'--wait' '--attach' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
+  local KIND_option_args=("auto" "tcx" "tc") # --attach values
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -1766,6 +1773,11 @@ function _picocli_ambientctl_mode_set() {
   case ${prev_word} in
     '--wait')
       return
+      ;;
+    '--attach')
+      local IFS=$'\n'
+      COMPREPLY=( $( compReplyArray "${KIND_option_args[@]}" ) )
+      return $?
       ;;
     '-o'|'--output')
       local IFS=$'\n'

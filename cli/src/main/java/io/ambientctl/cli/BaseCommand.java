@@ -66,7 +66,12 @@ abstract class BaseCommand {
     }
 
     Node node(Duration wait) {
-        return new Node(config(), wait == null ? Duration.ZERO : wait, null);
+        return node(wait, null);
+    }
+
+    /** The node, attaching eBPF programs as {@code attach} says (null: TCX where the kernel has it). */
+    Node node(Duration wait, io.ambientctl.bpf.AttachKind attach) {
+        return new Node(config(), wait == null ? Duration.ZERO : wait, attach);
     }
 
     /**

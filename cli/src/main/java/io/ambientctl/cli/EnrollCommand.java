@@ -25,6 +25,7 @@ import picocli.CommandLine.Option;
             "  ambientctl enroll shop/web-7d9f shop/db-0",
             "  ambientctl enroll -A -l app=web",
             "  ambientctl enroll --netns pod-a --netns pod-b",
+            "  ambientctl enroll -A -l tier=batch --attach tc   # many at once: clsact filters",
             "  ambientctl enroll --netns /proc/4242/ns/net --dry-run -o json",
             "  ambientctl --lab demo enroll --netns demo-p1"})
 public class EnrollCommand extends BaseCommand implements Callable<Integer> {
@@ -33,6 +34,9 @@ public class EnrollCommand extends BaseCommand implements Callable<Integer> {
 
     @Mixin
     WaitOption waitOption;
+
+    @Mixin
+    AttachOption attach;
 
     @Option(names = "--dry-run", description = "Show what would be enrolled; change nothing.")
     boolean dryRun;
@@ -47,13 +51,14 @@ public class EnrollCommand extends BaseCommand implements Callable<Integer> {
         List<Node.Outcome> done;
         List<Map<String, Object>> skipped = new ArrayList<>();
         if (targets.kube()) {
-            try (KubeNode kube = KubeSupport.connect(g(), node(waitOption.wait))) {
+            try (KubeNode kube = KubeSupport.connect(g(), node(waitOption.wait, attach.attachKind()))) {
                 KubeNode.Result r = kube.enroll(targets.selection(), dryRun);
                 done = r.outcomes();
                 r.skipped().forEach(s -> skipped.add(Map.of("pod", s.pod(), "reason", s.reason())));
             }
         } else {
-            done = withProgress(node(waitOption.wait), n -> n.enroll(targets.namespaces(), dryRun));
+            done = withProgress(node(waitOption.wait, attach.attachKind()),
+                    n -> n.enroll(targets.namespaces(), dryRun));
         }
         Map<String, Object> doc = Docs.outcomes(done, dryRun);
         if (targets.kube()) {

@@ -53,7 +53,8 @@ public class ModeCommand extends BaseCommand implements Runnable {
         "Established connections survive the switch: both modes deliver packets of an existing ztunnel socket "
                 + "to it (sk lookup / -m socket) before anything else."},
             footerHeading = "%nExamples:%n", footer = {"  ambientctl mode set iptables --dry-run   # shows the rules",
-                "  ambientctl mode set iptables", "  ambientctl mode set ebpf"})
+                "  ambientctl mode set iptables", "  ambientctl mode set ebpf",
+                "  ambientctl mode set ebpf --attach tc     # many workloads: clsact filters"})
     static class Set extends BaseCommand implements Callable<Integer> {
         @Parameters(paramLabel = "MODE", completionCandidates = Modes.class,
                 description = "The mode to switch to: ${COMPLETION-CANDIDATES}.")
@@ -65,10 +66,13 @@ public class ModeCommand extends BaseCommand implements Runnable {
         @Mixin
         WaitOption waitOption;
 
+        @Mixin
+        AttachOption attach;
+
         @Override
         public Integer call() {
             RedirectMode to = RedirectMode.parse(mode);
-            Node.Switch sw = withProgress(node(waitOption.wait), n -> n.modeSet(to, dryRun));
+            Node.Switch sw = withProgress(node(waitOption.wait, attach.attachKind()), n -> n.modeSet(to, dryRun));
             Map<String, Object> doc = new LinkedHashMap<>();
             doc.put("dryRun", dryRun);
             doc.put("from", sw.from().name());

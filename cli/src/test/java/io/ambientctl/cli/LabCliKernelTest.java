@@ -259,4 +259,48 @@ class LabCliKernelTest {
         assertThat(NetNs.named(demo + "-node").exists()).isFalse();
         assertThat(Path.of("/sys/fs/bpf/ambientctl-lab-" + demo)).doesNotExist();
     }
+
+    /** Our programs on the host veth {@code iface}: "attach kind/direction" of each. */
+    private List<String> ours(String iface) {
+        List<String> out = new ArrayList<>();
+        for (JsonNode p : json("--lab", name, "inspect", "programs").path("programs")) {
+            if (p.path("interface").asText().equals(iface) && p.path("owner").asText().equals("ambientctl")) {
+                out.add(p.path("attach").asText() + "/" + p.path("direction").asText());
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void attachTcHangsTheProgramsAsClsactFiltersForEnrollAndTheSwitch() {
+        json("lab", "up", "--name", name, "--pods", "2");
+        json("--lab", name, "ztunnel", "set", "--netns", name + "-zt");
+        json("--lab", name, "enroll", "--netns", name + "-p1", "--attach", "tc");
+        json("--lab", name, "enroll", "--netns", name + "-p2");
+        assertThat(ours("vp1")).containsExactlyInAnyOrder("tc/ingress", "tc/egress");
+        assertThat(ours("vp2")).containsExactlyInAnyOrder("tcx/ingress", "tcx/egress"); // auto: this kernel has TCX
+        assertThat(json("--lab", name, "status").path("verified").asBoolean()).isTrue();
+        // p1's traffic, on clsact filters, reaches ztunnel's 15001 with its original destination
+        int before = json("lab", "status", "--name", name).path("captures").size();
+        Traffic.Result r = Traffic.tcp(NetNs.named(name + "-p1"), null, "10.77.0.12", 8080, "tc",
+                java.time.Duration.ofSeconds(2));
+        assertThat(r.answered()).isTrue();
+        JsonNode captures = json("lab", "status", "--name", name).path("captures");
+        assertThat(captures).hasSize(before + 1);
+        assertThat(captures.get(before).path("port").asInt()).isEqualTo(15001);
+        assertThat(captures.get(before).path("originalDestination").asText()).isEqualTo("10.77.0.12:8080");
+
+        // the switch back to eBPF with --attach tc: every workload on clsact filters, and nothing left on unenroll
+        json("--lab", name, "mode", "set", "iptables");
+        assertThat(ours("vp1")).isEmpty();
+        json("--lab", name, "mode", "set", "ebpf", "--attach", "tc");
+        assertThat(ours("vp1")).containsExactlyInAnyOrder("tc/ingress", "tc/egress");
+        assertThat(ours("vp2")).containsExactlyInAnyOrder("tc/ingress", "tc/egress");
+        assertThat(json("--lab", name, "status").path("verified").asBoolean()).isTrue();
+        json("--lab", name, "unenroll", "--all");
+        assertThat(ours("vp1")).isEmpty();
+        assertThat(ours("vp2")).isEmpty();
+        assertThat(cli("--lab", name, "enroll", "--netns", name + "-p1", "--attach", "bpf").code())
+                .isEqualTo(ExitCode.USAGE);
+    }
 }
