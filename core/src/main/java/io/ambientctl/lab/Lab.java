@@ -126,7 +126,7 @@ public final class Lab {
     public void replaceZtunnel(String hostIf) {
         NetNs node = node();
         ztunnel().delete();
-        long end = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        long end = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30); // slow on a loaded node
         // the kernel tears the old namespace (and its veth and routes) down asynchronously
         while (!node.exec("ip", "route", "show", ZTUNNEL_IP4 + "/32").stdout().isBlank()) {
             if (System.nanoTime() > end) {

@@ -72,4 +72,31 @@ class NetNsKernelTest {
                 .isInstanceOfSatisfying(NetNsException.class, e -> assertThat(e.notFound()).isTrue())
                 .hasMessageContaining("not found");
     }
+
+    @Test
+    void netlinkSeesWhatIproute2Sees() {
+        NetNs a = net.netns("a");
+        NetNs b = net.netns("b");
+        net.veth(a, "x0", b, "y0");
+        net.veth(a, "x1", a, "x2"); // both ends here: no peer in another namespace
+        TestNet.sh(b, "ip", "addr", "add", "198.51.100.7/24", "dev", "y0");
+        TestNet.sh(b, "ip", "-6", "addr", "add", "2001:db8::7/64", "dev", "y0", "nodad");
+        TestNet.sh(b, "ip", "link", "set", "y0", "up");
+        TestNet.sh(a, "ip", "link", "set", "x1", "down");
+        for (NetNs ns : List.of(a, b)) {
+            List<Link> viaNetlink = Links.in(ns);
+            List<Link> viaIp = Iproute.in(ns);
+            assertThat(viaNetlink).extracting(Link::ifindex, Link::name, Link::kind, Link::peerIfindex,
+                    Link::peerNetnsId, Link::up, Link::mac).containsExactlyElementsOf(viaIp.stream()
+                    .map(l -> org.assertj.core.groups.Tuple.tuple(l.ifindex(), l.name(), l.kind(), l.peerIfindex(),
+                            l.peerNetnsId(), l.up(), l.mac())).toList());
+            for (Link l : viaIp) {
+                assertThat(Links.byIndex(viaNetlink, l.ifindex()).orElseThrow().addresses()).as(l.name())
+                        .containsExactlyInAnyOrderElementsOf(l.addresses());
+            }
+        }
+        Link y0 = Links.byName(Links.in(b), "y0").orElseThrow();
+        assertThat(y0.globalIps()).extracting(IpAddrs::format).containsExactly("198.51.100.7", "2001:db8::7");
+        assertThat(y0.addresses()).anyMatch(x -> x.scope().equals("link")); // fe80::
+    }
 }

@@ -51,7 +51,7 @@ class NetParsingTest {
                            {"family":"inet6","local":"fd00::5","prefixlen":128,"scope":"global"},
                            {"family":"inet6","local":"fe80::1","prefixlen":64,"scope":"link"}]}]
             """;
-        List<Link> links = Links.parse(json);
+        List<Link> links = Iproute.parse(json);
         assertThat(links).hasSize(2);
         Link eth0 = links.get(1);
         assertThat(eth0.veth()).isTrue();

@@ -20,6 +20,8 @@ public interface LibC {
 
     int close(int fd);
 
+    int socket(int domain, int type, int protocol);
+
     int getpid();
 
     int gettid();

@@ -1,0 +1,205 @@
+package io.ambientctl.net;
+
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+
+import io.ambientctl.bpf.sys.LibC;
+import io.ambientctl.bpf.sys.Native;
+
+/**
+ * The interfaces and addresses of the calling thread's network namespace, read in-process over rtnetlink
+ * (an RTM_GETLINK and an RTM_GETADDR dump), as {@code ip -d address show} reports them: no process per
+ * namespace. Only what {@link Link} holds is decoded.
+ */
+final class Netlink {
+    static final int AF_NETLINK = 16;
+    static final int SOCK_RAW = 3;
+    static final int NETLINK_ROUTE = 0;
+    static final int NLMSG_ERROR = 2;
+    static final int NLMSG_DONE = 3;
+    static final int RTM_NEWLINK = 16;
+    static final int RTM_GETLINK = 18;
+    static final int RTM_NEWADDR = 20;
+    static final int RTM_GETADDR = 22;
+    static final int NLM_F_REQUEST = 0x1;
+    static final int NLM_F_DUMP = 0x300;
+    static final int IFF_UP = 0x1;
+    static final int IFLA_ADDRESS = 1;
+    static final int IFLA_IFNAME = 3;
+    static final int IFLA_LINK = 5;
+    static final int IFLA_LINKINFO = 18;
+    static final int IFLA_INFO_KIND = 1;
+    static final int IFLA_LINK_NETNSID = 37;
+    static final int IFA_ADDRESS = 1;
+    static final int IFA_LOCAL = 2;
+    static final int HEADER = 16; // struct nlmsghdr
+
+    private Netlink() {
+    }
+
+    /** Every interface of the calling thread's namespace, by ifindex, with its addresses. */
+    static List<Link> links() {
+        LibC c = Native.libc();
+        int fd = c.socket(AF_NETLINK, SOCK_RAW | LibC.O_CLOEXEC, NETLINK_ROUTE);
+        if (fd < 0) {
+            throw new IllegalStateException("cannot open a netlink socket: " + c.strerror(Native.errno()));
+        }
+        try {
+            Map<Integer, Partial> byIndex = new LinkedHashMap<>();
+            dump(c, fd, RTM_GETLINK, 16, 1, m -> link(m, byIndex)); // struct ifinfomsg
+            dump(c, fd, RTM_GETADDR, 8, 2, m -> address(m, byIndex)); // struct ifaddrmsg
+            return byIndex.values().stream().map(Partial::link).toList();
+        } finally {
+            c.close(fd);
+        }
+    }
+
+    /** Sends one dump request (family AF_UNSPEC) and hands each answer's payload to {@code each}. */
+    private static void dump(LibC c, int fd, int type, int payload, int seq, Consumer<ByteBuffer> each) {
+        ByteBuffer req = ByteBuffer.allocate(HEADER + payload).order(ByteOrder.nativeOrder());
+        req.putInt(HEADER + payload).putShort((short) type).putShort((short) (NLM_F_REQUEST | NLM_F_DUMP))
+                .putInt(seq).putInt(0);
+        if (c.write(fd, req.array(), req.capacity()) != req.capacity()) {
+            throw new IllegalStateException("netlink request failed: " + c.strerror(Native.errno()));
+        }
+        byte[] buf = new byte[64 * 1024];
+        while (true) {
+            long n = c.read(fd, buf, buf.length);
+            if (n < 0) {
+                throw new IllegalStateException("netlink read failed: " + c.strerror(Native.errno()));
+            }
+            ByteBuffer b = ByteBuffer.wrap(buf, 0, (int) n).order(ByteOrder.nativeOrder());
+            for (int off = 0; off + HEADER <= n; ) {
+                int len = b.getInt(off);
+                int msgType = b.getShort(off + 4) & 0xffff;
+                if (len < HEADER || off + len > n) {
+                    throw new IllegalStateException("netlink: a truncated message");
+                }
+                if (msgType == NLMSG_DONE) {
+                    return;
+                }
+                if (msgType == NLMSG_ERROR) {
+                    int errno = -b.getInt(off + HEADER);
+                    if (errno != 0) {
+                        throw new IllegalStateException("netlink dump failed: " + c.strerror(errno));
+                    }
+                } else {
+                    each.accept(b.slice(off + HEADER, len - HEADER).order(ByteOrder.nativeOrder()));
+                }
+                off += align(len);
+            }
+        }
+    }
+
+    private static int align(int len) {
+        return (len + 3) & ~3;
+    }
+
+    /** The attributes (struct rtattr) from {@code start} to the end of {@code m}, by type, last one kept. */
+    private static Map<Integer, ByteBuffer> attributes(ByteBuffer m, int start) {
+        Map<Integer, ByteBuffer> out = new LinkedHashMap<>();
+        for (int off = start; off + 4 <= m.limit(); ) {
+            int len = m.getShort(off) & 0xffff;
+            int type = m.getShort(off + 2) & 0x3fff; // without NLA_F_NESTED / NLA_F_NET_BYTEORDER
+            if (len < 4 || off + len > m.limit()) {
+                break;
+            }
+            out.put(type, m.slice(off + 4, len - 4).order(m.order()));
+            off += align(len);
+        }
+        return out;
+    }
+
+    private static String string(ByteBuffer v) {
+        byte[] b = new byte[v.remaining()];
+        v.duplicate().get(b);
+        int n = 0;
+        while (n < b.length && b[n] != 0) {
+            n++;
+        }
+        return new String(b, 0, n, StandardCharsets.UTF_8);
+    }
+
+    private static void link(ByteBuffer m, Map<Integer, Partial> byIndex) {
+        int index = m.getInt(4);
+        int flags = m.getInt(8);
+        Map<Integer, ByteBuffer> a = attributes(m, 16);
+        Partial p = new Partial();
+        p.index = index;
+        p.name = a.containsKey(IFLA_IFNAME) ? string(a.get(IFLA_IFNAME)) : "";
+        ByteBuffer mac = a.get(IFLA_ADDRESS);
+        if (mac != null && mac.remaining() == 6) {
+            byte[] b = new byte[6];
+            mac.duplicate().get(b);
+            p.mac = new Mac(b);
+        }
+        ByteBuffer info = a.get(IFLA_LINKINFO);
+        if (info != null) {
+            ByteBuffer kind = attributes(info, 0).get(IFLA_INFO_KIND);
+            p.kind = kind == null ? "" : string(kind);
+        }
+        // as iproute2: the peer's index is reported when it lives in another namespace (link_netnsid)
+        ByteBuffer nsid = a.get(IFLA_LINK_NETNSID);
+        ByteBuffer peer = a.get(IFLA_LINK);
+        if (nsid != null && peer != null) {
+            p.peerNetnsId = nsid.getInt(0);
+            p.peerIfindex = peer.getInt(0);
+        }
+        p.up = (flags & IFF_UP) != 0;
+        byIndex.put(index, p);
+    }
+
+    private static void address(ByteBuffer m, Map<Integer, Partial> byIndex) {
+        int prefixLen = m.get(1) & 0xff;
+        int scope = m.get(3) & 0xff;
+        int index = m.getInt(4);
+        Map<Integer, ByteBuffer> a = attributes(m, 8);
+        ByteBuffer ip = a.containsKey(IFA_LOCAL) ? a.get(IFA_LOCAL) : a.get(IFA_ADDRESS);
+        Partial p = byIndex.get(index);
+        if (ip == null || p == null) {
+            return;
+        }
+        byte[] b = new byte[ip.remaining()];
+        ip.duplicate().get(b);
+        try {
+            p.addresses.add(new Link.Address(InetAddress.getByAddress(b), prefixLen, scope(scope)));
+        } catch (UnknownHostException e) {
+            // not 4 or 16 bytes: not an IP address
+        }
+    }
+
+    /** The names iproute2 prints for rtnetlink scopes. */
+    static String scope(int scope) {
+        return switch (scope) {
+            case 0 -> "global";
+            case 200 -> "site";
+            case 253 -> "link";
+            case 254 -> "host";
+            case 255 -> "nowhere";
+            default -> String.valueOf(scope);
+        };
+    }
+
+    private static final class Partial {
+        int index;
+        String name;
+        Mac mac;
+        String kind = "";
+        int peerIfindex = -1;
+        int peerNetnsId = -1;
+        boolean up;
+        final List<Link.Address> addresses = new ArrayList<>();
+
+        Link link() {
+            return new Link(index, name, mac, kind, peerIfindex, peerNetnsId, up, List.copyOf(addresses));
+        }
+    }
+}
