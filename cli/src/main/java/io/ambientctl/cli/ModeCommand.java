@@ -54,7 +54,7 @@ public class ModeCommand extends BaseCommand implements Runnable {
                 + "to it (sk lookup / -m socket) before anything else."},
             footerHeading = "%nExamples:%n", footer = {"  ambientctl mode set iptables --dry-run   # shows the rules",
                 "  ambientctl mode set iptables", "  ambientctl mode set ebpf",
-                "  ambientctl mode set ebpf --attach tc     # many workloads: clsact filters"})
+                "  ambientctl mode set ebpf --attach tc     # clsact filters instead of TCX links"})
     static class Set extends BaseCommand implements Callable<Integer> {
         @Parameters(paramLabel = "MODE", completionCandidates = Modes.class,
                 description = "The mode to switch to: ${COMPLETION-CANDIDATES}.")
