@@ -3,10 +3,9 @@ package io.ambientctl.net;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 
-import io.ambientctl.bpf.sys.Native;
-
-/** Reads the interfaces of a network namespace in-process (rtnetlink; libc's if_nameindex for names only). */
+/** Reads the interfaces of a network namespace in-process (rtnetlink). */
 public final class Links {
     private Links() {
     }
@@ -16,17 +15,11 @@ public final class Links {
         return Netlink.links();
     }
 
-    /**
-     * The names of the interfaces of the namespace the calling thread is in, by ifindex: one libc call
-     * ({@code if_nameindex}, netlink underneath), no process; for decoding ifindexes where nothing else is needed.
-     */
-    public static Map<Integer, String> namesHere() {
-        return Native.interfaceNames();
-    }
-
-    /** {@link #namesHere} of {@code ns}. */
+    /** The names of the interfaces of {@code ns} by ifindex (for decoding ifindexes). */
     public static Map<Integer, String> names(NetNs ns) {
-        return ns.call(Links::namesHere);
+        Map<Integer, String> out = new TreeMap<>();
+        in(ns).forEach(l -> out.put(l.ifindex(), l.name()));
+        return out;
     }
 
     /** Every interface of {@code ns}. */

@@ -40,12 +40,4 @@ public interface LibC {
     int if_nametoindex(String name);
 
     Pointer if_indextoname(int ifindex, @Out byte[] name);
-
-    /**
-     * The interfaces of the calling thread's network namespace: an array of {@code struct if_nameindex
-     * {unsigned if_index; char *if_name;}} ended by a zero index; free it with {@link #if_freenameindex}.
-     */
-    Pointer if_nameindex();
-
-    void if_freenameindex(Pointer ptr);
 }

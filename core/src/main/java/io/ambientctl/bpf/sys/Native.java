@@ -4,11 +4,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.TreeMap;
 
 import jnr.ffi.LibraryLoader;
-import jnr.ffi.Pointer;
 import jnr.ffi.Runtime;
 
 /**
@@ -60,32 +57,6 @@ public final class Native {
     /** errno of the last native call made on this thread. */
     public static int errno() {
         return Runtime.getRuntime(libc()).getLastError();
-    }
-
-    /**
-     * The interfaces of the calling thread's network namespace by ifindex, from libc's {@code if_nameindex}
-     * (an array of {@code struct if_nameindex {unsigned if_index; char *if_name;}} ended by a zero index).
-     */
-    public static Map<Integer, String> interfaceNames() {
-        LibC c = libc();
-        Pointer list = c.if_nameindex();
-        if (list == null) {
-            throw new IllegalStateException("if_nameindex failed: " + c.strerror(errno()));
-        }
-        Map<Integer, String> out = new TreeMap<>();
-        try {
-            int ptr = Runtime.getRuntime(c).addressSize(); // the unsigned is padded to a pointer's size
-            for (long off = 0; ; off += 2L * ptr) {
-                int index = list.getInt(off);
-                Pointer name = list.getPointer(off + ptr);
-                if (index == 0 || name == null) {
-                    return out;
-                }
-                out.put(index, name.getString(0));
-            }
-        } finally {
-            c.if_freenameindex(list);
-        }
     }
 
     /** Finds libbpf.so.1 in the usual library directories (or $AMBIENTCTL_LIBBPF). */
