@@ -25,7 +25,7 @@ import picocli.CommandLine.Option;
             "  ambientctl enroll shop/web-7d9f shop/db-0",
             "  ambientctl enroll -A -l app=web",
             "  ambientctl enroll --netns pod-a --netns pod-b",
-            "  ambientctl enroll -A -l tier=batch --attach tc   # many at once: clsact filters",
+            "  ambientctl enroll -A -l tier=batch --attach tc   # many at once",
             "  ambientctl enroll --netns /proc/4242/ns/net --dry-run -o json",
             "  ambientctl --lab demo enroll --netns demo-p1"})
 public class EnrollCommand extends BaseCommand implements Callable<Integer> {
