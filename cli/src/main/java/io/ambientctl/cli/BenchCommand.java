@@ -64,6 +64,12 @@ public class BenchCommand extends BaseCommand implements Callable<Integer> {
             description = "Also time enroll / mode switch / unenroll of N real workloads, e.g. 100,1000.")
     List<Integer> controlPlane = new ArrayList<>();
 
+    @Option(names = "--cli", paramLabel = "COMMAND",
+            description = "Time --control-plane through this command line, one process per operation as an "
+                    + "administrator runs it (default: this ambientctl, JVM start included); 'in-process' calls core "
+                    + "directly. E.g. --cli 'java -jar /opt/old/ambientctl.jar' to compare builds side by side.")
+    String cliCommand;
+
     @Option(names = "--switch-under-load", converter = WaitOption.DurationConverter.class,
             description = "Also switch mode (ebpf -> iptables -> ebpf) under a fixed-rate load of this duration and "
                     + "count failed requests (rate: --switch-qps).")
@@ -71,6 +77,28 @@ public class BenchCommand extends BaseCommand implements Callable<Integer> {
 
     @Option(names = "--switch-qps", defaultValue = "500", description = "Rate of the switch-under-load load (default: ${DEFAULT-VALUE}).")
     int switchQps;
+
+    /** The command line that runs this very CLI: the same java, JVM options and jar. */
+    private List<String> cliCommand() {
+        if ("in-process".equals(cliCommand)) {
+            return List.of();
+        }
+        if (cliCommand != null) {
+            return List.of(cliCommand.trim().split("\\s+"));
+        }
+        List<String> cmd = new ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElse("java"));
+        cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+        try {
+            cmd.add("-cp");
+            cmd.add(java.nio.file.Path.of(BenchCommand.class.getProtectionDomain().getCodeSource().getLocation().toURI())
+                    .toString());
+        } catch (java.net.URISyntaxException e) {
+            throw new IllegalStateException("cannot find this CLI's jar: " + e.getMessage(), e);
+        }
+        cmd.add(Main.class.getName());
+        return cmd;
+    }
 
     @Option(names = "--plot", paramLabel = "FILE.png", description = "Write a chart: latency by percentile for each "
             + "path, and QPS against enrolled pods.")
@@ -95,7 +123,7 @@ public class BenchCommand extends BaseCommand implements Callable<Integer> {
         List<Integer> cp = controlPlane.stream().filter(n -> n > 0).toList();
         Bench.Options o = new Bench.Options(labName, duration, connections, qps, payload, modes, pods, repeat, cp,
                 switchLoad, switchQps);
-        Bench.Report r = new Bench(o, this::info).run();
+        Bench.Report r = new Bench(o, this::info).cli(cliCommand()).run();
         if (plot != null) {
             plot(r, plot);
             info("chart written to " + plot);

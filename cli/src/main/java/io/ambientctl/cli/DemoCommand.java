@@ -17,7 +17,7 @@ import io.ambientctl.lab.Traffic;
 import io.ambientctl.lab.ZtunnelStandIn;
 import io.ambientctl.redirect.Node;
 import io.ambientctl.redirect.NodeConfig;
-import io.ambientctl.redirect.ebpf.EbpfRedirector;
+import io.ambientctl.redirect.Redirectors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -185,7 +185,7 @@ public class DemoCommand extends BaseCommand implements Callable<Integer> {
                 services.close();
             }
             lab.down();
-            EbpfRedirector.removePins(cfg.bpffs());
+            Redirectors.forget(cfg);
             new LabCommand.Down().teardown(g, name, line -> { });
             say("done: nothing of the demo is left");
         }

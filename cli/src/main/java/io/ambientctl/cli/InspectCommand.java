@@ -67,12 +67,12 @@ public class InspectCommand extends BaseCommand implements Runnable {
 
         @Override
         public Integer call() {
-            List<Inspector.MapView> maps = new Inspector(config()).maps(name, raw);
+            List<io.ambientctl.redirect.Redirector.Table> maps = new Inspector(config()).maps(name, raw);
             Output.render(g(), out(), Map.of("maps", maps), () -> {
                 if (maps.isEmpty()) {
                     out().println("no pinned maps (nothing enrolled in eBPF mode)");
                 }
-                for (Inspector.MapView m : maps) {
+                for (io.ambientctl.redirect.Redirector.Table m : maps) {
                     out().println(m.name() + " (" + m.type() + ", " + m.count() + "/" + m.maxEntries() + " entries)");
                     for (Map<String, Object> e : m.entries()) {
                         out().println("  " + flat(e.get("key")) + " -> " + flat(e.get("value")));

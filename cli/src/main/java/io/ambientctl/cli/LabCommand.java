@@ -15,7 +15,8 @@ import java.util.concurrent.CountDownLatch;
 import io.ambientctl.lab.Lab;
 import io.ambientctl.lab.LabServices;
 import io.ambientctl.lab.ZtunnelStandIn;
-import io.ambientctl.redirect.ebpf.EbpfRedirector;
+import io.ambientctl.redirect.NodeConfig;
+import io.ambientctl.redirect.Redirectors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -148,7 +149,7 @@ public class LabCommand extends BaseCommand implements Runnable {
             Lab lab = Lab.named(labName, Math.max(1, podCount(dir)));
             boolean wasUp = lab.node().exists();
             lab.down();
-            EbpfRedirector.removePins(labBpffs(labName));
+            Redirectors.forget(new NodeConfig(labBpffs(labName), dir, lab.node()));
             try {
                 if (Files.exists(dir)) {
                     try (var s = Files.walk(dir)) {

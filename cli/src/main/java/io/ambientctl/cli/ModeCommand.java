@@ -82,6 +82,10 @@ public class ModeCommand extends BaseCommand implements Runnable {
             if (sw.rules() != null) {
                 doc.put("rules", sw.rules());
             }
+            if (!sw.warnings().isEmpty()) {
+                doc.put("warnings", sw.warnings());
+                sw.warnings().forEach(w -> err().println("ambientctl: warning: " + w));
+            }
             Output.render(g(), out(), doc, () -> {
                 if (!sw.changed()) {
                     out().println("mode: " + sw.to() + " (unchanged; " + sw.workloads().size() + " workload(s) checked)");

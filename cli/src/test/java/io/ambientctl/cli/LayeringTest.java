@@ -74,6 +74,20 @@ class LayeringTest {
                 .as("files outside kube importing fabric8").isEmpty();
     }
 
+    /**
+     * A mode's kernel bookkeeping is its own: cli, lab, bench, inspect and kube go through Node and the
+     * mode-neutral Redirector (Redirectors opens one), never into redirect.ebpf / redirect.iptables /
+     * redirect.nftables, by import or by a qualified name.
+     */
+    @Test
+    void noReachInsIntoAMode() {
+        Predicate<Source> outside = s -> s.in("cli") || s.in("lab") || s.in("bench") || s.in("inspect") || s.in("kube");
+        List<Path> reaching = sources().stream().filter(outside)
+                .filter(s -> s.text().matches("(?s).*io\\.ambientctl\\.redirect\\.(ebpf|iptables|nftables)\\..*"))
+                .map(Source::path).toList();
+        assertThat(reaching).as("files reaching into a mode's package").isEmpty();
+    }
+
     @Test
     void onlyTheCliMainExits() {
         assertThat(sources().stream().filter(s -> s.text().contains("System.exit("))

@@ -22,9 +22,9 @@ import io.ambientctl.net.NetNs;
 import io.ambientctl.redirect.Node;
 import io.ambientctl.redirect.NodeConfig;
 import io.ambientctl.redirect.RedirectMode;
-import io.ambientctl.redirect.ebpf.EbpfRedirector;
-import io.ambientctl.redirect.ebpf.Maps;
-import io.ambientctl.redirect.iptables.Rules;
+import io.ambientctl.redirect.Redirector;
+import io.ambientctl.redirect.Redirectors;
+import io.ambientctl.redirect.State;
 import io.ambientctl.util.Exec;
 
 /**
@@ -68,9 +68,20 @@ public final class Bench {
     private final Consumer<String> say;
     private final ThreadMXBean threads = ManagementFactory.getThreadMXBean();
 
+    private List<String> cli = List.of();
+
     public Bench(Options o, Consumer<String> say) {
         this.o = o;
         this.say = say;
+    }
+
+    /**
+     * Times the control plane through this command line (e.g. {@code java ... -jar ambientctl.jar}): each
+     * operation is one process, as an administrator runs it, JVM start included. Empty: in-process calls.
+     */
+    public Bench cli(List<String> command) {
+        this.cli = List.copyOf(command);
+        return this;
     }
 
     private long standInCpuNanos() {
@@ -148,7 +159,7 @@ public final class Bench {
                 standIn.close();
             }
             lab.down();
-            EbpfRedirector.removePins(bpffs);
+            Redirectors.forget(new NodeConfig(bpffs, state, lab.node()));
             deleteTree(state);
         }
         if (!o.controlPlane().isEmpty()) {
@@ -175,49 +186,28 @@ public final class Bench {
         return "10.200." + (i / 250) + "." + (i % 250 + 1);
     }
 
-    /** Extra enrolled workloads: entries in the workload map or the sets, as enrolled pods would have. */
+    /** Extra enrolled workloads: entries in the mode's table (map or sets), as enrolled pods would have. */
     private static void addSynthetic(NodeConfig cfg, Lab lab, RedirectMode m, int n) {
         if (n <= 0) {
             return;
         }
-        if (m == RedirectMode.ebpf) {
-            try (var e = new EbpfRedirector(cfg, io.ambientctl.redirect.NodeState.load(cfg.stateDir()), null)) {
-                var wm = e.datapath().workloads();
-                Mac mac = Mac.parse("02:00:00:00:00:01");
-                for (int i = 0; i < n; i++) {
-                    wm.put(IpAddrs.parse(syntheticIp(i)), new Maps.WorkloadInfo(100_000 + i, 100_000 + i, mac, 1));
-                }
-            }
-        } else {
-            StringBuilder sb = new StringBuilder();
-            for (int i = 0; i < n; i++) {
-                sb.append("add ").append(Rules.SET4).append(' ').append(syntheticIp(i)).append('\n');
-            }
-            for (NetNs ns : List.of(lab.node(), lab.ztunnel())) {
-                ns.call(() -> Exec.run(List.of("ipset", "restore", "-exist"), sb.toString()).check());
-            }
+        List<java.net.InetAddress> extra = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            extra.add(IpAddrs.parse(syntheticIp(i)));
+        }
+        State st = io.ambientctl.redirect.NodeState.load(cfg.stateDir());
+        try (Redirector r = Redirectors.open(m, cfg, st, null)) {
+            r.benchFill(extra, false);
         }
     }
 
     private static void clearSynthetic(NodeConfig cfg, Lab lab) {
-        try (var e = new EbpfRedirector(cfg, io.ambientctl.redirect.NodeState.load(cfg.stateDir()), null)) {
-            if (Files.isDirectory(io.ambientctl.redirect.ebpf.Datapath.mapsDir(cfg.bpffs()))) {
-                var wm = e.datapath().workloads();
-                for (var entry : wm.entries().entrySet()) {
-                    if (entry.getValue().id() >= 100_000) {
-                        wm.delete(entry.getKey());
-                    }
-                }
-            }
+        State st = io.ambientctl.redirect.NodeState.load(cfg.stateDir());
+        if (st.mode == RedirectMode.none) {
+            return;
         }
-        for (NetNs ns : List.of(lab.node(), lab.ztunnel())) {
-            String members = ns.exec("ipset", "list", Rules.SET4).stdout();
-            StringBuilder sb = new StringBuilder();
-            members.lines().filter(l -> l.startsWith("10.200.")).forEach(l -> sb.append("del ").append(Rules.SET4)
-                    .append(' ').append(l.strip()).append('\n'));
-            if (sb.length() > 0) {
-                ns.call(() -> Exec.run(List.of("ipset", "restore", "-exist"), sb.toString()).check());
-            }
+        try (Redirector r = Redirectors.open(st.mode, cfg, st, null)) {
+            r.benchFill(List.of(), true);
         }
     }
 
@@ -257,21 +247,57 @@ public final class Bench {
             long t0 = System.nanoTime();
             lab.up();
             say.accept(String.format("  (lab built in %.1f s)", (System.nanoTime() - t0) / 1e9));
-            Node node = new Node(new NodeConfig(bpffs, state, lab.node()), Duration.ofSeconds(60), null);
+            NodeConfig cfg = new NodeConfig(bpffs, state, lab.node());
+            Node node = new Node(cfg, Duration.ofSeconds(60), null);
             node.ztunnelSet(lab.ztunnel(), null, null, false);
             for (int n : o.controlPlane()) {
                 List<NetNs> targets = lab.pods().subList(0, n).stream().map(Lab.Pod::netns).toList();
-                out.add(timed("enroll", n, () -> node.enroll(targets, false)));
-                out.add(timed("mode set iptables", n, () -> node.modeSet(RedirectMode.iptables, false)));
-                out.add(timed("mode set ebpf", n, () -> node.modeSet(RedirectMode.ebpf, false)));
-                out.add(timed("unenroll", n, () -> node.unenroll(targets, false, false)));
+                if (cli.isEmpty()) {
+                    out.add(timed("enroll", n, () -> node.enroll(targets, false)));
+                    out.add(timed("status", n, node::status));
+                    out.add(timed("mode set iptables", n, () -> node.modeSet(RedirectMode.iptables, false)));
+                    out.add(timed("mode set ebpf", n, () -> node.modeSet(RedirectMode.ebpf, false)));
+                    out.add(timed("unenroll", n, () -> node.unenroll(targets, false, false)));
+                } else {
+                    List<String> enroll = new ArrayList<>(List.of("enroll", "-q"));
+                    targets.forEach(t -> enroll.addAll(List.of("--netns", t.display())));
+                    List<String> unenroll = new ArrayList<>(enroll);
+                    unenroll.set(0, "unenroll");
+                    out.add(timed("enroll", n, () -> run(cfg, enroll)));
+                    out.add(timed("status", n, () -> run(cfg, List.of("status", "-o", "json"))));
+                    out.add(timed("mode set iptables", n, () -> run(cfg, List.of("mode", "set", "iptables", "-q"))));
+                    out.add(timed("mode set ebpf", n, () -> run(cfg, List.of("mode", "set", "ebpf", "-q"))));
+                    out.add(timed("unenroll", n, () -> run(cfg, unenroll)));
+                }
             }
         } finally {
             lab.down();
-            EbpfRedirector.removePins(bpffs);
+            Redirectors.forget(new NodeConfig(bpffs, state, lab.node()));
             deleteTree(state);
         }
         return out;
+    }
+
+    /** Runs the CLI on {@code cfg}'s node; its output is discarded, a failure is one. */
+    private void run(NodeConfig cfg, List<String> args) {
+        List<String> cmd = new ArrayList<>(cli);
+        cmd.addAll(List.of("--node-netns", cfg.nodeNetns().display(), "--bpffs", cfg.bpffs().toString(),
+                "--state-dir", cfg.stateDir().toString()));
+        cmd.addAll(args);
+        try {
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                    .start();
+            int rc = p.waitFor();
+            if (rc != 0 && !(rc == 1 && args.get(0).equals("status"))) {
+                throw new IllegalStateException("ambientctl " + args.get(0) + " exited " + rc + " (" + String.join(" ",
+                        cmd.subList(0, Math.min(cmd.size(), cli.size() + 8))) + " ...)");
+            }
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException("cannot run " + cmd.get(0) + ": " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
     }
 
     private ControlPlane timed(String op, int n, Runnable r) {

@@ -231,6 +231,19 @@ public final class Tc {
         return out;
     }
 
+    /** The tc filters of many interfaces' hooks of one direction, by ifindex (interfaces without any: absent). */
+    public static java.util.Map<Integer, List<AttachedProgram>> tcFiltersAll(java.util.Collection<Integer> ifindexes,
+                                                                          TcDirection dir) {
+        java.util.Map<Integer, List<AttachedProgram>> out = new java.util.HashMap<>();
+        for (int ifindex : ifindexes) {
+            List<AttachedProgram> l = tcFilters(ifindex, dir);
+            if (!l.isEmpty()) {
+                out.put(ifindex, l);
+            }
+        }
+        return out;
+    }
+
     private static List<AttachedProgram> tcFilters(int ifindex, TcDirection dir) {
         byte[] name = new byte[16];
         if (Native.libc().if_indextoname(ifindex, name) == null) {

@@ -23,14 +23,13 @@ import io.ambientctl.net.IpAddrs;
 import io.ambientctl.net.Link;
 import io.ambientctl.net.Links;
 import io.ambientctl.net.NetNs;
+import io.ambientctl.redirect.Node;
 import io.ambientctl.redirect.NodeConfig;
+import io.ambientctl.redirect.Redirector;
 import io.ambientctl.redirect.NodeState;
 import io.ambientctl.redirect.RedirectMode;
 import io.ambientctl.redirect.State;
 import io.ambientctl.redirect.Workload;
-import io.ambientctl.redirect.ebpf.Datapath;
-import io.ambientctl.redirect.ebpf.Maps;
-import io.ambientctl.redirect.iptables.Rules;
 import io.ambientctl.util.Exec;
 import io.ambientctl.util.ExitCodeException;
 
@@ -42,36 +41,17 @@ import io.ambientctl.util.ExitCodeException;
 public final class Inspector {
     private final NodeConfig cfg;
     private final State state;
+    private final Node node;
 
     public Inspector(NodeConfig cfg) {
         this.cfg = cfg;
         this.state = NodeState.load(cfg.stateDir());
+        this.node = new Node(cfg);
     }
 
     /** One program on one hook. runCount/runTimeNs are null unless kernel.bpf_stats_enabled is on. */
     public record Program(@com.fasterxml.jackson.annotation.JsonProperty("interface") String iface, int ifindex, String netns, String direction, String attach, int priority,
                           int position, int id, String name, String tag, String owner, Long runCount, Long runTimeNs) {
-    }
-
-    /** The programs pinned under BPFFS/progs (ours), by id, with their full names (the kernel keeps 15 chars). */
-    public Map<Integer, String> ourPrograms() {
-        Map<Integer, String> ids = new HashMap<>();
-        Path dir = Datapath.progsDir(cfg.bpffs());
-        if (!Files.isDirectory(dir)) {
-            return ids;
-        }
-        try (var s = Files.list(dir)) {
-            for (Path p : s.toList()) {
-                try (BpfProgram prog = BpfProgram.openPinned(p)) {
-                    ids.put(prog.info().id(), p.getFileName().toString());
-                } catch (RuntimeException e) {
-                    // not a program pin
-                }
-            }
-        } catch (IOException e) {
-            throw new IllegalStateException("cannot list " + dir + ": " + e.getMessage(), e);
-        }
-        return ids;
     }
 
     static boolean statsEnabled() {
@@ -84,7 +64,7 @@ public final class Inspector {
 
     /** TC programs on the node's interfaces; with {@code allNetns} also in the workloads' and ztunnel's namespaces. */
     public List<Program> programs(boolean allNetns) {
-        Map<Integer, String> ours = ourPrograms();
+        Map<Integer, String> ours = node.programs();
         boolean stats = statsEnabled();
         List<NetNs> spaces = new ArrayList<>(List.of(cfg.nodeNetns()));
         if (allNetns) {
@@ -118,127 +98,12 @@ public final class Inspector {
         return out;
     }
 
-    /** One map, decoded (or raw). */
-    public record MapView(String name, String type, int maxEntries, int count, List<Map<String, Object>> entries) {
+    /** Our tables (the pinned maps, or the one named), decoded: IPs, MACs, interface and workload names. */
+    public List<Redirector.Table> maps(String only, boolean raw) {
+        return node.tables(only, raw);
     }
 
-    /** Our pinned maps (or the one named), decoded: IPs, MACs, interface and workload names; counters summed. */
-    public List<MapView> maps(String only, boolean raw) {
-        Path dir = Datapath.mapsDir(cfg.bpffs());
-        List<MapView> out = new ArrayList<>();
-        if (!Files.isDirectory(dir)) {
-            if (only != null) {
-                throw ExitCodeException.notFound("no pinned maps under " + dir + " (the node is in "
-                        + state.mode + " mode)");
-            }
-            return out;
-        }
-        Map<Integer, String> ifnames;
-        try {
-            ifnames = Links.names(cfg.nodeNetns());
-        } catch (RuntimeException e) {
-            ifnames = Map.of(); // node namespace gone: names stay unknown
-        }
-        Map<Integer, String> byId = new HashMap<>();
-        state.workloads.forEach(w -> byId.put(w.id(), w.key()));
-        List<Path> pins;
-        try (var s = Files.list(dir)) {
-            pins = s.sorted().toList();
-        } catch (IOException e) {
-            throw new IllegalStateException("cannot list " + dir + ": " + e.getMessage(), e);
-        }
-        boolean found = false;
-        for (Path pin : pins) {
-            String name = pin.getFileName().toString();
-            if (only != null && !only.equals(name)) {
-                continue;
-            }
-            found = true;
-            try (BpfMap m = BpfMap.openPinned(pin)) {
-                List<Map<String, Object>> entries = new ArrayList<>();
-                for (BpfMap.Entry e : m.entries()) {
-                    entries.add(raw ? rawEntry(e) : decode(name, e, ifnames, byId));
-                }
-                out.add(new MapView(name, m.type().name().toLowerCase(), m.maxEntries(), entries.size(), entries));
-            }
-        }
-        if (only != null && !found) {
-            throw ExitCodeException.notFound("no map " + only + " under " + dir + "; the maps: " + pins.stream()
-                    .map(p -> p.getFileName().toString()).toList());
-        }
-        return out;
-    }
-
-    private static Map<String, Object> rawEntry(BpfMap.Entry e) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("key", HexFormat.of().formatHex(e.key()));
-        m.put("value", HexFormat.of().formatHex(e.value()));
-        return m;
-    }
-
-    private static Map<String, Object> entry(Object key, Object value) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("key", key);
-        m.put("value", value);
-        return m;
-    }
-
-    private static Map<String, Object> decode(String map, BpfMap.Entry e, Map<Integer, String> ifnames,
-                                              Map<Integer, String> byId) {
-        switch (map) {
-            case Maps.WORKLOADS -> {
-                InetAddress ip = Maps.IP_KEY.decode(e.key());
-                Maps.WorkloadInfo w = Maps.WORKLOAD_INFO.decode(e.value());
-                Map<String, Object> v = new LinkedHashMap<>();
-                v.put("ifindex", w.ifindex());
-                v.put("interface", ifnames.get(w.ifindex()));
-                v.put("mac", w.mac().toString());
-                v.put("id", w.id());
-                v.put("workload", byId.get(w.id()));
-                v.put("flags", w.flags());
-                return entry(Map.of("ip", IpAddrs.format(ip)), v);
-            }
-            case Maps.ZTUNNEL -> {
-                Maps.ZtunnelInfo z = Maps.ZTUNNEL_INFO.decode(e.value());
-                Map<String, Object> v = new LinkedHashMap<>();
-                v.put("set", z.set());
-                v.put("ifindex", z.ifindex());
-                v.put("interface", ifnames.get(z.ifindex()));
-                v.put("mac", z.mac().toString());
-                v.put("dnsCapture", (z.flags() & Maps.ZTUNNEL_F_DNS_CAPTURE) != 0);
-                v.put("failOpen", (z.flags() & Maps.ZTUNNEL_F_FAIL_OPEN) != 0);
-                return entry(Map.of("index", Codecs.U32.decode(e.key())), v);
-            }
-            case Maps.NODE_ADDRS -> {
-                return entry(Map.of("ip", IpAddrs.format(Maps.IP_KEY.decode(e.key()))),
-                        Map.of("flags", Codecs.U32.decode(e.value())));
-            }
-            case Maps.COUNTERS -> {
-                int id = Codecs.U32.decode(e.key());
-                Maps.Counters c = Maps.counters().decode(e.value());
-                Map<String, Object> k = new LinkedHashMap<>();
-                k.put("id", id);
-                k.put("workload", byId.get(id));
-                Map<String, Object> v = new LinkedHashMap<>();
-                v.put("outPackets", c.outPackets());
-                v.put("outBytes", c.outBytes());
-                v.put("inPackets", c.inPackets());
-                v.put("inBytes", c.inBytes());
-                v.put("droppedPackets", c.droppedPackets());
-                return entry(k, v);
-            }
-            case Maps.SETTINGS -> {
-                var b = Codecs.wrap(e.value());
-                return entry(Map.of("index", Codecs.U32.decode(e.key())), Map.of("logLevel", b.getInt(), "flags",
-                        b.getInt()));
-            }
-            default -> {
-                return rawEntry(e);
-            }
-        }
-    }
-
-    /** One workload as the kernel has it. */
+    /** One workload as the kernel has it: the mode's entries and rules, and the programs on its host veth. */
     public Map<String, Object> workload(String key) {
         Workload w = state.workload(key).orElseThrow(() -> ExitCodeException.notFound(key + " is not enrolled"
                 + (state.workloads.isEmpty() ? " (nothing is)" : "; enrolled: " + state.workloads.stream()
@@ -246,31 +111,8 @@ public final class Inspector {
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("workload", w);
         out.put("mode", state.mode.name());
-        if (state.mode == RedirectMode.ebpf) {
-            List<Map<String, Object>> entries = new ArrayList<>();
-            Optional<MapView> wm = maps(null, false).stream().filter(m -> m.name().equals(Maps.WORKLOADS)).findFirst();
-            wm.ifPresent(m -> m.entries().stream().filter(e -> w.ips().contains(((Map<?, ?>) e.get("key")).get("ip")))
-                    .forEach(entries::add));
-            out.put("mapEntries", entries);
-            Optional<MapView> cm = maps(null, false).stream().filter(m -> m.name().equals(Maps.COUNTERS)).findFirst();
-            out.put("counters", cm.flatMap(m -> m.entries().stream().filter(e -> Integer.valueOf(w.id())
-                    .equals(((Map<?, ?>) e.get("key")).get("id"))).map(e -> e.get("value")).findFirst()).orElse(null));
-            out.put("programs", programs(false).stream().filter(p -> p.ifindex() == w.hostIfindex()).toList());
-        } else if (state.mode == RedirectMode.iptables) {
-            List<String> members = new ArrayList<>();
-            for (String ip : w.ips()) {
-                String set = Rules.set(IpAddrs.isV6(IpAddrs.parse(ip)));
-                boolean in = cfg.nodeNetns().exec("ipset", "test", set, ip).ok();
-                members.add(set + " " + ip + (in ? "" : " MISSING"));
-            }
-            out.put("setEntries", members);
-            List<String> rules = new ArrayList<>();
-            for (String t : List.of("iptables", "ip6tables")) {
-                Exec.Result r = cfg.nodeNetns().exec(t, "-t", "mangle", "-S", Rules.CHAIN);
-                r.stdout().lines().filter(l -> l.startsWith("-A")).map(l -> t + " " + l).forEach(rules::add);
-            }
-            out.put("rules", rules);
-        }
+        out.putAll(node.describe(w));
+        out.put("programs", programs(false).stream().filter(p -> p.ifindex() == w.hostIfindex()).toList());
         return out;
     }
 }

@@ -94,6 +94,42 @@ public final class NetNs {
         }
     }
 
+    private static final int SOL_SOCKET = 1;
+    private static final int SO_NETNS_COOKIE = 71;
+
+    /**
+     * The identity of the namespace the calling thread is in, whatever name or path reached it: its cookie
+     * ("cookie:N", SO_NETNS_COOKIE, kernel 5.14+, unique per boot), else the device and inode of its nsfs file
+     * ("ino:DEV:INO", unique only while it exists).
+     */
+    public static String identityHere() {
+        LibC c = Native.libc();
+        int fd = c.socket(1 /* AF_UNIX */, 2 /* SOCK_DGRAM */ | LibC.O_CLOEXEC, 0);
+        if (fd >= 0) {
+            try {
+                byte[] v = new byte[8];
+                int[] len = {8};
+                if (c.getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, v, len) == 0 && len[0] == 8) {
+                    long cookie = java.nio.ByteBuffer.wrap(v).order(java.nio.ByteOrder.nativeOrder()).getLong();
+                    return "cookie:" + cookie;
+                }
+            } finally {
+                c.close(fd);
+            }
+        }
+        Path self = Path.of("/proc/thread-self/ns/net");
+        try {
+            return "ino:" + Files.getAttribute(self, "unix:dev") + ":" + Files.getAttribute(self, "unix:ino");
+        } catch (IOException e) {
+            throw new NetNsException("cannot stat " + self + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The identity of this namespace (see {@link #identityHere()}). */
+    public String identity() {
+        return call(NetNs::identityHere);
+    }
+
     /** Runs {@code task} inside this namespace on a thread of its own and returns its result. */
     public <T> T call(Callable<T> task) {
         AtomicReference<T> result = new AtomicReference<>();

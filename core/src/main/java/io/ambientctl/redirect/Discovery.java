@@ -38,8 +38,13 @@ public final class Discovery {
                     + ": it is the node's own network namespace (its traffic would loop through ztunnel)");
         }
         List<Link> inside;
+        String identity;
         try {
-            inside = Links.in(podNs);
+            Object[] here = podNs.call(() -> new Object[] {Links.here(), NetNs.identityHere()});
+            @SuppressWarnings("unchecked")
+            List<Link> links = (List<Link>) here[0];
+            inside = links;
+            identity = (String) here[1];
         } catch (NetNsException e) {
             if (e.notFound()) {
                 throw ExitCodeException.notFound(e.getMessage());
@@ -63,7 +68,7 @@ public final class Discovery {
                         + " has no global IP address; nothing to redirect");
             }
             return new Workload(name, namespace, uid, podNs.display(), ips, in.name(), in.ifindex(),
-                    String.valueOf(in.mac()), peer.name(), peer.ifindex(), String.valueOf(peer.mac()), 0);
+                    String.valueOf(in.mac()), peer.name(), peer.ifindex(), String.valueOf(peer.mac()), 0, identity);
         }
         throw new IllegalStateException("network namespace " + podNs.display()
                 + " has no veth whose peer is in the node's namespace (" + nodeNs.display() + ")"

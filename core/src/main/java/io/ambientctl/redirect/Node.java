@@ -2,36 +2,81 @@ package io.ambientctl.redirect;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
 
 import io.ambientctl.bpf.AttachKind;
 import io.ambientctl.net.Link;
 import io.ambientctl.net.Links;
 import io.ambientctl.net.NetNs;
-import io.ambientctl.redirect.ebpf.EbpfRedirector;
-import io.ambientctl.redirect.iptables.IptablesRedirector;
-import io.ambientctl.redirect.ebpf.Maps;
 import io.ambientctl.util.ExitCodeException;
 import io.ambientctl.util.Faults;
 
 /**
- * The node's redirection, as commands change it: every changing operation takes the lock, reads
- * the state, acts through the current mode's {@link Redirector}, and writes the state back. A failed
- * operation rolls back what it did, so nothing is left half-done.
+ * The node's redirection as a transaction, and nothing else: every changing operation takes the lock,
+ * finishes an interrupted one (the journal), reads the state, acts on a batch through the current
+ * mode's {@link Redirector}, and writes the state back; a failed operation rolls back what it did.
+ * Targets are resolved into complete Workloads before the lock is taken, so every refusal comes before
+ * the first change. Reading ({@link #status()}, {@link #recorded()}) takes no lock and changes nothing.
  */
 public final class Node {
+    /** Opens a mode's redirector; the kernel's by default, a fake one in tests of the transaction. */
+    public interface Modes {
+        Redirector open(RedirectMode mode, NodeConfig cfg, State state, AttachKind attachKind);
+
+        Redirector reader(RedirectMode mode, NodeConfig cfg, State state);
+
+        /** Every mode there is (to find leftovers of the others). */
+        default List<RedirectMode> all() {
+            return Redirectors.modes();
+        }
+
+        /** The workload's plumbing as it is now, or null when its namespace or veth is gone. */
+        default Workload rediscover(NodeConfig cfg, Workload w) {
+            NetNs ns = NetNs.parse(w.netns());
+            try {
+                return ns.exists() ? Discovery.fromNetns(ns, cfg.nodeNetns(), w.name(), w.namespace(), w.uid()) : null;
+            } catch (RuntimeException e) {
+                return null;
+            }
+        }
+    }
+
+    private static final Modes KERNEL = new Modes() {
+        @Override
+        public Redirector open(RedirectMode mode, NodeConfig cfg, State state, AttachKind attachKind) {
+            return Redirectors.open(mode, cfg, state, attachKind);
+        }
+
+        @Override
+        public Redirector reader(RedirectMode mode, NodeConfig cfg, State state) {
+            return Redirectors.reader(mode, cfg, state);
+        }
+    };
+
     private final NodeConfig cfg;
     private final Duration lockWait;
     private final AttachKind attachKind;
+    private final Modes modes;
     private Progress progress = Progress.NONE;
 
-    public Node(NodeConfig cfg, Duration lockWait, AttachKind attachKind) {
+    public Node(NodeConfig cfg, Duration lockWait, AttachKind attachKind, Modes modes) {
         this.cfg = cfg;
         this.lockWait = lockWait;
         this.attachKind = attachKind;
+        this.modes = modes;
+    }
+
+    public Node(NodeConfig cfg, Duration lockWait, AttachKind attachKind) {
+        this(cfg, lockWait, attachKind, KERNEL);
     }
 
     public Node(NodeConfig cfg) {
@@ -54,11 +99,16 @@ public final class Node {
 
     /**
      * What to enroll: a network namespace, and the identity of the workload in it (a Kubernetes Pod's
-     * name, namespace and uid; for a bare namespace the name is the namespace's and the rest null).
+     * name, namespace and uid; for a bare namespace the name is the namespace's and the rest null), and
+     * the addresses it must hold (a Pod's IPs as the API gives them; null: any).
      */
-    public record Target(NetNs netns, String name, String namespace, String uid) {
+    public record Target(NetNs netns, String name, String namespace, String uid, List<String> expectIps) {
+        public Target(NetNs netns, String name, String namespace, String uid) {
+            this(netns, name, namespace, uid, null);
+        }
+
         public static Target of(NetNs ns) {
-            return new Target(ns, ns.display(), null, null);
+            return new Target(ns, ns.display(), null, null, null);
         }
 
         /** The key the state knows the workload by (see {@link Workload#key()}). */
@@ -72,26 +122,28 @@ public final class Node {
         T apply(State state, Redirector current);
     }
 
-    /** The redirector of {@code mode} (eBPF for "none": the default mode). */
-    public Redirector redirector(RedirectMode mode, State state) {
-        return mode == RedirectMode.iptables ? new IptablesRedirector(cfg, state)
-                : new EbpfRedirector(cfg, state, attachKind);
-    }
-
     /** Runs {@code body} under the lock with the journal naming {@code operation} (e.g. "enroll") while it runs. */
     private <T> T change(String operation, boolean dryRun, Change<T> body) {
+        lastRecovery = List.of();
         try (NodeState.Lock lock = NodeState.lock(cfg.stateDir(), lockWait)) {
             if (!dryRun && NodeState.journal(cfg.stateDir()).isPresent()) {
                 // an earlier operation was interrupted: bring the node back to its state file first
+                String was = NodeState.journal(cfg.stateDir()).orElse("an operation");
                 State state = NodeState.load(cfg.stateDir());
-                try (Redirector current = redirector(state.mode, state)) {
-                    lastRecovery = reconcile(state, current, false);
+                try (Redirector current = modes.open(state.mode, cfg, state, attachKind)) {
+                    List<String> did = new ArrayList<>();
+                    did.add("finished the interrupted operation (" + was + ") by bringing the node back to its "
+                            + "state file");
+                    did.addAll(reconcile(state, current, false));
+                    lastRecovery = did;
                     NodeState.save(cfg.stateDir(), state);
                     NodeState.endJournal(cfg.stateDir());
                 }
             }
             State state = NodeState.load(cfg.stateDir());
-            try (Redirector current = redirector(state.mode, state)) {
+            // a dry run reads only: no object loaded, no pin created
+            try (Redirector current = dryRun ? modes.reader(state.mode, cfg, state)
+                    : modes.open(state.mode, cfg, state, attachKind)) {
                 if (!dryRun) {
                     NodeState.beginJournal(cfg.stateDir(), operation);
                 }
@@ -126,11 +178,18 @@ public final class Node {
     /**
      * Reconciles the state file, the pinned objects, the attached programs, the chains and sets, and
      * the workloads that still exist: re-attaches what is missing, removes what belongs to vanished
-     * workloads, removes what the state does not account for and leftovers of the other mode.
-     * Returns what it did (with {@code dryRun}: would do).
+     * workloads, removes what the state does not account for and leftovers of the other modes.
+     * Returns what it did (with {@code dryRun}: would do), the recovery of an interrupted operation included.
      */
     public List<String> repair(boolean dryRun) {
-        return change("repair", dryRun, (state, r) -> reconcile(state, r, dryRun));
+        List<String> body = change("repair", dryRun, (state, r) -> reconcile(state, r, dryRun));
+        List<String> all = new ArrayList<>(lastRecovery);
+        all.addAll(body);
+        return all;
+    }
+
+    private Workload rediscover(Workload w) {
+        return modes.rediscover(cfg, w);
     }
 
     private List<String> reconcile(State state, Redirector r, boolean dryRun) {
@@ -138,13 +197,7 @@ public final class Node {
         // ztunnel: gone, re-plumbed (restarted), or its side missing
         Ztunnel zt = state.ztunnel;
         if (zt != null) {
-            NetNs ns = NetNs.parse(zt.netns());
-            Workload fresh = null;
-            try {
-                fresh = ns.exists() ? Discovery.fromNetns(ns, cfg.nodeNetns(), zt.name(), zt.namespace(), null) : null;
-            } catch (RuntimeException e) {
-                fresh = null;
-            }
+            Workload fresh = rediscover(zt.asWorkload());
             if (fresh == null) {
                 done.add("ztunnel's namespace " + zt.netns() + " is gone: forgot ztunnel (enrolled traffic "
                         + (state.failOpen ? "passes" : "is dropped") + " until 'ztunnel set')");
@@ -172,45 +225,49 @@ public final class Node {
                 r.applyOptions(state.options());
             }
         }
-        // workloads: vanished, re-plumbed, or not redirecting
+        // workloads: vanished, re-plumbed, or not redirecting (one read of the kernel for all)
+        List<Workload> gone = new ArrayList<>();
+        List<Workload> replumbedOld = new ArrayList<>();
+        List<Workload> replumbedNew = new ArrayList<>();
+        List<Workload> same = new ArrayList<>();
         for (Workload w : new ArrayList<>(state.workloads)) {
-            Workload fresh = null;
-            NetNs ns = NetNs.parse(w.netns());
-            try {
-                fresh = ns.exists() ? Discovery.fromNetns(ns, cfg.nodeNetns(), w.name(), w.namespace(), w.uid()) : null;
-            } catch (RuntimeException e) {
-                fresh = null;
-            }
+            Workload fresh = rediscover(w);
             if (fresh == null) {
                 done.add(w.key() + ": its namespace or veth is gone: unenrolled");
-                if (!dryRun) {
-                    r.unenroll(w);
-                    state.remove(w.key());
-                }
+                gone.add(w);
             } else if (!fresh.samePlumbing(w)) {
-                done.add(w.key() + ": re-plumbed (" + w.hostInterface() + " -> " + fresh.hostInterface() + "): re-enrolled");
-                if (!dryRun) {
-                    r.unenroll(w);
-                    Workload nw = state.put(fresh);
-                    r.enroll(nw);
-                }
+                done.add(w.key() + ": re-plumbed (" + w.hostInterface() + " -> " + fresh.hostInterface()
+                        + "): re-enrolled");
+                replumbedOld.add(w);
+                replumbedNew.add(fresh);
             } else {
-                Verification v = r.verify(w);
-                if (!v.verified()) {
-                    done.add(w.key() + ": " + String.join("; ", v.problems()) + ": re-enrolled");
-                    if (!dryRun) {
-                        r.enroll(w);
-                    }
-                }
+                same.add(w);
             }
         }
-        // what the state does not account for, and the other mode's leftovers
+        List<Verification> vs = r.verifyAll(same);
+        List<Workload> broken = new ArrayList<>();
+        for (int i = 0; i < same.size(); i++) {
+            if (!vs.get(i).verified()) {
+                done.add(same.get(i).key() + ": " + String.join("; ", vs.get(i).problems()) + ": re-enrolled");
+                broken.add(same.get(i));
+            }
+        }
+        if (!dryRun) {
+            r.unenroll(gone);
+            gone.forEach(w -> state.remove(w.key()));
+            r.unenroll(replumbedOld);
+            List<Workload> renewed = replumbedNew.stream().map(state::put).toList();
+            List<Workload> again = new ArrayList<>(renewed);
+            again.addAll(broken);
+            r.enroll(again);
+        }
+        // what the state does not account for, and the other modes' leftovers (in every namespace we touch)
         done.addAll(r.reconcile(dryRun));
-        for (RedirectMode other : List.of(RedirectMode.ebpf, RedirectMode.iptables)) {
+        for (RedirectMode other : modes.all()) {
             if (other == r.mode() && state.mode != RedirectMode.none) {
                 continue;
             }
-            try (Redirector o = redirector(other, state)) {
+            try (Redirector o = dryRun ? modes.reader(other, cfg, state) : modes.open(other, cfg, state, attachKind)) {
                 if (o.present()) {
                     done.add("removed leftovers of the " + other + " mode");
                     if (!dryRun) {
@@ -219,7 +276,7 @@ public final class Node {
                 }
             }
         }
-        if (!dryRun && !done.isEmpty()) {
+        if (!dryRun && !done.isEmpty() && state.mode != RedirectMode.none) {
             r.refreshNodeAddresses();
         }
         return done;
@@ -230,102 +287,142 @@ public final class Node {
         return enrollTargets(targets.stream().map(Target::of).toList(), dryRun);
     }
 
+    /**
+     * Turns targets into complete Workloads (their veth, addresses, MACs, namespace identity), several at
+     * once; refuses (before anything changes) a missing namespace, the node's own, one without a veth to the
+     * node, a Pod whose namespace lacks an IP the API gives it. Takes no lock.
+     */
+    public List<Workload> resolve(List<Target> targets) {
+        List<Link> hostLinks = Links.in(cfg.nodeNetns());
+        progress.update("discovering", 0, targets.size());
+        AtomicInteger seen = new AtomicInteger();
+        Function<Target, Workload> discover = t -> {
+            Workload w = Discovery.fromNetns(t.netns(), cfg.nodeNetns(), hostLinks, t.name(), t.namespace(), t.uid());
+            if (t.expectIps() != null) {
+                List<String> missing = t.expectIps().stream().filter(ip -> !w.ips().contains(ip)).toList();
+                if (!missing.isEmpty()) {
+                    throw new IllegalStateException("Pod " + t.key() + ": its namespace " + w.netns()
+                            + " does not hold " + String.join(", ", missing) + " (it holds "
+                            + String.join(", ", w.ips()) + "); check the CNI");
+                }
+            }
+            progress.update("discovering", seen.incrementAndGet(), targets.size());
+            return w;
+        };
+        if (targets.size() <= 4) {
+            return targets.stream().map(discover).toList();
+        }
+        // each discovery enters a namespace and reads it over rtnetlink: several at once
+        ForkJoinPool pool = new ForkJoinPool(Math.min(8, Math.max(2, Runtime.getRuntime().availableProcessors() * 2)));
+        try {
+            return pool.submit(() -> targets.parallelStream().map(discover).toList()).join();
+        } catch (RuntimeException e) {
+            throw e.getCause() instanceof RuntimeException re ? re : e;
+        } finally {
+            pool.shutdown();
+        }
+    }
+
     /** Enrolls these targets: all of them, or none on failure. */
     public List<Outcome> enrollTargets(List<Target> targets, boolean dryRun) {
+        return enrollWorkloads(resolve(targets), dryRun);
+    }
+
+    /**
+     * Enrolls resolved workloads (see {@link #resolve}) as one batch: all of them, or none on failure. A
+     * namespace enrolled already under another name or path is "already-enrolled" as that workload.
+     */
+    public List<Outcome> enrollWorkloads(List<Workload> found, boolean dryRun) {
         return change("enroll", dryRun, (state, r) -> {
-            // discover every target first: a missing one fails the call before anything changes
-            List<Workload> found = new ArrayList<>();
-            List<io.ambientctl.net.Link> hostLinks = io.ambientctl.net.Links.in(cfg.nodeNetns());
-            progress.update("discovering", 0, targets.size());
-            // each discovery reads a namespace through iproute2: several at once
-            java.util.concurrent.atomic.AtomicInteger seen = new java.util.concurrent.atomic.AtomicInteger();
-            java.util.function.Function<Target, Workload> discover = t -> {
-                Workload w = Discovery.fromNetns(t.netns(), cfg.nodeNetns(), hostLinks, t.name(), t.namespace(),
-                        t.uid());
-                progress.update("discovering", seen.incrementAndGet(), targets.size());
-                return w;
-            };
-            if (targets.size() > 4) {
-                java.util.concurrent.ForkJoinPool pool = new java.util.concurrent.ForkJoinPool(8);
-                try {
-                    found.addAll(pool.submit(() -> targets.parallelStream().map(discover).toList()).join());
-                } catch (RuntimeException e) {
-                    throw e.getCause() instanceof RuntimeException re ? re : e;
-                } finally {
-                    pool.shutdown();
-                }
-            } else {
-                targets.forEach(t -> found.add(discover.apply(t)));
-            }
             for (Workload w : found) {
-                if (state.ztunnel != null && state.ztunnel.netns().equals(w.netns())) {
+                if (state.ztunnel != null && (state.ztunnel.netns().equals(w.netns())
+                        || w.sameNetns(state.ztunnel.asWorkload()))) {
                     throw new IllegalArgumentException("refusing to enroll " + w.netns() + ": it is ztunnel's");
                 }
             }
             List<Outcome> out = new ArrayList<>();
-            List<Workload> done = new ArrayList<>();
+            List<Workload> batch = new ArrayList<>();
+            List<Workload> added = new ArrayList<>(); // not enrolled before this call: what a rollback removes
+            List<Workload> replaced = new ArrayList<>();
             State before = copy(state);
+            // one read of the kernel for the known ones with unchanged plumbing
+            List<Workload> knownSame = found.stream().map(f -> known(state, f).filter(k -> k.samePlumbing(f)))
+                    .flatMap(Optional::stream).toList();
+            Set<String> verified = new HashSet<>();
+            List<Verification> vs = r.verifyAll(knownSame);
+            for (int i = 0; i < vs.size(); i++) {
+                if (vs.get(i).verified()) {
+                    verified.add(knownSame.get(i).key());
+                }
+            }
+            Set<String> inBatch = new HashSet<>();
+            for (Workload fresh : found) {
+                Optional<Workload> known = known(state, fresh);
+                if (known.isPresent() && !known.get().key().equals(fresh.key())) {
+                    // the same namespace reached by another name or path, or a Pod of another name in it
+                    out.add(new Outcome(fresh.key(), "already-enrolled-as " + known.get().key(), known.get()));
+                    continue;
+                }
+                if (!inBatch.add(fresh.key())) {
+                    continue; // named twice
+                }
+                if (known.isPresent() && known.get().samePlumbing(fresh) && verified.contains(fresh.key())) {
+                    Workload kept = known.get();
+                    if (!dryRun && (!Objects.equals(kept.uid(), fresh.uid())
+                            || !Objects.equals(kept.netnsId(), fresh.netnsId()))) {
+                        kept = state.put(fresh); // a new Pod of the same name in the same sandbox: its identity
+                    }
+                    out.add(new Outcome(fresh.key(), "already-enrolled", kept));
+                    continue;
+                }
+                if (dryRun) {
+                    out.add(new Outcome(fresh.key(), "would-" + (known.isPresent() ? "re-enroll" : "enroll"), fresh));
+                    continue;
+                }
+                if (known.isPresent() && !known.get().samePlumbing(fresh)) {
+                    replaced.add(known.get()); // the pod's plumbing changed (restarted): drop the old
+                }
+                Workload w = state.put(fresh);
+                batch.add(w);
+                if (known.isEmpty()) {
+                    added.add(w);
+                }
+                out.add(new Outcome(w.key(), known.isPresent() ? "re-enrolled" : "enrolled", w));
+            }
+            if (dryRun || (batch.isEmpty() && replaced.isEmpty())) {
+                return out;
+            }
+            progress.update("enrolling", 0, batch.size());
             try {
-                List<Workload> knownSame = found.stream().map(f -> state.workload(f.key()).filter(k -> k.samePlumbing(f)))
-                        .flatMap(Optional::stream).toList();
-                java.util.Set<String> verified = new java.util.HashSet<>();
-                if (!dryRun) {
-                    List<Verification> vs = r.verifyAll(knownSame); // one read of the kernel for all of them
-                    for (int i = 0; i < vs.size(); i++) {
-                        if (vs.get(i).verified()) {
-                            verified.add(knownSame.get(i).key());
-                        }
-                    }
+                r.unenroll(replaced);
+                r.enroll(batch); // one batch: the mode applies it at once
+                if (state.mode == RedirectMode.none) {
+                    state.mode = r.mode();
+                    r.applyOptions(state.options());
                 }
-                int step = 0;
-                progress.update(dryRun ? "planning" : "enrolling", 0, found.size());
-                for (Workload fresh : found) {
-                    progress.update(dryRun ? "planning" : "enrolling", step++, found.size());
-                    Optional<Workload> known = state.workload(fresh.key());
-                    String action;
-                    if (known.isPresent() && known.get().samePlumbing(fresh) && verified.contains(fresh.key())) {
-                        Workload kept = known.get();
-                        if (!java.util.Objects.equals(kept.uid(), fresh.uid())) {
-                            kept = state.put(fresh); // a new Pod of the same name in the same sandbox: its identity
-                        }
-                        out.add(new Outcome(fresh.key(), "already-enrolled", kept));
-                        continue;
-                    }
-                    action = known.isPresent() ? "re-enrolled" : "enrolled";
-                    if (dryRun) {
-                        out.add(new Outcome(fresh.key(), "would-" + (known.isPresent() ? "re-enroll" : "enroll"),
-                                fresh));
-                        continue;
-                    }
-                    if (known.isPresent() && !known.get().samePlumbing(fresh)) {
-                        r.unenroll(known.get()); // the pod's plumbing changed (restarted): drop the old
-                    }
-                    Workload w = state.put(fresh);
-                    done.add(w);
-                    out.add(new Outcome(w.key(), action, w));
-                }
-                r.enrollAll(done); // one batch: a mode may apply it at once
-                progress.update(dryRun ? "planning" : "enrolling", found.size(), found.size());
-                if (!dryRun && !done.isEmpty()) {
-                    r.refreshNodeAddresses();
-                    if (state.mode == RedirectMode.none) {
-                        state.mode = r.mode();
-                        r.applyOptions(state.options());
-                    }
-                }
+                r.refreshNodeAddresses();
             } catch (RuntimeException e) {
-                for (Workload w : done) {
-                    try {
-                        r.unenroll(w);
-                    } catch (RuntimeException suppressed) {
-                        e.addSuppressed(suppressed);
-                    }
+                try {
+                    r.unenroll(added);
+                } catch (RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
                 }
                 restore(state, before);
                 throw e;
             }
+            progress.update("enrolling", batch.size(), batch.size());
             return out;
         });
+    }
+
+    /** The enrolled workload of the same key, else the one in the same network namespace. */
+    private static Optional<Workload> known(State state, Workload fresh) {
+        Optional<Workload> byKey = state.workload(fresh.key());
+        if (byKey.isPresent()) {
+            return byKey;
+        }
+        return fresh.netnsId() == null ? Optional.empty()
+                : state.workloads.stream().filter(w -> fresh.netnsId().equals(w.netnsId())).findFirst();
     }
 
     /**
@@ -337,21 +434,41 @@ public final class Node {
     }
 
     /**
-     * Unenrolls by key (see {@link Target#key()}), or every workload with {@code all}. A target that
-     * is not enrolled is a no-op when its namespace exists (or it is a Pod: the caller checked it),
-     * and exit 4 otherwise.
+     * Unenrolls by key (see {@link Target#key()}), or every workload with {@code all}; a namespace given by
+     * another name or path than it was enrolled under is found by its identity. A target that is not
+     * enrolled is a no-op when its namespace exists (or it is a Pod: the caller checked it), and exit 4
+     * otherwise.
      */
     public List<Outcome> unenrollTargets(List<Target> targets, boolean all, boolean dryRun) {
+        // identities of netns targets not known by key, read before the lock
+        Map<String, String> identities = new LinkedHashMap<>();
+        State seen = NodeState.load(cfg.stateDir());
+        for (Target t : targets) {
+            if (t.namespace() == null && t.netns() != null && seen.workload(t.key()).isEmpty() && t.netns().exists()) {
+                try {
+                    identities.put(t.key(), t.netns().identity());
+                } catch (RuntimeException e) {
+                    // gone meanwhile: found by key or not at all
+                }
+            }
+        }
         return change("unenroll", dryRun, (state, r) -> {
             List<Workload> chosen = new ArrayList<>();
+            Set<String> chosenKeys = new HashSet<>();
             List<Outcome> out = new ArrayList<>();
             if (all) {
                 chosen.addAll(state.workloads);
             } else {
                 for (Target t : targets) {
                     Optional<Workload> w = state.workload(t.key());
+                    String id = identities.get(t.key());
+                    if (w.isEmpty() && id != null) {
+                        w = state.workloads.stream().filter(x -> id.equals(x.netnsId())).findFirst();
+                    }
                     if (w.isPresent()) {
-                        chosen.add(w.get());
+                        if (chosenKeys.add(w.get().key())) {
+                            chosen.add(w.get());
+                        }
                     } else if (t.namespace() != null || (t.netns() != null && t.netns().exists())) {
                         out.add(new Outcome(t.key(), "not-enrolled", null));
                     } else {
@@ -360,16 +477,15 @@ public final class Node {
                     }
                 }
             }
-            int step = 0;
             progress.update("unenrolling", 0, chosen.size());
             if (!dryRun) {
-                r.unenrollAll(chosen);
+                r.unenroll(chosen);
                 chosen.forEach(w -> state.remove(w.key()));
             }
             for (Workload w : chosen) {
                 out.add(new Outcome(w.key(), dryRun ? "would-unenroll" : "unenrolled", w));
-                progress.update("unenrolling", ++step, chosen.size());
             }
+            progress.update("unenrolling", chosen.size(), chosen.size());
             return out;
         });
     }
@@ -384,11 +500,10 @@ public final class Node {
      * and, for ztunnel's Pod, the Pod's name and namespace (shown by status).
      */
     public Ztunnel ztunnelSet(Target where, Boolean dnsCapture, Boolean failOpen, boolean dryRun) {
-        NetNs ns = where.netns();
+        Workload w = Discovery.fromNetns(where.netns(), cfg.nodeNetns(), where.name(), where.namespace(), where.uid());
         return change("ztunnel set", dryRun, (state, r) -> {
-            Workload w = Discovery.fromNetns(ns, cfg.nodeNetns(), where.name(), where.namespace(), where.uid());
-            if (state.workload(w.key()).isPresent()
-                    || state.workloads.stream().anyMatch(x -> x.netns().equals(w.netns()))) {
+            if (state.workload(w.key()).isPresent() || state.workloads.stream().anyMatch(x -> x.sameNetns(w)
+                    || x.netns().equals(w.netns()))) {
                 throw new IllegalArgumentException(where.key() + " is an enrolled workload; unenroll it first");
             }
             Ztunnel zt = Ztunnel.of(w);
@@ -430,7 +545,11 @@ public final class Node {
     }
 
     /** The plan of a mode switch: what would be installed and removed. */
-    public record Switch(RedirectMode from, RedirectMode to, List<String> workloads, String rules, boolean changed) {
+    public record Switch(RedirectMode from, RedirectMode to, List<String> workloads, String rules, boolean changed,
+                         List<String> warnings) {
+        public Switch(RedirectMode from, RedirectMode to, List<String> workloads, String rules, boolean changed) {
+            this(from, to, workloads, rules, changed, List.of());
+        }
     }
 
     /**
@@ -444,14 +563,12 @@ public final class Node {
         }
         return change("mode set", dryRun, (state, old) -> {
             List<String> keys = state.workloads.stream().map(Workload::key).toList();
-            String rules = null;
-            if (mode == RedirectMode.iptables) {
-                try (IptablesRedirector ipt = new IptablesRedirector(cfg, state)) {
-                    rules = ipt.plan(state.ztunnel, state.options());
-                }
+            String rules;
+            try (Redirector planner = modes.reader(mode, cfg, state)) {
+                rules = planner.plan(state.ztunnel, state.options());
             }
             if (state.mode == mode) {
-                // same mode: make sure everything is in place (a no-op when it is)
+                // same mode: make sure everything is in place (a no-op when it is; another attach kind re-hooks)
                 if (!dryRun) {
                     install(old, state, progress);
                 }
@@ -461,7 +578,7 @@ public final class Node {
                 return new Switch(state.mode, mode, keys, rules, true);
             }
             RedirectMode from = state.mode;
-            try (Redirector next = redirector(mode, state)) {
+            try (Redirector next = modes.open(mode, cfg, state, attachKind)) {
                 try {
                     install(next, state, progress);
                     List<String> problems = new ArrayList<>(next.verifyNode());
@@ -485,14 +602,21 @@ public final class Node {
                     throw new IllegalStateException("switching to " + mode + " failed, the node stays in " + from
                             + " mode: " + e.getMessage(), e);
                 }
+                // the new mode is in place and verified: the switch is done, whatever removing the old one does
+                state.mode = mode;
+                List<String> warnings = new ArrayList<>();
                 if (from != RedirectMode.none) {
                     progress.update("removing " + from, 0, 1);
-                    old.uninstall();
+                    try {
+                        old.uninstall();
+                    } catch (RuntimeException e) {
+                        warnings.add("switched to " + mode + ", but removing the " + from + " mode's objects failed: "
+                                + e.getMessage() + "; 'ambientctl repair' removes what is left");
+                    }
                     progress.update("removing " + from, 1, 1);
                 }
-                state.mode = mode;
+                return new Switch(from, mode, keys, rules, true, warnings);
             }
-            return new Switch(from, mode, keys, rules, true);
         });
     }
 
@@ -506,7 +630,7 @@ public final class Node {
             r.applyOptions(state.options());
         }
         progress.update(phase, 1, total);
-        r.enrollAll(state.workloads);
+        r.enroll(state.workloads);
         progress.update(phase, total, total);
         r.refreshNodeAddresses();
     }
@@ -517,7 +641,7 @@ public final class Node {
     }
 
     /** One workload as the kernel has it. */
-    public record WorkloadStatus(Workload workload, Verification verification, Maps.Counters counters) {
+    public record WorkloadStatus(Workload workload, Verification verification, Counters counters) {
     }
 
     public record Status(RedirectMode mode, Ztunnel ztunnel, DatapathOptions options, List<WorkloadStatus> workloads,
@@ -528,7 +652,7 @@ public final class Node {
         }
     }
 
-    /** Mode, ztunnel and every workload with whether the kernel agrees (read-only; no lock). */
+    /** Mode, ztunnel and every workload with whether the kernel agrees (read-only: no lock, no new pin). */
     public Status status() {
         State state = NodeState.load(cfg.stateDir());
         List<WorkloadStatus> out = new ArrayList<>();
@@ -536,23 +660,24 @@ public final class Node {
         NodeState.journal(cfg.stateDir()).ifPresent(j -> nodeProblems.add("an operation was interrupted (" + j
                 + "); the next changing command, or 'ambientctl repair', finishes it"));
         if (state.mode != RedirectMode.none) {
-            try (Redirector r = redirector(state.mode, state)) {
+            try (Redirector r = modes.reader(state.mode, cfg, state)) {
                 nodeProblems.addAll(r.verifyNode());
                 List<Verification> vs = r.verifyAll(state.workloads);
+                Map<Integer, Counters> counters = r.counters(state.workloads);
                 for (int i = 0; i < vs.size(); i++) {
                     Workload w = state.workloads.get(i);
-                    out.add(new WorkloadStatus(w, vs.get(i), r.counters(w)));
+                    out.add(new WorkloadStatus(w, vs.get(i), counters.getOrDefault(w.id(), Counters.ZERO)));
                 }
                 r.reconcile(true).forEach(x -> nodeProblems.add("not in the state file: " + x.replaceFirst(
                         "^(detach|delete|remove) ", "")));
             }
         }
         // (with nothing recorded, status stays cheap: 'repair' finds leftovers of an earlier installation)
-        for (RedirectMode other : List.of(RedirectMode.ebpf, RedirectMode.iptables)) {
+        for (RedirectMode other : modes.all()) {
             if (other == state.mode || state.mode == RedirectMode.none) {
                 continue;
             }
-            try (Redirector o = redirector(other, state)) {
+            try (Redirector o = modes.reader(other, cfg, state)) {
                 if (o.present()) {
                     nodeProblems.add("leftovers of the " + other + " mode are on the node ('ambientctl repair' "
                             + "removes them)");
@@ -560,6 +685,34 @@ public final class Node {
             }
         }
         return new Status(state.mode, state.ztunnel, state.options(), out, nodeProblems);
+    }
+
+    /** The workload as the current mode has it in the kernel (read-only). */
+    public Map<String, Object> describe(Workload w) {
+        State state = NodeState.load(cfg.stateDir());
+        try (Redirector r = modes.reader(state.mode, cfg, state)) {
+            return r.describe(w);
+        }
+    }
+
+    /** The current mode's tables (eBPF: pinned maps), decoded or raw (read-only). */
+    public List<Redirector.Table> tables(String only, boolean raw) {
+        State state = NodeState.load(cfg.stateDir());
+        try (Redirector r = modes.reader(RedirectMode.ebpf, cfg, state)) {
+            return r.tables(only, raw);
+        }
+    }
+
+    /** The BPF programs ambientctl owns on this node, id to full name (read-only). */
+    public Map<Integer, String> programs() {
+        State state = NodeState.load(cfg.stateDir());
+        Map<Integer, String> ids = new java.util.HashMap<>();
+        for (RedirectMode m : modes.all()) {
+            try (Redirector r = modes.reader(m, cfg, state)) {
+                ids.putAll(r.programs());
+            }
+        }
+        return ids;
     }
 
     private static State copy(State s) {

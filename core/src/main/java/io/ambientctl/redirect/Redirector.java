@@ -1,14 +1,19 @@
 package io.ambientctl.redirect;
 
+import java.net.InetAddress;
 import java.util.List;
-
-import io.ambientctl.redirect.ebpf.Maps;
+import java.util.Map;
 
 /**
- * One redirection mode. Every operation is idempotent, and leaves nothing half-done when it fails.
- * Switching mode is: install the new one for every workload, verify, remove the old one. The
- * policy routing inside ztunnel's namespace ({@link ZtunnelRouting}) is shared by both modes and
- * is not removed by {@link #uninstall()}.
+ * One redirection mode, behind a narrow mode-neutral interface that works on batches. Each mode owns
+ * all of its kernel bookkeeping (pins, attach kinds, sets, chains, routes); nothing outside the mode
+ * reaches into it. Every changing operation is idempotent and leaves nothing half-done when it fails.
+ * Switching mode is: install the new one for every workload, verify, remove the old one. The policy
+ * routing inside ztunnel's namespace ({@link ZtunnelRouting}) is shared by every mode and is not
+ * removed by {@link #uninstall()}.
+ * <p>
+ * A redirector opened for reading ({@link Redirectors#reader}) only reads: it loads nothing through
+ * the verifier and creates no pin; its changing methods throw.
  */
 public interface Redirector extends AutoCloseable {
     RedirectMode mode();
@@ -22,41 +27,17 @@ public interface Redirector extends AutoCloseable {
     /** Applies the options without a ztunnel (before one is set). */
     void applyOptions(DatapathOptions options);
 
-    void enroll(Workload w);
+    /**
+     * Installs the redirection of every workload of the batch (re-installs it where it is partly there);
+     * on failure none of the batch is left enrolled by this call.
+     */
+    void enroll(List<Workload> batch);
 
-    void unenroll(Workload w);
+    /** Removes the redirection of every workload of the batch; what is already gone is fine. */
+    void unenroll(List<Workload> batch);
 
-    /** Enrolls many at once (a mode may batch them); on failure none of them stays enrolled. */
-    default void enrollAll(List<Workload> ws) {
-        List<Workload> done = new java.util.ArrayList<>();
-        try {
-            for (Workload w : ws) {
-                enroll(w);
-                done.add(w);
-            }
-        } catch (RuntimeException e) {
-            for (Workload w : done) {
-                try {
-                    unenroll(w);
-                } catch (RuntimeException suppressed) {
-                    e.addSuppressed(suppressed);
-                }
-            }
-            throw e;
-        }
-    }
-
-    /** Unenrolls many at once (a mode may batch them). */
-    default void unenrollAll(List<Workload> ws) {
-        ws.forEach(this::unenroll);
-    }
-
-    Verification verify(Workload w);
-
-    /** Verifies many (a mode may read the kernel once for all of them); in the order given. */
-    default List<Verification> verifyAll(List<Workload> ws) {
-        return ws.stream().map(this::verify).toList();
-    }
+    /** Verifies many with one read of the kernel for all of them; in the order given. */
+    List<Verification> verifyAll(List<Workload> ws);
 
     /** Problems of the mode's node-wide objects (ztunnel side, chains, routing): empty when all is in place. */
     List<String> verifyNode();
@@ -65,9 +46,9 @@ public interface Redirector extends AutoCloseable {
     default void refreshNodeAddresses() {
     }
 
-    /** Redirected packets and bytes of the workload, where the mode counts them (else zeros). */
-    default Maps.Counters counters(Workload w) {
-        return Maps.ZERO;
+    /** What the mode counted for each workload (by workload id), where it counts (else empty). */
+    default Map<Integer, Counters> counters(List<Workload> ws) {
+        return Map.of();
     }
 
     /**
@@ -77,11 +58,41 @@ public interface Redirector extends AutoCloseable {
      */
     List<String> reconcile(boolean dryRun);
 
-    /** Whether any object of this mode is on the node (to find leftovers of the other mode). */
+    /** Whether any object of this mode is on the node (to find leftovers of another mode). */
     boolean present();
 
     /** Removes everything of this mode from the node (but the shared ztunnel routing). */
     void uninstall();
+
+    /** What installing this mode on the node would apply, for {@code --dry-run} (null when nothing textual). */
+    default String plan(Ztunnel zt, DatapathOptions options) {
+        return null;
+    }
+
+    /** One workload as this mode has it in the kernel (entries, rules, hooks), decoded for people. */
+    Map<String, Object> describe(Workload w);
+
+    /** The mode's tables (eBPF: the pinned maps; iptables: sets), decoded (or raw), or only the one named. */
+    default List<Table> tables(String only, boolean raw) {
+        return List.of();
+    }
+
+    /** The BPF programs this mode owns, id to full name (to tell its programs from other owners' on a hook). */
+    default Map<Integer, String> programs() {
+        return Map.of();
+    }
+
+    /**
+     * Benchmarks only: enters {@code extra} addresses as if enrolled (no hooks), to measure a large
+     * table's per-packet cost; {@code clear} removes the ones entered before.
+     */
+    default void benchFill(List<InetAddress> extra, boolean clear) {
+        throw new UnsupportedOperationException(mode() + " mode has no bench fill");
+    }
+
+    /** A decoded table of a mode: a pinned map, or a set. */
+    record Table(String name, String type, int maxEntries, int count, List<Map<String, Object>> entries) {
+    }
 
     @Override
     void close();

@@ -13,7 +13,7 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record Workload(String name, String namespace, String uid, String netns, List<String> ips,
                        String podInterface, int podIfindex, String podMac,
-                       String hostInterface, int hostIfindex, String hostMac, int id) {
+                       String hostInterface, int hostIfindex, String hostMac, int id, String netnsId) {
 
     /** The key users name it by: NAMESPACE/NAME for a Pod, the netns name or path otherwise. */
     @JsonIgnore
@@ -23,7 +23,12 @@ public record Workload(String name, String namespace, String uid, String netns, 
 
     public Workload withId(int newId) {
         return new Workload(name, namespace, uid, netns, ips, podInterface, podIfindex, podMac, hostInterface,
-                hostIfindex, hostMac, newId);
+                hostIfindex, hostMac, newId, netnsId);
+    }
+
+    /** Whether both are the same network namespace (by identity; by name or path for a state without identities). */
+    public boolean sameNetns(Workload o) {
+        return netnsId != null && o.netnsId != null ? netnsId.equals(o.netnsId) : netns.equals(o.netns);
     }
 
     /** Same workload, same plumbing (interfaces, addresses, MACs)? */

@@ -23,6 +23,6 @@ public record Ztunnel(String name, String namespace, String netns, List<String> 
 
     public Workload asWorkload() {
         return new Workload(name, namespace, null, netns, ips, podInterface, podIfindex, podMac, hostInterface,
-                hostIfindex, hostMac, 0);
+                hostIfindex, hostMac, 0, null);
     }
 }

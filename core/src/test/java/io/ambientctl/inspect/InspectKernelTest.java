@@ -68,10 +68,10 @@ class InspectKernelTest {
             });
             assertThat(in.programs(true)).extracting(Inspector.Program::name).contains("ambient_ztunnel_capture");
 
-            Map<String, Inspector.MapView> maps = new java.util.HashMap<>();
+            Map<String, io.ambientctl.redirect.Redirector.Table> maps = new java.util.HashMap<>();
             in.maps(null, false).forEach(m -> maps.put(m.name(), m));
             assertThat(maps.keySet()).contains(Maps.WORKLOADS, Maps.ZTUNNEL, Maps.NODE_ADDRS, Maps.COUNTERS);
-            Inspector.MapView wm = maps.get(Maps.WORKLOADS);
+            io.ambientctl.redirect.Redirector.Table wm = maps.get(Maps.WORKLOADS);
             assertThat(wm.maxEntries()).isEqualTo(65536);
             assertThat(wm.entries()).hasSize(2).allSatisfy(e -> {
                 Map<?, ?> v = (Map<?, ?>) e.get("value");

@@ -93,7 +93,7 @@ class DatapathTestRunKernelTest {
         assertThat(r.cb()[1]).isEqualTo(ZT_IFINDEX);
         assertThat(Packets.dstMac(r.packet())).isEqualTo(ZT_MAC);
         assertThat(Arrays.copyOfRange(r.packet(), 6, f.length)).isEqualTo(Arrays.copyOfRange(f, 6, f.length));
-        Maps.Counters c = dp.counters().get(1).orElseThrow();
+        io.ambientctl.redirect.Counters c = dp.counters().get(1).orElseThrow();
         assertThat(c.outPackets()).isEqualTo(1);
         assertThat(c.outBytes()).isEqualTo(f.length);
         assertThat(c.inPackets()).isZero();

@@ -31,7 +31,7 @@ class NodeStateTest {
 
     static Workload w(String name) {
         return new Workload(name, null, null, name, List.of("10.0.0.1"), "eth0", 2, "02:00:00:00:00:01", "v1", 7,
-                "02:00:00:00:00:07", 0);
+                "02:00:00:00:00:07", 0, null);
     }
 
     @Test

@@ -169,7 +169,7 @@ abstract class RedirectionSuite {
 
     Set<Integer> ourProgramIds() {
         try (EbpfRedirector e = new EbpfRedirector(f.config, f.node.recorded(), kind())) {
-            return e.programIds();
+            return e.programs().keySet();
         }
     }
 

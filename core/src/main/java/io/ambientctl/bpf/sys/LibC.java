@@ -22,6 +22,8 @@ public interface LibC {
 
     int socket(int domain, int type, int protocol);
 
+    int getsockopt(int fd, int level, int optname, @Out byte[] optval, @In @Out int[] optlen);
+
     int getpid();
 
     int gettid();

@@ -41,12 +41,51 @@ public final class Datapath implements AutoCloseable {
     public static final int MARK_BYPASS = 0x222;
 
     private final Path bpffs;
-    private final BpfObject object;
+    private final BpfObject object; // null when opened from the pins only
     private final Map<String, BpfProgram> programs = new LinkedHashMap<>();
+    private final Map<String, BpfMap> maps = new LinkedHashMap<>();
 
     private Datapath(Path bpffs, BpfObject object) {
         this.bpffs = bpffs;
         this.object = object;
+        if (object != null) {
+            for (String m : Maps.ALL) {
+                maps.put(m, object.map(m)); // by the object's names (the kernel keeps 15 characters)
+            }
+        }
+    }
+
+    /**
+     * The datapath as pinned under {@code bpffs}, for reading: its maps and programs opened from their pins,
+     * nothing loaded through the verifier, nothing created. Empty when nothing (or not all of it) is pinned.
+     */
+    public static java.util.Optional<Datapath> pinned(Path bpffs) {
+        if (!Files.isDirectory(mapsDir(bpffs)) || !Files.isDirectory(progsDir(bpffs))) {
+            return java.util.Optional.empty();
+        }
+        Datapath dp = new Datapath(bpffs, null);
+        try {
+            for (String m : Maps.ALL) {
+                Path pin = mapsDir(bpffs).resolve(m);
+                if (!Files.exists(pin)) {
+                    dp.close();
+                    return java.util.Optional.empty();
+                }
+                dp.maps.put(m, BpfMap.openPinned(pin));
+            }
+            for (String name : PROGRAMS) {
+                Path pin = progsDir(bpffs).resolve(name);
+                if (!Files.exists(pin)) {
+                    dp.close();
+                    return java.util.Optional.empty();
+                }
+                dp.programs.put(name, BpfProgram.openPinned(pin));
+            }
+        } catch (RuntimeException e) {
+            dp.close();
+            throw e;
+        }
+        return java.util.Optional.of(dp);
     }
 
     public static Path mapsDir(Path bpffs) {
@@ -118,32 +157,40 @@ public final class Datapath implements AutoCloseable {
     }
 
     public BpfMap map(String name) {
-        return object.map(name);
+        BpfMap m = maps.get(name);
+        if (m == null) {
+            throw new IllegalArgumentException("no map " + name + " in the datapath");
+        }
+        return m;
     }
 
     public List<BpfMap> maps() {
-        return object.maps();
+        return List.copyOf(maps.values());
     }
 
     public TypedMap<InetAddress, Maps.WorkloadInfo> workloads() {
-        return new TypedMap<>(object.map(Maps.WORKLOADS), Maps.IP_KEY, Maps.WORKLOAD_INFO);
+        return new TypedMap<>(map(Maps.WORKLOADS), Maps.IP_KEY, Maps.WORKLOAD_INFO);
     }
 
     public TypedMap<Integer, Maps.ZtunnelInfo> ztunnel() {
-        return new TypedMap<>(object.map(Maps.ZTUNNEL), Codecs.U32, Maps.ZTUNNEL_INFO);
+        return new TypedMap<>(map(Maps.ZTUNNEL), Codecs.U32, Maps.ZTUNNEL_INFO);
     }
 
     public TypedMap<InetAddress, Integer> nodeAddrs() {
-        return new TypedMap<>(object.map(Maps.NODE_ADDRS), Maps.IP_KEY, Maps.NODE_ADDR_INFO);
+        return new TypedMap<>(map(Maps.NODE_ADDRS), Maps.IP_KEY, Maps.NODE_ADDR_INFO);
     }
 
-    public TypedMap<Integer, Maps.Counters> counters() {
-        return new TypedMap<>(object.map(Maps.COUNTERS), Codecs.U32, Maps.counters());
+    public TypedMap<Integer, io.ambientctl.redirect.Counters> counters() {
+        return new TypedMap<>(map(Maps.COUNTERS), Codecs.U32, Maps.counters());
     }
 
     @Override
     public void close() {
         programs.values().forEach(BpfProgram::close);
-        object.close();
+        if (object != null) {
+            object.close();
+        } else {
+            maps.values().forEach(BpfMap::close);
+        }
     }
 }

@@ -5,14 +5,18 @@ import java.net.InetAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 import io.ambientctl.bpf.AttachKind;
 import io.ambientctl.bpf.AttachedProgram;
 import io.ambientctl.bpf.BpfException;
 import io.ambientctl.bpf.BpfMap;
+import io.ambientctl.bpf.BpfProgram;
 import io.ambientctl.bpf.Errno;
 import io.ambientctl.bpf.Tc;
 import io.ambientctl.bpf.TcAttachment;
@@ -22,6 +26,7 @@ import io.ambientctl.net.Link;
 import io.ambientctl.net.Links;
 import io.ambientctl.net.Mac;
 import io.ambientctl.net.NetNs;
+import io.ambientctl.redirect.Counters;
 import io.ambientctl.redirect.DatapathOptions;
 import io.ambientctl.redirect.Discovery;
 import io.ambientctl.redirect.Hook;
@@ -33,11 +38,18 @@ import io.ambientctl.redirect.Verification;
 import io.ambientctl.redirect.Workload;
 import io.ambientctl.redirect.Ztunnel;
 import io.ambientctl.redirect.ZtunnelRouting;
+import io.ambientctl.util.Faults;
 
 /**
  * eBPF mode: programs on the TC hooks of each enrolled pod's host veth and of ztunnel's veths, and
- * the maps that tell them who is enrolled and where ztunnel is. What it attached is recorded in the
- * {@link State} (by workload key) so that it removes exactly that.
+ * the maps that tell them who is enrolled and where ztunnel is. What it attached, and with which
+ * attach kind, is recorded per hook in the {@link State} (by workload key) so that it removes exactly
+ * that, whatever kind a later call chooses.
+ * <p>
+ * Attach kinds ({@code attachKind} null is {@code auto}, the default): Pods' veths get tc filters on
+ * clsact (no RCU grace period per hook: 1,000 workloads attach in a fraction of a second), ztunnel's
+ * two hooks get TCX links where the kernel has them (6.6+; owned by a pinned link). {@code TCX} or
+ * {@code TC} forces one kind on every hook.
  */
 public final class EbpfRedirector implements Redirector {
     public static final String ZTUNNEL_KEY = "ztunnel";
@@ -45,13 +57,16 @@ public final class EbpfRedirector implements Redirector {
 
     private final NodeConfig cfg;
     private final State state;
-    private final AttachKind attachKind; // null: TCX where the kernel has it
+    private final AttachKind attachKind; // null: auto
+    private final boolean readOnly;
     private Datapath dp;
+    private boolean pinnedChecked;
 
-    public EbpfRedirector(NodeConfig cfg, State state, AttachKind attachKind) {
+    public EbpfRedirector(NodeConfig cfg, State state, AttachKind attachKind, boolean readOnly) {
         this.cfg = cfg;
         this.state = state;
         this.attachKind = attachKind;
+        this.readOnly = readOnly;
     }
 
     @Override
@@ -59,12 +74,43 @@ public final class EbpfRedirector implements Redirector {
         return RedirectMode.ebpf;
     }
 
-    /** The datapath, loaded on first use. */
+    /** For a changing command (see {@link io.ambientctl.redirect.Redirectors#open}). */
+    public EbpfRedirector(NodeConfig cfg, State state, AttachKind attachKind) {
+        this(cfg, state, attachKind, false);
+    }
+
+    /**
+     * The datapath: loaded (or reused from the pins) on first use; for a reader, the pins only. Only this
+     * mode and tests of it use it.
+     */
     public Datapath datapath() {
         if (dp == null) {
-            dp = Datapath.open(cfg.bpffs());
+            if (readOnly) {
+                dp = pinned();
+                if (dp == null) {
+                    throw new IllegalStateException("the eBPF datapath is not pinned under " + cfg.bpffs()
+                            + " ('ambientctl repair' reinstalls it)");
+                }
+            } else {
+                dp = Datapath.open(cfg.bpffs());
+            }
         }
         return dp;
+    }
+
+    /** The pinned datapath, or null when it is not (wholly) pinned; never loads or creates anything. */
+    private Datapath pinned() {
+        if (dp == null && !pinnedChecked) {
+            pinnedChecked = true;
+            dp = Datapath.pinned(cfg.bpffs()).orElse(null);
+        }
+        return dp;
+    }
+
+    private void requireWritable() {
+        if (readOnly) {
+            throw new IllegalStateException("a reading command tried to change the eBPF mode");
+        }
     }
 
     private Path linkPin(String name) {
@@ -75,30 +121,61 @@ public final class EbpfRedirector implements Redirector {
         return (o.dnsCapture() ? Maps.ZTUNNEL_F_DNS_CAPTURE : 0) | (o.failOpen() ? Maps.ZTUNNEL_F_FAIL_OPEN : 0);
     }
 
-    private Hook attach(NetNs ns, String program, int ifindex, TcDirection dir, String pinName) {
-        var prog = datapath().program(program);
-        io.ambientctl.util.Faults.step("tc-attach");
-        TcAttachment t = ns.call(() -> Tc.attach(prog, ifindex, dir, attachKind, linkPin(pinName)));
+    /** The kind a Pod's hook gets: tc filters unless one kind was forced. */
+    private AttachKind podKind() {
+        return attachKind != null ? attachKind : AttachKind.TC;
+    }
+
+    /** Attaches in the calling thread's namespace (the caller is inside {@code ns}). */
+    private Hook attachHere(NetNs ns, String program, int ifindex, TcDirection dir, AttachKind kind, String pinName) {
+        BpfProgram prog = datapath().program(program);
+        Faults.step("tc-attach");
+        TcAttachment t = Tc.attach(prog, ifindex, dir, kind, linkPin(pinName));
         return new Hook(ns.display(), t);
     }
 
-    private static void detach(Hook h) {
-        io.ambientctl.util.Faults.step("tc-detach");
-        NetNs ns = NetNs.parse(h.netns());
-        if (h.tc().kind() == AttachKind.TCX) {
-            Tc.detachTcx(Path.of(h.tc().linkPin())); // by pin: works even when the netns is gone
-        } else if (ns.exists()) {
-            ns.run(() -> Tc.detach(h.tc()));
-        }
+    /** Detaches in the calling thread's namespace (TCX by pin, which works from any namespace). */
+    private static void detachHere(Hook h) {
+        Faults.step("tc-detach");
+        Tc.detach(h.tc());
     }
 
+    /** Detaches the hooks, each namespace entered once; the first failure is thrown after trying all. */
     private void detachAll(List<Hook> hooks) {
-        RuntimeException first = null;
+        Map<String, List<Hook>> byNs = new LinkedHashMap<>();
         for (Hook h : hooks) {
+            byNs.computeIfAbsent(h.netns(), k -> new ArrayList<>()).add(h);
+        }
+        RuntimeException first = null;
+        for (var e : byNs.entrySet()) {
+            List<Hook> tcx = e.getValue().stream().filter(h -> h.tc().kind() == AttachKind.TCX).toList();
+            List<Hook> tc = e.getValue().stream().filter(h -> h.tc().kind() != AttachKind.TCX).toList();
+            for (Hook h : tcx) { // by pin: works even when the namespace is gone
+                try {
+                    detachHere(h);
+                } catch (RuntimeException ex) {
+                    first = first == null ? ex : first;
+                }
+            }
+            NetNs ns = NetNs.parse(e.getKey());
+            if (tc.isEmpty() || !ns.exists()) {
+                continue;
+            }
             try {
-                detach(h);
-            } catch (RuntimeException e) {
-                first = first == null ? e : first;
+                RuntimeException inner = ns.call(() -> {
+                    RuntimeException f = null;
+                    for (Hook h : tc) {
+                        try {
+                            detachHere(h);
+                        } catch (RuntimeException ex) {
+                            f = f == null ? ex : f;
+                        }
+                    }
+                    return f;
+                });
+                first = first == null ? inner : first;
+            } catch (RuntimeException ex) {
+                first = first == null ? ex : first;
             }
         }
         if (first != null) {
@@ -108,36 +185,38 @@ public final class EbpfRedirector implements Redirector {
 
     @Override
     public void installZtunnel(Ztunnel zt, DatapathOptions options) {
+        requireWritable();
         Datapath d = datapath();
         NetNs ztNs = NetNs.parse(zt.netns());
         List<Hook> hooks = new ArrayList<>();
+        List<Hook> previous = state.attachments.getOrDefault(ZTUNNEL_KEY, List.of());
         try {
-            hooks.add(attach(cfg.nodeNetns(), Datapath.ZTUNNEL_INGRESS, zt.hostIfindex(), TcDirection.INGRESS,
-                    "ztunnel_" + zt.hostInterface() + "_" + zt.hostIfindex() + "_in"));
-            hooks.add(attach(ztNs, Datapath.ZTUNNEL_CAPTURE, zt.podIfindex(), TcDirection.INGRESS,
-                    "ztunnel_capture_" + ztNs.inode() + "_" + zt.podIfindex()));
+            // auto (attachKind null): TCX where the kernel has it, for these two hooks
+            hooks.add(cfg.nodeNetns().call(() -> attachHere(cfg.nodeNetns(), Datapath.ZTUNNEL_INGRESS,
+                    zt.hostIfindex(), TcDirection.INGRESS, attachKind,
+                    "ztunnel_" + zt.hostInterface() + "_" + zt.hostIfindex() + "_in")));
+            hooks.add(ztNs.call(() -> attachHere(ztNs, Datapath.ZTUNNEL_CAPTURE, zt.podIfindex(), TcDirection.INGRESS,
+                    attachKind, "ztunnel_capture_" + ztNs.inode() + "_" + zt.podIfindex())));
             ZtunnelRouting.ensure(ztNs);
             refreshNodeAddresses();
             d.ztunnel().put(0, new Maps.ZtunnelInfo(zt.hostIfindex(), Mac.parse(zt.podMac()), flags(options)));
         } catch (RuntimeException e) {
             // nothing half-done: what this call attached goes again
-            List<Hook> previous = state.attachments.getOrDefault(ZTUNNEL_KEY, List.of());
-            List<Hook> fresh = newSlots(hooks, previous);
             try {
-                detachAll(fresh);
+                detachAll(newSlots(hooks, previous));
             } catch (RuntimeException suppressed) {
                 e.addSuppressed(suppressed);
             }
             throw e;
         }
-        // hooks of an earlier ztunnel (another veth) go
-        List<Hook> previous = state.attachments.getOrDefault(ZTUNNEL_KEY, List.of());
+        // hooks of an earlier ztunnel (another veth) or of another attach kind go
         state.attachments.put(ZTUNNEL_KEY, hooks.stream().map(h -> h.inheriting(previous)).toList());
         detachAll(newSlots(previous, hooks));
     }
 
     @Override
     public void uninstallZtunnel(Ztunnel zt, DatapathOptions options) {
+        requireWritable();
         datapath().ztunnel().put(0, new Maps.ZtunnelInfo(0, NO_MAC, flags(options)));
         detachAll(state.attachments.getOrDefault(ZTUNNEL_KEY, List.of()));
         state.attachments.remove(ZTUNNEL_KEY);
@@ -146,6 +225,7 @@ public final class EbpfRedirector implements Redirector {
     /** Sets the datapath options without touching ztunnel's hooks. */
     @Override
     public void applyOptions(DatapathOptions options) {
+        requireWritable();
         var z = datapath().ztunnel();
         Maps.ZtunnelInfo cur = z.get(0).orElse(new Maps.ZtunnelInfo(0, NO_MAC, 0));
         z.put(0, new Maps.ZtunnelInfo(cur.ifindex(), cur.mac(), flags(options)));
@@ -154,6 +234,7 @@ public final class EbpfRedirector implements Redirector {
     /** The node's own addresses bypass the mesh; re-read them (they can change). */
     @Override
     public void refreshNodeAddresses() {
+        requireWritable();
         var m = datapath().nodeAddrs();
         Set<InetAddress> now = new HashSet<>();
         for (String ip : Discovery.nodeAddresses(cfg.nodeNetns())) {
@@ -169,40 +250,85 @@ public final class EbpfRedirector implements Redirector {
         }
     }
 
+    private static String podPinBase(Workload w) {
+        return "pod_" + w.hostInterface() + "_" + w.hostIfindex();
+    }
+
+    /**
+     * Attaches both hooks of every workload in one visit of the node's namespace, then fills the maps.
+     * On failure, what this call attached or entered goes again (hooks already there stay).
+     */
     @Override
-    public void enroll(Workload w) {
+    public void enroll(List<Workload> batch) {
+        requireWritable();
+        if (batch.isEmpty()) {
+            return;
+        }
         Datapath d = datapath();
-        List<Hook> previous = state.attachments.getOrDefault(w.key(), List.of());
-        List<Hook> hooks = new ArrayList<>();
+        d.program(Datapath.POD_INGRESS);
+        AttachKind kind = podKind();
+        Map<String, List<Hook>> attached = new LinkedHashMap<>();
         List<InetAddress> added = new ArrayList<>();
         try {
-            String base = "pod_" + w.hostInterface() + "_" + w.hostIfindex();
-            hooks.add(attach(cfg.nodeNetns(), Datapath.POD_INGRESS, w.hostIfindex(), TcDirection.INGRESS, base + "_in"));
-            hooks.add(attach(cfg.nodeNetns(), Datapath.POD_EGRESS, w.hostIfindex(), TcDirection.EGRESS, base + "_eg"));
-            try {
-                d.counters().update(w.id(), Maps.ZERO, BpfMap.NOEXIST);
-            } catch (BpfException e) {
-                if (e.errno() != Errno.EEXIST) {
-                    throw e;
+            NetNs node = cfg.nodeNetns();
+            RuntimeException failed = node.call(() -> {
+                try {
+                    for (Workload w : batch) {
+                        List<Hook> hs = new ArrayList<>(2);
+                        attached.put(w.key(), hs);
+                        hs.add(attachHere(node, Datapath.POD_INGRESS, w.hostIfindex(), TcDirection.INGRESS, kind,
+                                podPinBase(w) + "_in"));
+                        hs.add(attachHere(node, Datapath.POD_EGRESS, w.hostIfindex(), TcDirection.EGRESS, kind,
+                                podPinBase(w) + "_eg"));
+                    }
+                    return null;
+                } catch (RuntimeException e) {
+                    return e;
                 }
+            });
+            if (failed != null) {
+                throw failed;
             }
+            var cm = d.counters();
             var wm = d.workloads();
-            for (String ip : w.ips()) {
-                InetAddress a = IpAddrs.parse(ip);
-                io.ambientctl.util.Faults.step("map-update");
-                wm.put(a, new Maps.WorkloadInfo(w.hostIfindex(), w.id(), Mac.parse(w.podMac()), Maps.WORKLOAD_F_ENROLLED));
-                added.add(a);
+            for (Workload w : batch) {
+                try {
+                    cm.update(w.id(), Counters.ZERO, BpfMap.NOEXIST);
+                } catch (BpfException e) {
+                    if (e.errno() != Errno.EEXIST) {
+                        throw e;
+                    }
+                }
+                Maps.WorkloadInfo info = new Maps.WorkloadInfo(w.hostIfindex(), w.id(), Mac.parse(w.podMac()),
+                        Maps.WORKLOAD_F_ENROLLED);
+                for (String ip : w.ips()) {
+                    InetAddress a = IpAddrs.parse(ip);
+                    Faults.step("map-update");
+                    wm.put(a, info);
+                    added.add(a);
+                }
             }
         } catch (RuntimeException e) {
             try {
                 added.forEach(a -> d.workloads().delete(a));
-                detachAll(newSlots(hooks, previous));
+                List<Hook> fresh = new ArrayList<>();
+                attached.forEach((key, hs) -> fresh.addAll(newSlots(hs,
+                        state.attachments.getOrDefault(key, List.of()))));
+                detachAll(fresh);
             } catch (RuntimeException suppressed) {
                 e.addSuppressed(suppressed);
             }
             throw e;
         }
-        state.attachments.put(w.key(), hooks.stream().map(h -> h.inheriting(previous)).toList());
+        // record the hooks; a hook of another slot (another attach kind, an older veth) goes now
+        List<Hook> stale = new ArrayList<>();
+        for (Workload w : batch) {
+            List<Hook> previous = state.attachments.getOrDefault(w.key(), List.of());
+            List<Hook> now = attached.get(w.key());
+            state.attachments.put(w.key(), now.stream().map(h -> h.inheriting(previous)).toList());
+            stale.addAll(newSlots(previous, now));
+        }
+        detachAll(stale);
     }
 
     /** The hooks of {@code hooks} whose slot is not among {@code others}. */
@@ -211,54 +337,100 @@ public final class EbpfRedirector implements Redirector {
     }
 
     @Override
-    public void unenroll(Workload w) {
+    public void unenroll(List<Workload> batch) {
+        requireWritable();
+        if (batch.isEmpty()) {
+            return;
+        }
         Datapath d = datapath();
         var wm = d.workloads();
-        for (String ip : w.ips()) {
-            InetAddress a = IpAddrs.parse(ip);
-            // only our entry: the address may belong to another workload by now
-            wm.get(a).filter(i -> i.ifindex() == w.hostIfindex() && i.id() == w.id()).ifPresent(i -> wm.delete(a));
+        for (Workload w : batch) {
+            for (String ip : w.ips()) {
+                InetAddress a = IpAddrs.parse(ip);
+                // only our entry: the address may belong to another workload by now
+                wm.get(a).filter(i -> i.ifindex() == w.hostIfindex() && i.id() == w.id())
+                        .ifPresent(i -> wm.delete(a));
+            }
         }
-        detachAll(state.attachments.getOrDefault(w.key(), List.of()));
-        state.attachments.remove(w.key());
-        d.counters().delete(w.id());
+        List<Hook> hooks = new ArrayList<>();
+        batch.forEach(w -> hooks.addAll(state.attachments.getOrDefault(w.key(), List.of())));
+        detachAll(hooks);
+        var cm = d.counters();
+        for (Workload w : batch) {
+            state.attachments.remove(w.key());
+            cm.delete(w.id());
+        }
     }
 
     @Override
-    public Maps.Counters counters(Workload w) {
-        return datapath().counters().get(w.id()).orElse(Maps.ZERO);
+    public Map<Integer, Counters> counters(List<Workload> ws) {
+        Datapath d = readOnly ? pinned() : datapath();
+        Map<Integer, Counters> out = new HashMap<>();
+        if (d == null) {
+            return out;
+        }
+        var cm = d.counters();
+        for (Workload w : ws) {
+            cm.get(w.id()).ifPresent(c -> out.put(w.id(), c));
+        }
+        return out;
     }
 
-    @Override
-    public Verification verify(Workload w) {
-        return verifyAll(List.of(w)).get(0);
-    }
-
-    /** Reads the node's interfaces once, and asks the kernel for the hooks by syscall where they are TCX. */
+    /**
+     * Reads the node's interfaces and hooks once (one visit of the node's namespace), then the map
+     * entries by syscall: no process per workload or per hook.
+     */
     @Override
     public List<Verification> verifyAll(List<Workload> ws) {
         if (ws.isEmpty()) {
             return List.of();
         }
-        List<Link> host = Links.in(cfg.nodeNetns());
-        int wantIn = datapath().program(Datapath.POD_INGRESS).info().id();
-        int wantEg = datapath().program(Datapath.POD_EGRESS).info().id();
-        var wm = datapath().workloads();
+        Datapath d = readOnly ? pinned() : datapath();
+        if (d == null) {
+            String why = "the eBPF datapath is not pinned under " + cfg.bpffs();
+            return ws.stream().map(w -> Verification.of(List.of(why))).toList();
+        }
+        int wantIn = d.program(Datapath.POD_INGRESS).info().id();
+        int wantEg = d.program(Datapath.POD_EGRESS).info().id();
+        Map<String, List<String>> hookProblems = cfg.nodeNetns().call(() -> {
+            Map<String, List<String>> out = new HashMap<>();
+            List<Link> host = Links.here();
+            Map<Integer, Link> byIndex = new HashMap<>();
+            host.forEach(l -> byIndex.put(l.ifindex(), l));
+            Set<Integer> tcIfindexes = new HashSet<>();
+            for (Workload w : ws) {
+                for (Hook h : state.attachments.getOrDefault(w.key(), List.of())) {
+                    if (h.tc().kind() == AttachKind.TC) {
+                        tcIfindexes.add(h.tc().ifindex());
+                    }
+                }
+            }
+            Map<TcDirection, Map<Integer, List<AttachedProgram>>> filters = new HashMap<>();
+            for (TcDirection dir : TcDirection.values()) {
+                filters.put(dir, Tc.tcFiltersAll(tcIfindexes, dir));
+            }
+            for (Workload w : ws) {
+                List<String> problems = new ArrayList<>();
+                Link veth = byIndex.get(w.hostIfindex());
+                if (veth == null || !veth.name().equals(w.hostInterface())) {
+                    problems.add("host veth " + w.hostInterface() + " (ifindex " + w.hostIfindex() + ") is gone");
+                } else {
+                    List<Hook> hooks = state.attachments.getOrDefault(w.key(), List.of());
+                    checkHook(problems, w, hooks, TcDirection.INGRESS, Datapath.POD_INGRESS, wantIn, filters);
+                    checkHook(problems, w, hooks, TcDirection.EGRESS, Datapath.POD_EGRESS, wantEg, filters);
+                }
+                out.put(w.key(), problems);
+            }
+            return out;
+        });
+        var wm = d.workloads();
         List<Verification> out = new ArrayList<>();
         for (Workload w : ws) {
             List<String> problems = new ArrayList<>();
             if (!NetNs.parse(w.netns()).exists()) {
                 problems.add("network namespace " + w.netns() + " is gone");
             }
-            Link veth = Links.byIndex(host, w.hostIfindex()).orElse(null);
-            if (veth == null || !veth.name().equals(w.hostInterface())) {
-                problems.add("host veth " + w.hostInterface() + " (ifindex " + w.hostIfindex() + ") is gone");
-            } else {
-                boolean tcx = state.attachments.getOrDefault(w.key(), List.of()).stream()
-                        .allMatch(h -> h.tc().kind() == AttachKind.TCX);
-                checkHook(problems, w.hostIfindex(), TcDirection.INGRESS, Datapath.POD_INGRESS, wantIn, tcx);
-                checkHook(problems, w.hostIfindex(), TcDirection.EGRESS, Datapath.POD_EGRESS, wantEg, tcx);
-            }
+            problems.addAll(hookProblems.getOrDefault(w.key(), List.of()));
             for (String ip : w.ips()) {
                 var e = wm.get(IpAddrs.parse(ip));
                 if (e.isEmpty()) {
@@ -272,18 +444,35 @@ public final class EbpfRedirector implements Redirector {
         return out;
     }
 
-    private void checkHook(List<String> problems, int ifindex, TcDirection dir, String program, int want, boolean tcx) {
-        boolean there = cfg.nodeNetns().call(() -> tcx ? Tc.queryTcx(ifindex, dir).contains(want)
-                : Tc.query(ifindex, dir).stream().anyMatch(p -> p.progId() == want));
+    /** The recorded hook of that direction is in the kernel with our program (TCX by syscall, tc from the dump). */
+    private static void checkHook(List<String> problems, Workload w, List<Hook> hooks, TcDirection dir, String program,
+                                  int want, Map<TcDirection, Map<Integer, List<AttachedProgram>>> filters) {
+        Hook h = hooks.stream().filter(x -> x.tc().direction() == dir && x.tc().ifindex() == w.hostIfindex())
+                .findFirst().orElse(null);
+        boolean there;
+        if (h == null) {
+            there = false;
+        } else if (h.tc().kind() == AttachKind.TCX) {
+            there = Tc.queryTcx(w.hostIfindex(), dir).contains(want);
+        } else {
+            there = filters.get(dir).getOrDefault(w.hostIfindex(), List.of()).stream()
+                    .anyMatch(p -> p.progId() == want && p.priority() == h.tc().priority()
+                            && p.handle() == h.tc().handle());
+        }
         if (!there) {
-            problems.add(program + " is not attached to ifindex " + ifindex + " " + dir.label());
+            problems.add(program + " is not attached to ifindex " + w.hostIfindex() + " " + dir.label());
         }
     }
 
     @Override
     public List<String> verifyNode() {
         List<String> problems = new ArrayList<>();
-        Maps.ZtunnelInfo zi = datapath().ztunnel().get(0).orElse(new Maps.ZtunnelInfo(0, NO_MAC, 0));
+        Datapath d = readOnly ? pinned() : datapath();
+        if (d == null) {
+            problems.add("the eBPF datapath is not pinned under " + cfg.bpffs());
+            return problems;
+        }
+        Maps.ZtunnelInfo zi = d.ztunnel().get(0).orElse(new Maps.ZtunnelInfo(0, NO_MAC, 0));
         Ztunnel zt = state.ztunnel;
         if (zt == null) {
             if (zi.set()) {
@@ -295,7 +484,7 @@ public final class EbpfRedirector implements Redirector {
             problems.add("the ztunnel map points at ifindex " + zi.ifindex() + ", ztunnel's veth is "
                     + zt.hostIfindex());
         }
-        int want = datapath().program(Datapath.ZTUNNEL_INGRESS).info().id();
+        int want = d.program(Datapath.ZTUNNEL_INGRESS).info().id();
         if (cfg.nodeNetns().call(() -> Tc.query(zt.hostIfindex(), TcDirection.INGRESS)).stream()
                 .noneMatch(p -> p.progId() == want)) {
             problems.add(Datapath.ZTUNNEL_INGRESS + " is not attached to ztunnel's veth " + zt.hostInterface());
@@ -305,7 +494,7 @@ public final class EbpfRedirector implements Redirector {
             problems.add("ztunnel's network namespace " + zt.netns() + " is gone");
             return problems;
         }
-        int cap = datapath().program(Datapath.ZTUNNEL_CAPTURE).info().id();
+        int cap = d.program(Datapath.ZTUNNEL_CAPTURE).info().id();
         if (ztNs.call(() -> Tc.query(zt.podIfindex(), TcDirection.INGRESS)).stream().noneMatch(p -> p.progId() == cap)) {
             problems.add(Datapath.ZTUNNEL_CAPTURE + " is not attached to ztunnel's " + zt.podInterface());
         }
@@ -321,6 +510,7 @@ public final class EbpfRedirector implements Redirector {
         if (!Files.isDirectory(Datapath.mapsDir(cfg.bpffs()))) {
             return out;
         }
+        Datapath d = dryRun ? pinned() : datapath();
         // link pins nobody in the state attached
         Set<String> known = new HashSet<>();
         state.attachments.values().forEach(hs -> hs.forEach(h -> {
@@ -343,6 +533,9 @@ public final class EbpfRedirector implements Redirector {
                 throw new IllegalStateException("cannot list " + links + ": " + e.getMessage(), e);
             }
         }
+        if (d == null) {
+            return out;
+        }
         // map entries of no recorded workload
         Set<String> entries = new HashSet<>();
         Set<Integer> ids = new HashSet<>();
@@ -350,7 +543,7 @@ public final class EbpfRedirector implements Redirector {
             ids.add(w.id());
             w.ips().forEach(ip -> entries.add(IpAddrs.format(IpAddrs.parse(ip)) + "/" + w.hostIfindex() + "/" + w.id()));
         }
-        var wm = datapath().workloads();
+        var wm = d.workloads();
         for (var e : wm.entries().entrySet()) {
             String k = IpAddrs.format(e.getKey()) + "/" + e.getValue().ifindex() + "/" + e.getValue().id();
             if (!entries.contains(k)) {
@@ -360,7 +553,7 @@ public final class EbpfRedirector implements Redirector {
                 }
             }
         }
-        var cm = datapath().counters();
+        var cm = d.counters();
         for (Integer id : cm.entries().keySet()) {
             if (!ids.contains(id)) {
                 out.add("delete counters of unrecorded workload id " + id);
@@ -378,24 +571,105 @@ public final class EbpfRedirector implements Redirector {
                 || !state.attachments.isEmpty();
     }
 
-    /** The program ids of our datapath (to tell ours from other owners' programs). */
-    public Set<Integer> programIds() {
-        Set<Integer> ids = new HashSet<>();
-        for (String p : Datapath.PROGRAMS) {
-            ids.add(datapath().program(p).info().id());
+    /** The programs of our datapath as pinned, id to full name (to tell ours from other owners' programs). */
+    @Override
+    public Map<Integer, String> programs() {
+        Map<Integer, String> ids = new HashMap<>();
+        Path dir = Datapath.progsDir(cfg.bpffs());
+        if (!Files.isDirectory(dir)) {
+            return ids;
+        }
+        try (var s = Files.list(dir)) {
+            for (Path p : s.toList()) {
+                try (BpfProgram prog = BpfProgram.openPinned(p)) {
+                    ids.put(prog.info().id(), p.getFileName().toString());
+                } catch (RuntimeException e) {
+                    // not a program pin
+                }
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot list " + dir + ": " + e.getMessage(), e);
         }
         return ids;
     }
 
     @Override
-    public void uninstall() {
-        RuntimeException first = null;
-        for (var e : new ArrayList<>(state.attachments.entrySet())) {
-            try {
-                detachAll(e.getValue());
-            } catch (RuntimeException ex) {
-                first = first == null ? ex : first;
+    public List<Table> tables(String only, boolean raw) {
+        return MapDecoder.tables(cfg.bpffs(), cfg, state, only, raw);
+    }
+
+    @Override
+    public Map<String, Object> describe(Workload w) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        Datapath d = readOnly ? pinned() : datapath();
+        List<Map<String, Object>> entries = new ArrayList<>();
+        if (d != null) {
+            var wm = d.workloads();
+            for (String ip : w.ips()) {
+                wm.get(IpAddrs.parse(ip)).ifPresent(i -> {
+                    Map<String, Object> v = new LinkedHashMap<>();
+                    v.put("ifindex", i.ifindex());
+                    v.put("interface", w.hostIfindex() == i.ifindex() ? w.hostInterface() : null);
+                    v.put("mac", i.mac().toString());
+                    v.put("id", i.id());
+                    v.put("workload", i.id() == w.id() ? w.key() : null);
+                    v.put("flags", i.flags());
+                    Map<String, Object> e = new LinkedHashMap<>();
+                    e.put("key", Map.of("ip", ip));
+                    e.put("value", v);
+                    entries.add(e);
+                });
             }
+        }
+        out.put("mapEntries", entries);
+        Counters c = counters(List.of(w)).get(w.id());
+        out.put("counters", c);
+        out.put("hooks", state.attachments.getOrDefault(w.key(), List.of()).stream().map(h -> {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("direction", h.tc().direction().label());
+            m.put("attach", h.tc().kind().label());
+            m.put("ifindex", h.tc().ifindex());
+            if (h.tc().kind() == AttachKind.TC) {
+                m.put("priority", h.tc().priority());
+                m.put("handle", h.tc().handle());
+            } else {
+                m.put("linkPin", h.tc().linkPin());
+            }
+            return m;
+        }).toList());
+        return out;
+    }
+
+    @Override
+    public void benchFill(List<InetAddress> extra, boolean clear) {
+        requireWritable();
+        var wm = datapath().workloads();
+        if (clear) {
+            for (var e : wm.entries().entrySet()) {
+                if (e.getValue().id() >= BENCH_ID) {
+                    wm.delete(e.getKey());
+                }
+            }
+        }
+        Mac mac = Mac.parse("02:00:00:00:00:01");
+        for (int i = 0; i < extra.size(); i++) {
+            wm.put(extra.get(i), new Maps.WorkloadInfo(BENCH_ID + i, BENCH_ID + i, mac, Maps.WORKLOAD_F_ENROLLED));
+        }
+    }
+
+    /** Workload ids of the bench's synthetic entries (never given to a real workload). */
+    private static final int BENCH_ID = 100_000_000;
+
+    @Override
+    public void uninstall() {
+        requireWritable();
+        RuntimeException first = null;
+        List<Hook> all = new ArrayList<>();
+        state.attachments.values().forEach(all::addAll);
+        try {
+            detachAll(all);
+        } catch (RuntimeException ex) {
+            first = ex;
         }
         state.attachments.clear();
         close();
@@ -437,5 +711,6 @@ public final class EbpfRedirector implements Redirector {
             dp.close();
             dp = null;
         }
+        pinnedChecked = false;
     }
 }

@@ -1,5 +1,7 @@
 package io.ambientctl.redirect.ebpf;
 
+import io.ambientctl.redirect.Counters;
+
 import java.net.InetAddress;
 import java.nio.ByteBuffer;
 
@@ -16,6 +18,8 @@ public final class Maps {
     public static final String NODE_ADDRS = "ambient_node_addrs";
     public static final String COUNTERS = "ambient_counters";
     public static final String SETTINGS = "ambient_settings";
+    /** Every map of the datapath, by the name it is pinned under. */
+    public static final java.util.List<String> ALL = java.util.List.of(WORKLOADS, ZTUNNEL, NODE_ADDRS, COUNTERS, SETTINGS);
 
     public static final int WORKLOAD_F_ENROLLED = 0x1;
     public static final int ZTUNNEL_F_DNS_CAPTURE = 0x1;
@@ -36,9 +40,6 @@ public final class Maps {
         }
     }
 
-    /** struct workload_counters, summed over CPUs. */
-    public record Counters(long outPackets, long outBytes, long inPackets, long inBytes, long droppedPackets) {
-    }
 
     public static final Codec<InetAddress> IP_KEY = new Codec<>() {
         @Override
@@ -134,5 +135,5 @@ public final class Maps {
         };
     }
 
-    public static final Counters ZERO = new Counters(0, 0, 0, 0, 0);
+    public static final Counters ZERO = Counters.ZERO;
 }

@@ -27,11 +27,20 @@ import io.ambientctl.util.Faults;
 public final class IptablesRedirector implements Redirector {
     private final NodeConfig cfg;
     private final State state;
+    private final boolean readOnly;
     private Backend backend;
 
-    public IptablesRedirector(NodeConfig cfg, State state) {
+    /** {@code readOnly}: for a reading command; the changing methods then throw. */
+    public IptablesRedirector(NodeConfig cfg, State state, boolean readOnly) {
         this.cfg = cfg;
         this.state = state;
+        this.readOnly = readOnly;
+    }
+
+    private void requireWritable() {
+        if (readOnly) {
+            throw new IllegalStateException("a reading command tried to change the iptables mode");
+        }
     }
 
     @Override
@@ -152,6 +161,7 @@ public final class IptablesRedirector implements Redirector {
 
     @Override
     public void installZtunnel(Ztunnel zt, DatapathOptions o) {
+        requireWritable();
         NetNs ztNs = NetNs.parse(zt.netns());
         try {
             ztNs.run(() -> {
@@ -190,6 +200,7 @@ public final class IptablesRedirector implements Redirector {
 
     @Override
     public void uninstallZtunnel(Ztunnel zt, DatapathOptions o) {
+        requireWritable();
         cfg.nodeNetns().run(() -> {
             nodeRules(null, o);
             nodeRouting(null);
@@ -199,6 +210,7 @@ public final class IptablesRedirector implements Redirector {
 
     @Override
     public void applyOptions(DatapathOptions o) {
+        requireWritable();
         cfg.nodeNetns().run(() -> {
             nodeRules(state.ztunnel, o);
             nodeRouting(state.ztunnel);
@@ -211,7 +223,8 @@ public final class IptablesRedirector implements Redirector {
     }
 
     @Override
-    public void enrollAll(List<Workload> ws) {
+    public void enroll(List<Workload> ws) {
+        requireWritable();
         if (ws.isEmpty()) {
             return;
         }
@@ -237,7 +250,8 @@ public final class IptablesRedirector implements Redirector {
     }
 
     @Override
-    public void unenrollAll(List<Workload> ws) {
+    public void unenroll(List<Workload> ws) {
+        requireWritable();
         List<String> ips = new ArrayList<>();
         ws.forEach(w -> ips.addAll(w.ips()));
         if (ips.isEmpty()) {
@@ -260,80 +274,16 @@ public final class IptablesRedirector implements Redirector {
         return l;
     }
 
-    @Override
-    public void enroll(Workload w) {
-        cfg.nodeNetns().run(() -> {
-            if (!jumpPresent(false) || !jumpPresent(true)) {
-                nodeRules(state.ztunnel, state.options());
-                nodeRouting(state.ztunnel);
-            }
-            ipset(members(true, w.ips()));
-        });
-        try {
-            inZtunnel(state.ztunnel, ns -> ns.run(() -> ipset(members(true, w.ips()))));
-        } catch (RuntimeException e) {
-            try {
-                cfg.nodeNetns().run(() -> ipset(members(false, w.ips())));
-            } catch (RuntimeException suppressed) {
-                e.addSuppressed(suppressed);
-            }
-            throw e;
-        }
-    }
-
-    @Override
-    public void unenroll(Workload w) {
-        cfg.nodeNetns().run(() -> {
-            if (Exec.run(List.of("ipset", "list", "-n")).stdout().contains(Rules.SET4)) {
-                ipset(members(false, w.ips()));
-            }
-        });
-        inZtunnel(state.ztunnel, ns -> ns.run(() -> {
-            if (Exec.run(List.of("ipset", "list", "-n")).stdout().contains(Rules.SET4)) {
-                ipset(members(false, w.ips()));
-            }
-        }));
-    }
-
     private static boolean inSet(String ip) {
         boolean v6 = IpAddrs.isV6(IpAddrs.parse(ip));
         return Exec.run(List.of("ipset", "test", Rules.set(v6), ip)).ok();
     }
 
-    @Override
-    public Verification verify(Workload w) {
-        List<String> problems = new ArrayList<>();
-        if (!NetNs.parse(w.netns()).exists()) {
-            problems.add("network namespace " + w.netns() + " is gone");
-        }
-        cfg.nodeNetns().run(() -> {
-            for (String ip : w.ips()) {
-                if (!inSet(ip)) {
-                    problems.add(ip + " is not in the node's set " + Rules.set(IpAddrs.isV6(IpAddrs.parse(ip))));
-                }
-            }
-            for (boolean v6 : new boolean[] {false, true}) {
-                if (!jumpPresent(v6)) {
-                    problems.add("no jump to " + Rules.CHAIN + " in the node's " + (v6 ? "ip6tables" : "iptables")
-                            + " mangle PREROUTING");
-                }
-            }
-        });
-        inZtunnel(state.ztunnel, ns -> ns.run(() -> {
-            for (String ip : w.ips()) {
-                if (!inSet(ip)) {
-                    problems.add(ip + " is not in ztunnel's set");
-                }
-            }
-        }));
-        return Verification.of(problems);
-    }
-
     /** Reads the sets once per namespace for all of them. */
     @Override
     public List<Verification> verifyAll(List<Workload> ws) {
-        if (ws.size() <= 1) {
-            return ws.stream().map(this::verify).toList();
+        if (ws.isEmpty()) {
+            return List.of();
         }
         java.util.Set<String> node = new java.util.HashSet<>();
         boolean[] jumps = new boolean[2];
@@ -471,6 +421,7 @@ public final class IptablesRedirector implements Redirector {
     }
 
     /** The rules this mode would apply, for --dry-run. */
+    @Override
     public String plan(Ztunnel zt, DatapathOptions o) {
         StringBuilder sb = new StringBuilder();
         for (boolean v6 : new boolean[] {false, true}) {
@@ -489,11 +440,52 @@ public final class IptablesRedirector implements Redirector {
 
     @Override
     public void uninstall() {
+        requireWritable();
         cfg.nodeNetns().run(() -> {
             removeHere();
             removeNodeRouting();
         });
         inZtunnel(state.ztunnel, ns -> ns.run(this::removeHere));
+    }
+
+    /** The workload's set entries in the node's namespace and the node's chain, as the kernel has them. */
+    @Override
+    public java.util.Map<String, Object> describe(Workload w) {
+        java.util.Map<String, Object> out = new java.util.LinkedHashMap<>();
+        java.util.Set<String> node = new java.util.HashSet<>();
+        List<String> rules = new ArrayList<>();
+        cfg.nodeNetns().run(() -> {
+            setMembers().forEach(ip -> node.add(IpAddrs.format(IpAddrs.parse(ip))));
+            for (boolean v6 : new boolean[] {false, true}) {
+                String t = v6 ? "ip6tables" : "iptables";
+                Exec.run(List.of(backend().tool(v6, ""), "-t", "mangle", "-S", Rules.CHAIN)).stdout().lines()
+                        .filter(l -> l.startsWith("-A")).map(l -> t + " " + l).forEach(rules::add);
+            }
+        });
+        List<String> members = new ArrayList<>();
+        for (String ip : w.ips()) {
+            String set = Rules.set(IpAddrs.isV6(IpAddrs.parse(ip)));
+            members.add(set + " " + ip + (node.contains(IpAddrs.format(IpAddrs.parse(ip))) ? "" : " MISSING"));
+        }
+        out.put("setEntries", members);
+        out.put("rules", rules);
+        return out;
+    }
+
+    @Override
+    public void benchFill(List<java.net.InetAddress> extra, boolean clear) {
+        requireWritable();
+        java.util.Set<String> known = new java.util.HashSet<>();
+        state.workloads.forEach(w -> w.ips().forEach(ip -> known.add(IpAddrs.format(IpAddrs.parse(ip)))));
+        for (NetNs ns : ztunnelAndNode()) {
+            ns.run(() -> {
+                if (clear) {
+                    ipset(members(false, setMembers().stream()
+                            .filter(ip -> !known.contains(IpAddrs.format(IpAddrs.parse(ip)))).toList()));
+                }
+                ipset(members(true, extra.stream().map(IpAddrs::format).toList()));
+            });
+        }
     }
 
     @Override

@@ -1,0 +1,48 @@
+package io.ambientctl.redirect;
+
+import java.util.Arrays;
+import java.util.List;
+
+import io.ambientctl.bpf.AttachKind;
+import io.ambientctl.redirect.ebpf.EbpfRedirector;
+import io.ambientctl.redirect.iptables.IptablesRedirector;
+
+/** The one place that knows the modes: opens a mode's {@link Redirector} for changing or for reading. */
+public final class Redirectors {
+    private Redirectors() {
+    }
+
+    /** Every mode there is (not "none"). */
+    public static List<RedirectMode> modes() {
+        return Arrays.stream(RedirectMode.values()).filter(m -> m != RedirectMode.none).toList();
+    }
+
+    /**
+     * The redirector of {@code mode} for a changing command (eBPF for "none": the default mode);
+     * {@code attachKind} null is {@code auto}.
+     */
+    public static Redirector open(RedirectMode mode, NodeConfig cfg, State state, AttachKind attachKind) {
+        return switch (mode) {
+            case iptables -> new IptablesRedirector(cfg, state, false);
+            case ebpf, none -> new EbpfRedirector(cfg, state, attachKind, false);
+        };
+    }
+
+    /** The redirector of {@code mode} for a reading command: it loads nothing, creates no pin, changes nothing. */
+    public static Redirector reader(RedirectMode mode, NodeConfig cfg, State state) {
+        return switch (mode) {
+            case iptables -> new IptablesRedirector(cfg, state, true);
+            case ebpf, none -> new EbpfRedirector(cfg, state, null, true);
+        };
+    }
+
+    /**
+     * Removes every mode's node-wide objects under {@code cfg} without a state to go by (a lab or a bench
+     * taken down: its namespaces, and with them the hooks and rules inside, are gone already).
+     */
+    public static void forget(NodeConfig cfg) {
+        try (Redirector r = new EbpfRedirector(cfg, new State(), null, false)) {
+            r.uninstall();
+        }
+    }
+}
