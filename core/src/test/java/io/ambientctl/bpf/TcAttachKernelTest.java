@@ -175,6 +175,7 @@ class TcAttachKernelTest {
                         f.progId(), f.tag(), f.bpfName(), f.directAction())).toList());
         assertThat(raw).allSatisfy(f -> {
             assertThat(f.ifindex()).isEqualTo(ifindex);
+            assertThat(f.parent()).isEqualTo(parent(dir)); // ffff:fff2 / ffff:fff3, as asked
             assertThat(f.protocol()).isEqualTo(0x0003); // ETH_P_ALL, tc's "protocol all"
             assertThat(f.chain()).isZero();
         });
