@@ -1,18 +1,17 @@
 package io.ambientctl.bpf;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
 import java.util.List;
-
-import com.fasterxml.jackson.databind.JsonNode;
+import java.util.Map;
 
 import io.ambientctl.bpf.sys.Layouts;
-import io.ambientctl.bpf.sys.Native;
-import io.ambientctl.util.Exec;
-import io.ambientctl.util.Json;
+import io.ambientctl.net.TcFilter;
+import io.ambientctl.net.TcFilters;
 import jnr.ffi.Pointer;
 
 /**
@@ -165,8 +164,7 @@ public final class Tc {
         if (rc < 0 && rc != -Errno.ENOENT && rc != -Errno.EINVAL && rc != -Errno.ENODEV) {
             throw new BpfException("bpf_tc_detach", "ifindex " + a.ifindex() + " " + a.direction().label(), -rc);
         }
-        if (a.createdQdisc() && rc != -Errno.ENODEV && query(a.ifindex(), TcDirection.INGRESS).isEmpty()
-                && query(a.ifindex(), TcDirection.EGRESS).isEmpty()) {
+        if (a.createdQdisc() && rc != -Errno.ENODEV && clsactUnused(a.ifindex())) {
             // we created the clsact qdisc and nobody else uses it: remove it too
             Pointer both = hook(a.ifindex(), TcDirection.INGRESS);
             both.putInt(Layouts.TC_HOOK_ATTACH_POINT, 3); // BPF_TC_INGRESS | BPF_TC_EGRESS
@@ -211,8 +209,48 @@ public final class Tc {
         return out;
     }
 
-    /** Every program on the hook, TCX chain first (in run order), then tc filters by priority. */
+    /**
+     * Every program on the hook, TCX chain first (in run order), then tc filters by priority. The tc
+     * filters are read over rtnetlink (one socket, two messages), no process. Empty for an interface that
+     * is gone.
+     */
     public static List<AttachedProgram> query(int ifindex, TcDirection dir) {
+        try (TcFilters filters = TcFilters.open()) {
+            return query(filters, ifindex, dir);
+        }
+    }
+
+    /**
+     * {@link #query} of one hook of many interfaces over one rtnetlink socket: per interface a
+     * {@code bpf_prog_query} and one netlink dump, no process. Keys in the order given; an interface that
+     * is gone maps to an empty list.
+     */
+    public static Map<Integer, List<AttachedProgram>> queryAll(Collection<Integer> ifindexes, TcDirection dir) {
+        Map<Integer, List<AttachedProgram>> out = new LinkedHashMap<>();
+        try (TcFilters filters = TcFilters.open()) {
+            for (int ifindex : ifindexes) {
+                out.putIfAbsent(ifindex, query(filters, ifindex, dir));
+            }
+        }
+        return out;
+    }
+
+    /** {@link #queryAll(Collection, TcDirection)} of both hooks: each list holds ingress, then egress. */
+    public static Map<Integer, List<AttachedProgram>> queryAll(Collection<Integer> ifindexes) {
+        Map<Integer, List<AttachedProgram>> out = new LinkedHashMap<>();
+        try (TcFilters filters = TcFilters.open()) {
+            for (int ifindex : ifindexes) {
+                if (!out.containsKey(ifindex)) {
+                    List<AttachedProgram> both = new ArrayList<>(query(filters, ifindex, TcDirection.INGRESS));
+                    both.addAll(query(filters, ifindex, TcDirection.EGRESS));
+                    out.put(ifindex, both);
+                }
+            }
+        }
+        return out;
+    }
+
+    private static List<AttachedProgram> query(TcFilters filters, int ifindex, TcDirection dir) {
         List<AttachedProgram> out = new ArrayList<>();
         int[] ids = new int[64];
         int[] cnt = {ids.length};
@@ -227,52 +265,39 @@ public final class Tc {
         } else if (rc != -Errno.EINVAL && rc != -Errno.ENODEV) {
             throw new BpfException("bpf_prog_query(BPF_TCX_" + dir.name() + ")", "ifindex " + ifindex, -rc);
         }
-        out.addAll(tcFilters(ifindex, dir));
+        out.addAll(tcFilters(filters, ifindex, dir));
         return out;
     }
 
-    /** The tc filters of many interfaces' hooks of one direction, by ifindex (interfaces without any: absent). */
-    public static java.util.Map<Integer, List<AttachedProgram>> tcFiltersAll(java.util.Collection<Integer> ifindexes,
-                                                                          TcDirection dir) {
-        java.util.Map<Integer, List<AttachedProgram>> out = new java.util.HashMap<>();
-        for (int ifindex : ifindexes) {
-            List<AttachedProgram> l = tcFilters(ifindex, dir);
-            if (!l.isEmpty()) {
-                out.put(ifindex, l);
-            }
-        }
-        return out;
+    private static int parent(TcDirection dir) {
+        return dir == TcDirection.INGRESS ? TcFilters.INGRESS : TcFilters.EGRESS;
     }
 
-    private static List<AttachedProgram> tcFilters(int ifindex, TcDirection dir) {
-        byte[] name = new byte[16];
-        if (Native.libc().if_indextoname(ifindex, name) == null) {
-            return List.of();
-        }
-        String ifname = new String(name, StandardCharsets.US_ASCII).trim().replace("\0", "");
-        Exec.Result r = Exec.run(List.of("tc", "-j", "filter", "show", "dev", ifname, dir.label()));
-        if (!r.ok()) {
-            return List.of(); // no clsact qdisc: no filters
-        }
+    /** The eBPF tc filters of the hook, as {@code tc -j filter show dev IF ingress|egress} lists them. */
+    private static List<AttachedProgram> tcFilters(TcFilters filters, int ifindex, TcDirection dir) {
         List<AttachedProgram> out = new ArrayList<>();
-        JsonNode arr = Json.parse(r.stdout());
-        if (arr == null || !arr.isArray()) {
-            return out;
-        }
-        for (JsonNode f : arr) {
-            JsonNode prog = f.path("options").path("prog");
-            if (prog.isMissingNode()) {
-                continue;
+        for (TcFilter f : filters.list(ifindex, parent(dir))) {
+            if (f.progId() == 0) {
+                continue; // not an eBPF program (another classifier, classic BPF)
             }
-            int id = prog.path("id").asInt();
-            ProgramInfo pi = safeInfo(id);
-            String handle = f.path("options").path("handle").asText("0x0");
-            out.add(new AttachedProgram(AttachKind.TC, dir, out.size(), f.path("pref").asInt(),
-                    Integer.decode(handle), id, pi == null ? prog.path("name").asText() : pi.name(),
-                    pi == null ? prog.path("tag").asText() : pi.tag(), pi == null ? 0 : pi.runCount(),
-                    pi == null ? 0 : pi.runTimeNs()));
+            ProgramInfo pi = safeInfo(f.progId());
+            out.add(new AttachedProgram(AttachKind.TC, dir, out.size(), f.priority(), f.handle(), f.progId(),
+                    pi == null ? f.bpfName() : pi.name(), pi == null ? f.tag() : pi.tag(),
+                    pi == null ? 0 : pi.runCount(), pi == null ? 0 : pi.runTimeNs()));
         }
         return out;
+    }
+
+    /**
+     * Whether the clsact qdisc of the interface holds nothing: no filter of any kind (not only eBPF ones:
+     * another owner's u32 or flower filter keeps it too) on either hook, and no TCX program.
+     */
+    private static boolean clsactUnused(int ifindex) {
+        try (TcFilters filters = TcFilters.open()) {
+            return filters.list(ifindex, TcFilters.INGRESS).isEmpty() && filters.list(ifindex, TcFilters.EGRESS)
+                    .isEmpty() && queryTcx(ifindex, TcDirection.INGRESS).isEmpty()
+                    && queryTcx(ifindex, TcDirection.EGRESS).isEmpty();
+        }
     }
 
     private static ProgramInfo safeInfo(int id) {

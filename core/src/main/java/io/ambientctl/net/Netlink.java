@@ -47,64 +47,116 @@ final class Netlink {
 
     /** Every interface of the calling thread's namespace, by ifindex, with its addresses. */
     static List<Link> links() {
-        LibC c = Native.libc();
-        int fd = c.socket(AF_NETLINK, SOCK_RAW | LibC.O_CLOEXEC, NETLINK_ROUTE);
-        if (fd < 0) {
-            throw new IllegalStateException("cannot open a netlink socket: " + c.strerror(Native.errno()));
-        }
-        try {
+        try (Socket s = Socket.open()) {
             Map<Integer, Partial> byIndex = new LinkedHashMap<>();
-            dump(c, fd, RTM_GETLINK, 16, 1, m -> link(m, byIndex)); // struct ifinfomsg
-            dump(c, fd, RTM_GETADDR, 8, 2, m -> address(m, byIndex)); // struct ifaddrmsg
+            s.dump(RTM_GETLINK, new byte[16], m -> link(m, byIndex)); // struct ifinfomsg
+            s.dump(RTM_GETADDR, new byte[8], m -> address(m, byIndex)); // struct ifaddrmsg
             return byIndex.values().stream().map(Partial::link).toList();
-        } finally {
+        }
+    }
+
+    /** A dump the kernel answered with an error (NLMSG_ERROR): its errno. */
+    static final class DumpFailed extends IllegalStateException {
+        private final int errno;
+
+        DumpFailed(int errno, String message) {
+            super(message);
+            this.errno = errno;
+        }
+
+        int errno() {
+            return errno;
+        }
+    }
+
+    /**
+     * A NETLINK_ROUTE socket of the namespace of the thread that opened it (the socket stays in that
+     * namespace whatever thread uses it later), for one dump after another. Not thread-safe. After a
+     * failure other than {@link DumpFailed} its state is unknown: close it.
+     */
+    static final class Socket implements AutoCloseable {
+        private final LibC c;
+        private final int fd;
+        private final byte[] buf = new byte[64 * 1024];
+        private int seq;
+
+        private Socket(LibC c, int fd) {
+            this.c = c;
+            this.fd = fd;
+        }
+
+        static Socket open() {
+            LibC c = Native.libc();
+            int fd = c.socket(AF_NETLINK, SOCK_RAW | LibC.O_CLOEXEC, NETLINK_ROUTE);
+            if (fd < 0) {
+                throw new IllegalStateException("cannot open a netlink socket: " + c.strerror(Native.errno()));
+            }
+            return new Socket(c, fd);
+        }
+
+        /**
+         * Sends one dump request ({@code payload} is its family header, e.g. struct tcmsg, and any
+         * attributes) and hands each answer's payload to {@code each}; answers to an earlier request
+         * (another sequence number) are skipped.
+         */
+        void dump(int type, byte[] payload, Consumer<ByteBuffer> each) {
+            int mySeq = ++seq;
+            ByteBuffer req = ByteBuffer.allocate(HEADER + payload.length).order(ByteOrder.nativeOrder());
+            req.putInt(HEADER + payload.length).putShort((short) type)
+                    .putShort((short) (NLM_F_REQUEST | NLM_F_DUMP)).putInt(mySeq).putInt(0).put(payload);
+            if (c.write(fd, req.array(), req.capacity()) != req.capacity()) {
+                throw new IllegalStateException("netlink request failed: " + c.strerror(Native.errno()));
+            }
+            while (true) {
+                long n = c.read(fd, buf, buf.length);
+                if (n < 0) {
+                    throw new IllegalStateException("netlink read failed: " + c.strerror(Native.errno()));
+                }
+                ByteBuffer b = ByteBuffer.wrap(buf, 0, (int) n).order(ByteOrder.nativeOrder());
+                for (int off = 0; off + HEADER <= n; ) {
+                    int len = b.getInt(off);
+                    int msgType = b.getShort(off + 4) & 0xffff;
+                    if (len < HEADER || off + len > n) {
+                        throw new IllegalStateException("netlink: a truncated message");
+                    }
+                    if (b.getInt(off + 8) != mySeq) {
+                        off += align(len); // the rest of an earlier, abandoned dump
+                        continue;
+                    }
+                    if (msgType == NLMSG_DONE) {
+                        // a dump that failed after it started says so here (dump_done_errno)
+                        int errno = len >= HEADER + 4 ? -b.getInt(off + HEADER) : 0;
+                        if (errno > 0) {
+                            throw new DumpFailed(errno, "netlink dump failed: " + c.strerror(errno));
+                        }
+                        return;
+                    }
+                    if (msgType == NLMSG_ERROR) {
+                        int errno = -b.getInt(off + HEADER);
+                        if (errno != 0) {
+                            throw new DumpFailed(errno, "netlink dump failed: " + c.strerror(errno));
+                        }
+                        return; // an ack ends the answer too
+                    } else {
+                        each.accept(b.slice(off + HEADER, len - HEADER).order(ByteOrder.nativeOrder()));
+                    }
+                    off += align(len);
+                }
+            }
+        }
+
+        @Override
+        public void close() {
             c.close(fd);
         }
     }
 
-    /** Sends one dump request (family AF_UNSPEC) and hands each answer's payload to {@code each}. */
-    private static void dump(LibC c, int fd, int type, int payload, int seq, Consumer<ByteBuffer> each) {
-        ByteBuffer req = ByteBuffer.allocate(HEADER + payload).order(ByteOrder.nativeOrder());
-        req.putInt(HEADER + payload).putShort((short) type).putShort((short) (NLM_F_REQUEST | NLM_F_DUMP))
-                .putInt(seq).putInt(0);
-        if (c.write(fd, req.array(), req.capacity()) != req.capacity()) {
-            throw new IllegalStateException("netlink request failed: " + c.strerror(Native.errno()));
-        }
-        byte[] buf = new byte[64 * 1024];
-        while (true) {
-            long n = c.read(fd, buf, buf.length);
-            if (n < 0) {
-                throw new IllegalStateException("netlink read failed: " + c.strerror(Native.errno()));
-            }
-            ByteBuffer b = ByteBuffer.wrap(buf, 0, (int) n).order(ByteOrder.nativeOrder());
-            for (int off = 0; off + HEADER <= n; ) {
-                int len = b.getInt(off);
-                int msgType = b.getShort(off + 4) & 0xffff;
-                if (len < HEADER || off + len > n) {
-                    throw new IllegalStateException("netlink: a truncated message");
-                }
-                if (msgType == NLMSG_DONE) {
-                    return;
-                }
-                if (msgType == NLMSG_ERROR) {
-                    int errno = -b.getInt(off + HEADER);
-                    if (errno != 0) {
-                        throw new IllegalStateException("netlink dump failed: " + c.strerror(errno));
-                    }
-                } else {
-                    each.accept(b.slice(off + HEADER, len - HEADER).order(ByteOrder.nativeOrder()));
-                }
-                off += align(len);
-            }
-        }
-    }
-
-    private static int align(int len) {
+    static int align(int len) {
         return (len + 3) & ~3;
     }
 
     /** The attributes (struct rtattr) from {@code start} to the end of {@code m}, by type, last one kept. */
-    private static Map<Integer, ByteBuffer> attributes(ByteBuffer m, int start) {
+    static Map<Integer, ByteBuffer> attributes(ByteBuffer m, int start) {
         Map<Integer, ByteBuffer> out = new LinkedHashMap<>();
         for (int off = start; off + 4 <= m.limit(); ) {
             int len = m.getShort(off) & 0xffff;
@@ -118,7 +170,7 @@ final class Netlink {
         return out;
     }
 
-    private static String string(ByteBuffer v) {
+    static String string(ByteBuffer v) {
         byte[] b = new byte[v.remaining()];
         v.duplicate().get(b);
         int n = 0;

@@ -407,7 +407,7 @@ public final class EbpfRedirector implements Redirector {
             }
             Map<TcDirection, Map<Integer, List<AttachedProgram>>> filters = new HashMap<>();
             for (TcDirection dir : TcDirection.values()) {
-                filters.put(dir, Tc.tcFiltersAll(tcIfindexes, dir));
+                filters.put(dir, Tc.queryAll(tcIfindexes, dir));
             }
             for (Workload w : ws) {
                 List<String> problems = new ArrayList<>();
