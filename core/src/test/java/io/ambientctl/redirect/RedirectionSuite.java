@@ -59,6 +59,9 @@ abstract class RedirectionSuite {
 
     @BeforeEach
     void setUp() throws Exception {
+        if (kind() == AttachKind.TCX) {
+            io.ambientctl.testing.Kernel.requireFeature("TCX links", "6.6", io.ambientctl.testing.Kernel::tcx);
+        }
         f = new LabFixture(3, kind());
         a = f.pod(1);
         b = f.pod(2);

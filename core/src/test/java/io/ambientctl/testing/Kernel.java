@@ -44,6 +44,41 @@ public final class Kernel {
         Assumptions.assumeTrue(false, "needs " + what);
     }
 
+    /**
+     * A kernel feature the test needs: skipped (failed in CI) naming the feature and the first kernel that has
+     * it, as cilium/ebpf's SkipOnOldKernel does, when {@code present} says this kernel lacks it.
+     */
+    public static void requireFeature(String feature, String minimumKernel, java.util.function.BooleanSupplier present) {
+        require();
+        requireThat(feature + " (kernel " + minimumKernel + "+; this one is " + release() + ")", present.getAsBoolean());
+    }
+
+    /** The running kernel's release, e.g. 6.18.44. */
+    public static String release() {
+        try {
+            return Files.readString(Path.of("/proc/sys/kernel/osrelease")).strip();
+        } catch (IOException e) {
+            return "unknown";
+        }
+    }
+
+    /** Whether the running kernel is at least {@code major.minor}. */
+    public static boolean atLeast(int major, int minor) {
+        String[] v = release().split("[.-]");
+        try {
+            int ma = Integer.parseInt(v[0]);
+            int mi = Integer.parseInt(v[1]);
+            return ma > major || (ma == major && mi >= minor);
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    /** TCX links (kernel 6.6+). */
+    public static boolean tcx() {
+        return atLeast(6, 6);
+    }
+
     static long uid() {
         try {
             return ((Number) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).longValue();
