@@ -1163,7 +1163,7 @@ function _picocli_ambientctl_bench() {
 
   local commands=""
   local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'--duration' '--connections' '--qps' '--payload' '--modes' '--pods' '--repeat' '--control-plane' '--switch-under-load' '--switch-qps' '--plot' '--name' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
+  local arg_opts="'--duration' '--connections' '--qps' '--payload' '--modes' '--pods' '--repeat' '--control-plane' '--cli' '--switch-under-load' '--switch-qps' '--plot' '--name' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -1192,6 +1192,9 @@ function _picocli_ambientctl_bench() {
       return
       ;;
     '--control-plane')
+      return
+      ;;
+    '--cli')
       return
       ;;
     '--switch-under-load')

@@ -74,6 +74,9 @@ final class Docs {
             Map<String, Object> r = new LinkedHashMap<>();
             r.put("target", o.target());
             r.put("action", o.action());
+            if (o.workload() != null && !o.workload().key().equals(o.target())) {
+                r.put("enrolledAs", o.workload().key()); // the same namespace, enrolled under another name or path
+            }
             r.put("workload", o.workload() == null ? null : workload(o.workload()));
             rs.add(r);
         }

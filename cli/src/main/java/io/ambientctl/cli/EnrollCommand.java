@@ -72,7 +72,8 @@ public class EnrollCommand extends BaseCommand implements Callable<Integer> {
             }
             Table t = new Table("TARGET", "ACTION", "IPS", "HOST VETH");
             for (Node.Outcome o : done) {
-                t.row(o.target(), o.action(), o.workload() == null ? "" : String.join(",", o.workload().ips()),
+                boolean alias = o.workload() != null && !o.workload().key().equals(o.target());
+                t.row(o.target(), o.action() + (alias ? " as " + o.workload().key() : ""), o.workload() == null ? "" : String.join(",", o.workload().ips()),
                         o.workload() == null ? "" : o.workload().hostInterface() + " (" + o.workload().hostIfindex() + ")");
             }
             t.print(out());

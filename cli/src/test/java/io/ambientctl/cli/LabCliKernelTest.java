@@ -54,6 +54,38 @@ class LabCliKernelTest {
         return Json.parse(r.out());
     }
 
+    /** Issue 14 #1: one namespace is one workload, whatever name or path reaches it. */
+    @Test
+    void aSecondPathToAnEnrolledNamespaceIsTheSameWorkload() throws Exception {
+        json("lab", "up", "--name", name, "--pods", "2");
+        String p1 = name + "-p1";
+        json("--lab", name, "ztunnel", "set", "--netns", name + "-zt");
+        json("--lab", name, "enroll", "--netns", p1);
+        Process sleeper = new ProcessBuilder("nsenter", "--net=/var/run/netns/" + p1, "sleep", "60").start();
+        try {
+            String alias = "/proc/" + sleeper.pid() + "/ns/net";
+            // the process is in p1's namespace once nsenter has entered it
+            Object want = Files.getAttribute(Path.of("/var/run/netns/" + p1), "unix:ino");
+            for (int i = 0; i < 100 && !want.equals(Files.getAttribute(Path.of(alias), "unix:ino")); i++) {
+                Thread.sleep(20);
+            }
+            JsonNode again = json("--lab", name, "enroll", "--netns", alias);
+            assertThat(again.path("results").get(0).path("action").asText()).isEqualTo("already-enrolled");
+            assertThat(again.path("results").get(0).path("enrolledAs").asText()).isEqualTo(p1);
+            JsonNode st = json("--lab", name, "status");
+            assertThat(st.path("workloads")).hasSize(1);
+            JsonNode un = json("--lab", name, "unenroll", "--netns", alias);
+            assertThat(un.path("results").get(0).path("action").asText()).isEqualTo("unenrolled");
+            assertThat(un.path("results").get(0).path("target").asText()).isEqualTo(p1);
+            assertThat(json("--lab", name, "status").path("workloads")).isEmpty();
+            assertThat(json("--lab", name, "inspect", "maps", "ambient_workloads").path("maps").get(0)
+                    .path("entries")).isEmpty();
+        } finally {
+            sleeper.destroyForcibly();
+            sleeper.waitFor();
+        }
+    }
+
     @Test
     void labEnrollTrafficStatusUnenrollDown() {
         JsonNode up = json("lab", "up", "--name", name, "--pods", "3");
@@ -147,13 +179,11 @@ class LabCliKernelTest {
         json("lab", "up", "--name", name, "--pods", "2");
         json("--lab", name, "ztunnel", "set", "--netns", name + "-zt");
         json("--lab", name, "enroll", "--netns", name + "-p1", "--netns", name + "-p2");
-        // someone removes our program from p1's veth behind our back
-        Path links = Path.of("/sys/fs/bpf/ambientctl-lab-" + name, "links");
-        try (var s = Files.list(links)) {
-            Path pin = s.filter(p -> p.getFileName().toString().startsWith("pod_vp1_")
-                    && p.getFileName().toString().endsWith("_in")).findFirst().orElseThrow();
-            io.ambientctl.bpf.Tc.detachTcx(pin);
-        }
+        // someone removes our program (a tc filter: the default on Pods' veths) from p1's veth behind our back
+        Process del = new ProcessBuilder("nsenter", "--net=/var/run/netns/" + name + "-node", "tc", "filter", "del",
+                "dev", "vp1", "ingress", "pref", String.valueOf(io.ambientctl.bpf.Tc.PRIORITY), "handle", "0xa3", "bpf")
+                .inheritIO().start();
+        assertThat(del.waitFor()).isZero();
         MainTest.Run r = cli("--lab", name, "status", "-o", "json");
         assertThat(r.code()).isEqualTo(ExitCode.FAILED);
         JsonNode st = Json.parse(r.out());
@@ -276,9 +306,9 @@ class LabCliKernelTest {
         json("lab", "up", "--name", name, "--pods", "2");
         json("--lab", name, "ztunnel", "set", "--netns", name + "-zt");
         json("--lab", name, "enroll", "--netns", name + "-p1", "--attach", "tc");
-        json("--lab", name, "enroll", "--netns", name + "-p2");
+        json("--lab", name, "enroll", "--netns", name + "-p2", "--attach", "tcx");
         assertThat(ours("vp1")).containsExactlyInAnyOrder("tc/ingress", "tc/egress");
-        assertThat(ours("vp2")).containsExactlyInAnyOrder("tcx/ingress", "tcx/egress"); // auto: this kernel has TCX
+        assertThat(ours("vp2")).containsExactlyInAnyOrder("tcx/ingress", "tcx/egress");
         assertThat(json("--lab", name, "status").path("verified").asBoolean()).isTrue();
         // p1's traffic, on clsact filters, reaches ztunnel's 15001 with its original destination
         int before = json("lab", "status", "--name", name).path("captures").size();
@@ -291,6 +321,10 @@ class LabCliKernelTest {
         assertThat(captures.get(before).path("originalDestination").asText()).isEqualTo("10.77.0.12:8080");
 
         // the switch back to eBPF with --attach tc: every workload on clsact filters, and nothing left on unenroll
+        // (the default, auto, puts Pods' hooks on clsact filters too: p1 stays as it is, p2's TCX links go)
+        json("--lab", name, "mode", "set", "ebpf");
+        assertThat(ours("vp1")).containsExactlyInAnyOrder("tc/ingress", "tc/egress");
+        assertThat(ours("vp2")).containsExactlyInAnyOrder("tc/ingress", "tc/egress");
         json("--lab", name, "mode", "set", "iptables");
         assertThat(ours("vp1")).isEmpty();
         json("--lab", name, "mode", "set", "ebpf", "--attach", "tc");

@@ -360,7 +360,7 @@ public final class Node {
                 Optional<Workload> known = known(state, fresh);
                 if (known.isPresent() && !known.get().key().equals(fresh.key())) {
                     // the same namespace reached by another name or path, or a Pod of another name in it
-                    out.add(new Outcome(fresh.key(), "already-enrolled-as " + known.get().key(), known.get()));
+                    out.add(new Outcome(fresh.key(), "already-enrolled", known.get())); // as known.get().key()
                     continue;
                 }
                 if (!inBatch.add(fresh.key())) {

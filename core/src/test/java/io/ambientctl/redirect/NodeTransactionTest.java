@@ -287,7 +287,8 @@ class NodeTransactionTest {
         Workload alias = new Workload("/proc/1/ns/net", null, null, "/proc/1/ns/net", a.ips(), a.podInterface(),
                 a.podIfindex(), a.podMac(), a.hostInterface(), a.hostIfindex(), a.hostMac(), 0, a.netnsId());
         List<Node.Outcome> out = n.enrollWorkloads(List.of(alias), false);
-        assertThat(out).extracting(Node.Outcome::action).containsExactly("already-enrolled-as fake-p1");
+        assertThat(out).extracting(Node.Outcome::action).containsExactly("already-enrolled");
+        assertThat(out.get(0).workload().key()).isEqualTo("fake-p1");
         assertThat(NodeState.load(dir).workloads).extracting(Workload::key).containsExactly("fake-p1");
         assertThat(kernels.get(RedirectMode.ebpf).enrolled).containsExactly("fake-p1");
     }
