@@ -139,4 +139,17 @@ class VanishingPartsKernelTest {
         assertThat(f.node.status().nodeProblems()).isEmpty();
         assertThat(f.lab.node().exec("ipset", "list", "-n").stdout()).doesNotContain("ambient");
     }
+
+    /** Issue 14 #7: in eBPF mode, the iptables mode's chain left in ztunnel's namespace is seen and removed. */
+    @Test
+    void theOtherModesChainInZtunnelsNamespaceIsALeftover() {
+        f.lab.ztunnel().exec("iptables", "-t", "mangle", "-N", Rules.CHAIN).check();
+        f.lab.ztunnel().exec("iptables", "-t", "mangle", "-A", "PREROUTING", "-j", Rules.CHAIN).check();
+        assertThat(f.node.status().nodeProblems()).anySatisfy(p -> assertThat(p).contains(
+                "leftovers of the iptables mode"));
+        assertThat(f.node.repair(false)).anySatisfy(x -> assertThat(x).contains("leftovers of the iptables mode"));
+        assertThat(f.lab.ztunnel().exec("iptables", "-t", "mangle", "-S").stdout()).doesNotContain(Rules.CHAIN);
+        assertThat(f.node.status().verified()).isTrue();
+        assertThat(captured(a)).isTrue();
+    }
 }

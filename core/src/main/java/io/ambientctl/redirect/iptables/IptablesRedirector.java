@@ -413,11 +413,21 @@ public final class IptablesRedirector implements Redirector {
         return out;
     }
 
+    /** Any object of this mode in the node's namespace or in ztunnel's (chains, jumps, sets, routing rules). */
     @Override
     public boolean present() {
-        return cfg.nodeNetns().call(() -> jumpPresent(false) || jumpPresent(true) || chainPresent(false)
-                || chainPresent(true) || Exec.run(List.of("ipset", "list", "-n")).stdout().contains(Rules.SET4)
-                || Exec.run(List.of("ip", "rule", "show")).stdout().contains("fwmark " + Rules.NODE_MARK));
+        if (cfg.nodeNetns().call(() -> anyHere() || Exec.run(List.of("ip", "rule", "show")).stdout()
+                .contains("fwmark " + Rules.NODE_MARK))) {
+            return true;
+        }
+        boolean[] there = {false};
+        inZtunnel(state.ztunnel, ns -> there[0] = ns.call(this::anyHere));
+        return there[0];
+    }
+
+    private boolean anyHere() {
+        return jumpPresent(false) || jumpPresent(true) || chainPresent(false) || chainPresent(true)
+                || Exec.run(List.of("ipset", "list", "-n")).stdout().contains(Rules.SET4);
     }
 
     /** The rules this mode would apply, for --dry-run. */
