@@ -15,20 +15,31 @@ import picocli.CommandLine.Option;
             + "remove what belongs to vanished workloads (namespace or veth gone), remove kernel objects the state "
             + "does not account for (after an interrupted operation) and leftovers of the other mode, and follow "
             + "ztunnel when its namespace was recreated. Says what it did. Every changing command does this first "
-            + "when an earlier one was interrupted."},
-        footerHeading = "%nExamples:%n", footer = {"  ambientctl repair --dry-run", "  ambientctl repair -o json"})
+            + "when an earlier one was interrupted.",
+    "",
+    "With --adopt, rebuild a lost, moved or corrupt (moved aside) state file from the kernel: the mode whose "
+            + "objects hold workloads says which addresses (and, in eBPF mode, veths) are enrolled; the namespaces "
+            + "holding them are found and named by their network namespace (Pod names cannot come from the kernel; "
+            + "the agent re-attributes them); the redirection stays in place throughout. Without a state file and "
+            + "with workloads redirected, a plain repair refuses: it would take them out of the mesh."},
+        footerHeading = "%nExamples:%n", footer = {"  ambientctl repair --dry-run", "  ambientctl repair -o json",
+            "  ambientctl repair --adopt"})
 public class RepairCommand extends BaseCommand implements Callable<Integer> {
     @Option(names = "--dry-run", description = "Say what would be done; change nothing.")
     boolean dryRun;
+
+    @Option(names = "--adopt", description = "Rebuild a lost state file from what the kernel redirects, and keep it.")
+    boolean adopt;
 
     @Mixin
     WaitOption waitOption;
 
     @Override
     public Integer call() {
-        List<String> done = node(waitOption.wait).repair(dryRun);
+        List<String> done = adopt ? node(waitOption.wait).adopt(dryRun) : node(waitOption.wait).repair(dryRun);
         Map<String, Object> doc = new LinkedHashMap<>();
         doc.put("dryRun", dryRun);
+        doc.put("adopt", adopt);
         doc.put("actions", done);
         Output.render(g(), out(), doc, () -> {
             if (done.isEmpty()) {

@@ -27,6 +27,14 @@ public final class Links {
         return ns.call(Links::here);
     }
 
+    /**
+     * The id the calling thread's namespace gives each of these namespaces (by path): a veth here whose peer is
+     * there reports it as {@link Link#peerNetnsId()}; -1 when none is assigned; absent when unreadable.
+     */
+    public static Map<String, Integer> nsidsHere(List<String> nsFiles) {
+        return Netlink.nsids(nsFiles);
+    }
+
     public static Optional<Link> byIndex(List<Link> links, int ifindex) {
         return links.stream().filter(l -> l.ifindex() == ifindex).findFirst();
     }

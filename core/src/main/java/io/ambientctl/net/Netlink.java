@@ -41,6 +41,10 @@ final class Netlink {
     static final int IFA_ADDRESS = 1;
     static final int IFA_LOCAL = 2;
     static final int HEADER = 16; // struct nlmsghdr
+    static final int RTM_NEWNSID = 88;
+    static final int RTM_GETNSID = 90;
+    static final int NETNSA_NSID = 1;
+    static final int NETNSA_FD = 3;
 
     private Netlink() {
     }
@@ -100,10 +104,19 @@ final class Netlink {
          * (another sequence number) are skipped.
          */
         void dump(int type, byte[] payload, Consumer<ByteBuffer> each) {
+            exchange(type, payload, true, each);
+        }
+
+        /** One request that is not a dump: its single answer goes to {@code each}. */
+        void request(int type, byte[] payload, Consumer<ByteBuffer> each) {
+            exchange(type, payload, false, each);
+        }
+
+        private void exchange(int type, byte[] payload, boolean dump, Consumer<ByteBuffer> each) {
             int mySeq = ++seq;
             ByteBuffer req = ByteBuffer.allocate(HEADER + payload.length).order(ByteOrder.nativeOrder());
             req.putInt(HEADER + payload.length).putShort((short) type)
-                    .putShort((short) (NLM_F_REQUEST | NLM_F_DUMP)).putInt(mySeq).putInt(0).put(payload);
+                    .putShort((short) (NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0))).putInt(mySeq).putInt(0).put(payload);
             if (c.write(fd, req.array(), req.capacity()) != req.capacity()) {
                 throw new IllegalStateException("netlink request failed: " + c.strerror(Native.errno()));
             }
@@ -139,6 +152,9 @@ final class Netlink {
                         return; // an ack ends the answer too
                     } else {
                         each.accept(b.slice(off + HEADER, len - HEADER).order(ByteOrder.nativeOrder()));
+                        if (!dump) {
+                            return;
+                        }
                     }
                     off += align(len);
                 }
@@ -149,6 +165,44 @@ final class Netlink {
         public void close() {
             c.close(fd);
         }
+    }
+
+    /**
+     * The id the calling thread's namespace gives each namespace file (RTM_GETNSID with NETNSA_FD): the
+     * IFLA_LINK_NETNSID its veths report for a peer there; -1 when none is assigned (no veth between them),
+     * absent when the file cannot be opened.
+     */
+    static Map<String, Integer> nsids(List<String> nsFiles) {
+        Map<String, Integer> out = new LinkedHashMap<>();
+        LibC c = Native.libc();
+        try (Socket s = Socket.open()) {
+            for (String f : nsFiles) {
+                int fd = c.open(f, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
+                if (fd < 0) {
+                    continue;
+                }
+                try {
+                    ByteBuffer p = ByteBuffer.allocate(12).order(ByteOrder.nativeOrder());
+                    p.put((byte) 0).put((byte) 0).putShort((short) 0); // struct rtgenmsg, padded
+                    p.putShort((short) 8).putShort((short) NETNSA_FD).putInt(fd);
+                    int[] id = {-1};
+                    try {
+                        s.request(RTM_GETNSID, p.array(), m -> {
+                            ByteBuffer v = attributes(m, 4).get(NETNSA_NSID);
+                            if (v != null) {
+                                id[0] = v.getInt(0);
+                            }
+                        });
+                    } catch (DumpFailed e) {
+                        continue;
+                    }
+                    out.put(f, id[0]);
+                } finally {
+                    c.close(fd);
+                }
+            }
+        }
+        return out;
     }
 
     static int align(int len) {

@@ -2,6 +2,7 @@ package io.ambientctl.redirect;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 import io.ambientctl.net.IpAddrs;
 import io.ambientctl.net.Link;
@@ -29,6 +30,16 @@ public final class Discovery {
      */
     public static Workload fromNetns(NetNs podNs, NetNs nodeNs, List<Link> hostLinks, String name, String namespace,
                                      String uid) {
+        return fromNetns(podNs, nodeNs, hostLinks, null, name, namespace, uid);
+    }
+
+    /**
+     * As above, with the id the node's namespace gives {@code podNs} ({@code nsid}, see {@link Links#nsidsHere};
+     * null: not checked): the host veth's peer must be in that namespace, not merely carry the same ifindex in
+     * another (two labs, or nested nodes, on one host).
+     */
+    public static Workload fromNetns(NetNs podNs, NetNs nodeNs, List<Link> hostLinks, Integer nsid, String name,
+                                     String namespace, String uid) {
         if (!podNs.exists()) {
             throw ExitCodeException.notFound("network namespace " + podNs.display() + " does not exist"
                     + (podNs.name() != null ? " (ip netns list shows the named ones)" : ""));
@@ -59,7 +70,8 @@ public final class Discovery {
             }
             seen.add(in.name());
             Link peer = Links.byIndex(host, in.peerIfindex()).orElse(null);
-            if (peer == null || !peer.veth() || peer.peerIfindex() != in.ifindex()) {
+            if (peer == null || !peer.veth() || peer.peerIfindex() != in.ifindex()
+                    || (nsid != null && peer.peerNetnsId() != nsid)) {
                 continue;
             }
             List<String> ips = in.globalIps().stream().map(IpAddrs::format).toList();
@@ -74,6 +86,68 @@ public final class Discovery {
                 + " has no veth whose peer is in the node's namespace (" + nodeNs.display() + ")"
                 + (seen.isEmpty() ? "" : "; veths seen: " + String.join(", ", seen))
                 + ". Is it a Pod's namespace, and is --node-netns right?");
+    }
+
+    /**
+     * Every network namespace with a veth to the node's namespace, as a workload named by the namespace: the
+     * named ones under /var/run/netns, then those of processes (/proc/PID/ns/net) not reached by a name.
+     * Namespaces that are not a Pod's (no veth to the node, no address) are left out.
+     */
+    public static List<Workload> candidates(NetNs nodeNs) {
+        List<Link> host = Links.in(nodeNs);
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        seen.add(nsfsKey(nodeNs.path()));
+        List<NetNs> spaces = new ArrayList<>();
+        try (var s = java.nio.file.Files.list(NetNs.RUN_DIR)) {
+            s.sorted().forEach(p -> {
+                try {
+                    NetNs ns = NetNs.named(p.getFileName().toString());
+                    if (seen.add(nsfsKey(ns.path()))) {
+                        spaces.add(ns);
+                    }
+                } catch (RuntimeException e) {
+                    // not a namespace name of ours to take
+                }
+            });
+        } catch (java.io.IOException e) {
+            // no named namespaces
+        }
+        try (var s = java.nio.file.Files.list(java.nio.file.Path.of("/proc"))) {
+            s.filter(p -> p.getFileName().toString().matches("\\d+")).forEach(p -> {
+                java.nio.file.Path n = p.resolve("ns/net");
+                String key = nsfsKey(n);
+                if (key != null && seen.add(key)) {
+                    spaces.add(NetNs.path(n));
+                }
+            });
+        } catch (java.io.IOException e) {
+            // no /proc: named namespaces only
+        }
+        Map<String, Integer> nsids = nodeNs.call(() -> Links.nsidsHere(spaces.stream().map(n -> n.path().toString())
+                .toList()));
+        List<Workload> out = new ArrayList<>();
+        for (NetNs ns : spaces) {
+            Integer id = nsids.get(ns.path().toString());
+            if (id == null || id < 0) {
+                continue; // no veth between it and the node's namespace
+            }
+            try {
+                out.add(fromNetns(ns, nodeNs, host, id, ns.display(), null, null));
+            } catch (RuntimeException e) {
+                // gone meanwhile, or not a Pod's namespace
+            }
+        }
+        return out;
+    }
+
+    /** Device and inode of a namespace's nsfs file (null when it cannot be read). */
+    private static String nsfsKey(java.nio.file.Path p) {
+        try {
+            return java.nio.file.Files.getAttribute(p, "unix:dev") + ":" + java.nio.file.Files.getAttribute(p,
+                    "unix:ino");
+        } catch (java.io.IOException | RuntimeException e) {
+            return null;
+        }
     }
 
     /** The node's own global addresses (kubelet probes come from them; they bypass the mesh). */

@@ -182,7 +182,21 @@ public final class Node {
      * Returns what it did (with {@code dryRun}: would do), the recovery of an interrupted operation included.
      */
     public List<String> repair(boolean dryRun) {
-        List<String> body = change("repair", dryRun, (state, r) -> reconcile(state, r, dryRun));
+        List<String> body = change("repair", dryRun, (state, r) -> {
+            if (state.mode == RedirectMode.none && state.workloads.isEmpty() && state.ztunnel == null) {
+                for (RedirectMode m : modes.all()) {
+                    try (Redirector o = modes.reader(m, cfg, state)) {
+                        if (!o.adoptable().workloads().isEmpty()) {
+                            throw new IllegalStateException("the state file records nothing, but the " + m + " mode's "
+                                    + "objects redirect " + o.adoptable().workloads().size() + " workload(s); repair "
+                                    + "would take them out of the mesh. Run 'ambientctl repair --adopt' to rebuild the "
+                                    + "state from the kernel and keep them, or 'ambientctl uninstall' to remove them");
+                        }
+                    }
+                }
+            }
+            return reconcile(state, r, dryRun);
+        });
         List<String> all = new ArrayList<>(lastRecovery);
         all.addAll(body);
         return all;
@@ -282,6 +296,98 @@ public final class Node {
         return done;
     }
 
+    /**
+     * Rebuilds a lost (or moved) state file from the kernel, so that losing it costs no Pod its redirection:
+     * the mode whose objects hold workloads says which addresses (eBPF: and veths and counter ids) are
+     * enrolled; the namespaces holding them are found by their veth or addresses, and named by the namespace
+     * (a Pod's name cannot come from the kernel: the agent re-attributes them). Then the mode is installed
+     * again over what is there (the same hooks and entries: no gap), and what no namespace holds is removed.
+     * Refused when the state file records anything. Returns what it did (with {@code dryRun}: would do).
+     */
+    public List<String> adopt(boolean dryRun) {
+        return change("repair --adopt", dryRun, (state, r) -> {
+            if (!state.workloads.isEmpty() || state.ztunnel != null) {
+                throw new IllegalStateException("the state file records " + state.workloads.size() + " workload(s)"
+                        + (state.ztunnel != null ? " and ztunnel" : "") + "; --adopt rebuilds a lost state file only "
+                        + "(run 'ambientctl repair')");
+            }
+            RedirectMode mode = null;
+            Redirector.Adoptable found = Redirector.Adoptable.NONE;
+            for (RedirectMode m : modes.all()) {
+                try (Redirector reader = modes.reader(m, cfg, state)) {
+                    Redirector.Adoptable a = reader.adoptable();
+                    if (a.workloads().size() > found.workloads().size() || (mode == null && !a.empty())) {
+                        mode = m;
+                        found = a;
+                    }
+                }
+            }
+            List<String> done = new ArrayList<>();
+            if (mode == null) {
+                done.add("nothing to adopt: no mode's objects hold a workload or ztunnel");
+                return done;
+            }
+            List<Workload> spaces = Discovery.candidates(cfg.nodeNetns());
+            Map<Integer, Workload> byVeth = new java.util.HashMap<>();
+            Map<String, Workload> byIp = new java.util.HashMap<>();
+            for (Workload w : spaces) {
+                byVeth.put(w.hostIfindex(), w);
+                w.ips().forEach(ip -> byIp.put(ip, w));
+            }
+            List<Workload> adopted = new ArrayList<>();
+            Set<String> keys = new HashSet<>();
+            int maxId = 0;
+            for (Redirector.Found f : found.workloads()) {
+                Workload w = f.hostIfindex() > 0 ? byVeth.get(f.hostIfindex())
+                        : byIp.get(io.ambientctl.net.IpAddrs.format(f.ips().get(0)));
+                String ips = f.ips().stream().map(io.ambientctl.net.IpAddrs::format).toList().toString();
+                if (w == null) {
+                    done.add(ips + ": no namespace holds it any more: left out (its entries are removed)");
+                    continue;
+                }
+                if (!keys.add(w.key())) {
+                    continue; // another address of a workload adopted already
+                }
+                int id = f.id() > 0 ? f.id() : 0;
+                maxId = Math.max(maxId, id);
+                adopted.add(w.withId(id));
+                done.add("adopted " + w.key() + " " + w.ips() + " on " + w.hostInterface() + " as enrolled in " + mode
+                        + " mode");
+            }
+            Workload zt = null;
+            for (Workload w : spaces) {
+                if ((found.ztunnelHostIfindex() > 0 && w.hostIfindex() == found.ztunnelHostIfindex())
+                        || (found.ztunnelHostInterface() != null && w.hostInterface().equals(found.ztunnelHostInterface()))) {
+                    zt = w;
+                }
+            }
+            if (zt != null) {
+                done.add("adopted ztunnel in " + zt.key() + " (" + zt.hostInterface() + ")");
+            }
+            if (dryRun) {
+                return done;
+            }
+            state.mode = mode;
+            int next = maxId + 1;
+            for (Workload w : adopted) {
+                state.workloads.add(w.id() > 0 ? w : w.withId(next++));
+            }
+            state.nextId = Math.max(next, state.workloads.stream().mapToInt(Workload::id).max().orElse(0) + 1);
+            state.ztunnel = zt == null ? null : Ztunnel.of(zt);
+            try (Redirector m = modes.open(mode, cfg, state, attachKind)) {
+                if (state.ztunnel != null) {
+                    m.installZtunnel(state.ztunnel, state.options());
+                } else {
+                    m.applyOptions(state.options());
+                }
+                m.enroll(state.workloads); // over what is there: the same hooks and entries
+                m.refreshNodeAddresses();
+                done.addAll(m.reconcile(false));
+            }
+            return done;
+        });
+    }
+
     /** Enrolls the workloads in these network namespaces: all of them, or none on failure. */
     public List<Outcome> enroll(List<NetNs> targets, boolean dryRun) {
         return enrollTargets(targets.stream().map(Target::of).toList(), dryRun);
@@ -293,11 +399,18 @@ public final class Node {
      * node, a Pod whose namespace lacks an IP the API gives it. Takes no lock.
      */
     public List<Workload> resolve(List<Target> targets) {
-        List<Link> hostLinks = Links.in(cfg.nodeNetns());
+        // the node's interfaces, and the ids it gives the targets' namespaces (a veth's peer must be there), at once
+        List<String> files = targets.stream().map(t -> t.netns().path().toString()).toList();
+        Object[] node = cfg.nodeNetns().call(() -> new Object[] {Links.here(), Links.nsidsHere(files)});
+        @SuppressWarnings("unchecked")
+        List<Link> hostLinks = (List<Link>) node[0];
+        @SuppressWarnings("unchecked")
+        Map<String, Integer> nsids = (Map<String, Integer>) node[1];
         progress.update("discovering", 0, targets.size());
         AtomicInteger seen = new AtomicInteger();
         Function<Target, Workload> discover = t -> {
-            Workload w = Discovery.fromNetns(t.netns(), cfg.nodeNetns(), hostLinks, t.name(), t.namespace(), t.uid());
+            Workload w = Discovery.fromNetns(t.netns(), cfg.nodeNetns(), hostLinks,
+                    nsids.get(t.netns().path().toString()), t.name(), t.namespace(), t.uid());
             if (t.expectIps() != null) {
                 List<String> missing = t.expectIps().stream().filter(ip -> !w.ips().contains(ip)).toList();
                 if (!missing.isEmpty()) {
@@ -672,9 +785,21 @@ public final class Node {
                         "^(detach|delete|remove) ", "")));
             }
         }
-        // (with nothing recorded, status stays cheap: 'repair' finds leftovers of an earlier installation)
         for (RedirectMode other : modes.all()) {
-            if (other == state.mode || state.mode == RedirectMode.none) {
+            if (state.mode == RedirectMode.none) {
+                try (Redirector o = modes.reader(other, cfg, state)) {
+                    Redirector.Adoptable a = o.adoptable();
+                    if (!a.empty()) {
+                        nodeProblems.add("the state file records nothing, but the " + other + " mode's objects hold "
+                                + a.workloads().size() + " workload(s)" + (a.ztunnelHostIfindex() > 0
+                                || a.ztunnelHostInterface() != null ? " and ztunnel" : "") + " (a lost or moved state "
+                                + "file?): 'ambientctl repair --adopt' rebuilds the state from them and keeps them "
+                                + "redirected");
+                    }
+                }
+                continue;
+            }
+            if (other == state.mode) {
                 continue;
             }
             try (Redirector o = modes.reader(other, cfg, state)) {

@@ -52,7 +52,8 @@ public final class NodeState {
             return s;
         } catch (JsonProcessingException e) {
             throw new IllegalStateException("state file " + f + " is corrupt (" + e.getOriginalMessage()
-                    + "); move it aside and run 'ambientctl repair'", e);
+                    + "); move it aside and run 'ambientctl repair --adopt' (it rebuilds the state from the kernel and keeps "
+                    + "every workload redirected)", e);
         } catch (IOException e) {
             throw new IllegalStateException("cannot read state file " + f + ": " + e.getMessage(), e);
         }

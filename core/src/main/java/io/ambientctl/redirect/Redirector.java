@@ -90,6 +90,28 @@ public interface Redirector extends AutoCloseable {
         throw new UnsupportedOperationException(mode() + " mode has no bench fill");
     }
 
+    /**
+     * What this mode's kernel objects say is enrolled, read without a state (to rebuild a lost state file):
+     * per workload its addresses and, where the mode knows them, its host veth, MAC and counter id; and
+     * ztunnel's host veth. Empty when nothing of the mode holds a workload.
+     */
+    default Adoptable adoptable() {
+        return Adoptable.NONE;
+    }
+
+    /** A workload as a mode's kernel objects have it: {@code hostIfindex} 0 and {@code id} 0 where unknown. */
+    record Found(int id, int hostIfindex, List<InetAddress> ips) {
+    }
+
+    /** See {@link #adoptable()}; {@code ztunnelHostIfindex} 0 and {@code ztunnelHostInterface} null: none found. */
+    record Adoptable(List<Found> workloads, int ztunnelHostIfindex, String ztunnelHostInterface) {
+        public static final Adoptable NONE = new Adoptable(List.of(), 0, null);
+
+        public boolean empty() {
+            return workloads.isEmpty() && ztunnelHostIfindex == 0 && ztunnelHostInterface == null;
+        }
+    }
+
     /** A decoded table of a mode: a pinned map, or a set. */
     record Table(String name, String type, int maxEntries, int count, List<Map<String, Object>> entries) {
     }

@@ -152,4 +152,36 @@ class VanishingPartsKernelTest {
         assertThat(f.node.status().verified()).isTrue();
         assertThat(captured(a)).isTrue();
     }
+
+    /** Issue 14 #8: a lost state file costs no Pod its redirection: status says so, repair refuses, --adopt keeps them. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(value = RedirectMode.class, names = {"ebpf", "iptables"})
+    void aLostStateFileIsRebuiltFromTheKernel(RedirectMode mode) throws Exception {
+        f.node.modeSet(mode, false);
+        java.nio.file.Path file = f.stateDir.resolve(NodeState.FILE);
+        java.nio.file.Files.move(file, f.stateDir.resolve("state.json.aside"));
+        assertThat(captured(a)).isTrue();
+        Node.Status st = f.node.status();
+        assertThat(st.verified()).isFalse();
+        assertThat(st.nodeProblems()).anySatisfy(p -> assertThat(p).contains("the state file records nothing")
+                .contains("repair --adopt"));
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> f.node.repair(false))
+                .hasMessageContaining("repair --adopt");
+        assertThat(captured(a)).isTrue();
+        assertThat(f.node.adopt(true)).anySatisfy(x -> assertThat(x).contains("adopted " + a.netns().display()));
+        assertThat(file).doesNotExist();
+        List<String> did = f.node.adopt(false);
+        assertThat(did).anySatisfy(x -> assertThat(x).contains("adopted " + a.netns().display()))
+                .anySatisfy(x -> assertThat(x).contains("adopted " + b.netns().display()))
+                .anySatisfy(x -> assertThat(x).contains("adopted ztunnel in " + f.lab.ztunnel().display()));
+        State s = f.node.recorded();
+        assertThat(s.mode).isEqualTo(mode);
+        assertThat(s.workloads).extracting(Workload::key).containsExactlyInAnyOrder(a.netns().display(),
+                b.netns().display());
+        assertThat(f.node.status().verified()).isTrue();
+        assertThat(captured(a)).isTrue();
+        assertThat(captured(b)).isTrue();
+        assertThat(captured(c)).isFalse();
+        assertThat(f.node.repair(false)).isEmpty();
+    }
 }

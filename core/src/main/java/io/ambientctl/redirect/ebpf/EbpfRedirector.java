@@ -640,6 +640,28 @@ public final class EbpfRedirector implements Redirector {
         return out;
     }
 
+    /** The workload map's entries grouped by counter id (its veth and addresses), and the ztunnel map's veth. */
+    @Override
+    public Adoptable adoptable() {
+        Datapath d = readOnly ? pinned() : datapath();
+        if (d == null) {
+            return Adoptable.NONE;
+        }
+        Map<Integer, List<InetAddress>> ips = new LinkedHashMap<>();
+        Map<Integer, Integer> veth = new HashMap<>();
+        for (var e : d.workloads().entries().entrySet()) {
+            if (e.getValue().id() >= BENCH_ID) {
+                continue;
+            }
+            ips.computeIfAbsent(e.getValue().id(), k -> new ArrayList<>()).add(e.getKey());
+            veth.put(e.getValue().id(), e.getValue().ifindex());
+        }
+        List<Found> found = new ArrayList<>();
+        ips.forEach((id, as) -> found.add(new Found(id, veth.get(id), as)));
+        Maps.ZtunnelInfo zi = d.ztunnel().get(0).orElse(new Maps.ZtunnelInfo(0, NO_MAC, 0));
+        return new Adoptable(found, zi.set() ? zi.ifindex() : 0, null);
+    }
+
     @Override
     public void benchFill(List<InetAddress> extra, boolean clear) {
         requireWritable();

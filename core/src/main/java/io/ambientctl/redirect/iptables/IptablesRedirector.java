@@ -482,6 +482,26 @@ public final class IptablesRedirector implements Redirector {
         return out;
     }
 
+    /** The node's sets' members (addresses only) and the veth of the policy route to ztunnel. */
+    @Override
+    public Adoptable adoptable() {
+        List<String> members = new ArrayList<>();
+        String[] ztIf = {null};
+        cfg.nodeNetns().run(() -> {
+            members.addAll(setMembers());
+            String route = Exec.run(List.of("ip", "-4", "route", "show", "table", Rules.NODE_TABLE)).stdout();
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile(" dev (\\S+)").matcher(route);
+            if (m.find()) {
+                ztIf[0] = m.group(1);
+            }
+        });
+        List<Found> found = new ArrayList<>();
+        for (String ip : members) {
+            found.add(new Found(0, 0, List.of(IpAddrs.parse(ip))));
+        }
+        return new Adoptable(found, 0, ztIf[0]);
+    }
+
     @Override
     public void benchFill(List<java.net.InetAddress> extra, boolean clear) {
         requireWritable();
