@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The eBPF redirection datapath (see ../shared/design/DATAPATH.md):
+ * The eBPF redirection datapath (see docs/datapath.md):
  *
  *   ambient_pod_ingress      TC ingress of a pod's host veth: traffic leaving the pod -> ztunnel (outbound)
  *   ambient_pod_egress       TC egress of a pod's host veth: traffic entering the pod -> ztunnel (inbound)

@@ -1,6 +1,6 @@
 package io.ambientctl.cli;
 
-/** The exit codes of the command-line contract (../shared/design/CLI.md). */
+/** The exit codes of the command-line contract (docs/cli.md). */
 public final class ExitCode {
     public static final int OK = 0;
     /** The operation failed (kernel, iptables, Kubernetes API error). */
