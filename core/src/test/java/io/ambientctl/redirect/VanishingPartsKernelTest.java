@@ -184,4 +184,19 @@ class VanishingPartsKernelTest {
         assertThat(captured(c)).isFalse();
         assertThat(f.node.repair(false)).isEmpty();
     }
+
+    /** Issue 14 #5: repair reports what it did to finish an interrupted operation, not "nothing to repair". */
+    @Test
+    void repairReportsTheRecoveryOfAnInterruptedOperation() {
+        // a 'mode set iptables' killed after it made its set: the journal names it
+        f.lab.node().exec("ipset", "create", Rules.SET4, "hash:ip").check();
+        NodeState.beginJournal(f.stateDir, "mode set");
+        List<String> did = f.node.repair(false);
+        assertThat(did.get(0)).startsWith("finished the interrupted operation (mode set");
+        assertThat(did).anySatisfy(x -> assertThat(x).contains("leftovers of the iptables mode"));
+        assertThat(NodeState.journal(f.stateDir)).isEmpty();
+        assertThat(f.lab.node().exec("ipset", "list", "-n").stdout()).doesNotContain("ambient");
+        assertThat(f.node.status().verified()).isTrue();
+        assertThat(captured(a)).isTrue();
+    }
 }
