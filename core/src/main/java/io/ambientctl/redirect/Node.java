@@ -125,6 +125,7 @@ public final class Node {
     /** Runs {@code body} under the lock with the journal naming {@code operation} (e.g. "enroll") while it runs. */
     private <T> T change(String operation, boolean dryRun, Change<T> body) {
         lastRecovery = List.of();
+        long t0 = io.ambientctl.util.Trace.start();
         try (NodeState.Lock lock = NodeState.lock(cfg.stateDir(), lockWait)) {
             if (!dryRun && NodeState.journal(cfg.stateDir()).isPresent()) {
                 // an earlier operation was interrupted: bring the node back to its state file first
@@ -144,6 +145,7 @@ public final class Node {
             // a dry run reads only: no object loaded, no pin created
             try (Redirector current = dryRun ? modes.reader(state.mode, cfg, state)
                     : modes.open(state.mode, cfg, state, attachKind)) {
+                io.ambientctl.util.Trace.since(t0, operation + ": lock, state loaded");
                 if (!dryRun) {
                     NodeState.beginJournal(cfg.stateDir(), operation);
                 }
@@ -159,9 +161,11 @@ public final class Node {
                     throw e;
                 }
                 if (!dryRun) {
+                    long t = io.ambientctl.util.Trace.start();
                     Faults.step("save-state");
                     NodeState.save(cfg.stateDir(), state);
                     NodeState.endJournal(cfg.stateDir());
+                    io.ambientctl.util.Trace.since(t, operation + ": state saved, journal ended");
                 }
                 return result;
             }
@@ -422,13 +426,16 @@ public final class Node {
             progress.update("discovering", seen.incrementAndGet(), targets.size());
             return w;
         };
+        long t = io.ambientctl.util.Trace.start();
         if (targets.size() <= 4) {
             return targets.stream().map(discover).toList();
         }
         // each discovery enters a namespace and reads it over rtnetlink: several at once
         ForkJoinPool pool = new ForkJoinPool(Math.min(8, Math.max(2, Runtime.getRuntime().availableProcessors() * 2)));
         try {
-            return pool.submit(() -> targets.parallelStream().map(discover).toList()).join();
+            List<Workload> found = pool.submit(() -> targets.parallelStream().map(discover).toList()).join();
+            io.ambientctl.util.Trace.since(t, "resolve: " + targets.size() + " namespaces discovered");
+            return found;
         } catch (RuntimeException e) {
             throw e.getCause() instanceof RuntimeException re ? re : e;
         } finally {

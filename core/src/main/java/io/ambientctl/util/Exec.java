@@ -74,6 +74,20 @@ public final class Exec {
 
     /** Runs the command with the given standard input (or none), waits up to 60 s. */
     public static Result run(List<String> command, String stdin) {
+        long t0 = System.nanoTime();
+        try {
+            return runUntimed(command, stdin);
+        } finally {
+            if (TRACE) {
+                System.err.printf("exec %.1f ms: %s%n", (System.nanoTime() - t0) / 1e6, String.join(" ", command));
+            }
+        }
+    }
+
+    /** -Dambientctl.trace=true: every process run, with its duration, on stderr (to find where time goes). */
+    private static final boolean TRACE = Trace.ON;
+
+    private static Result runUntimed(List<String> command, String stdin) {
         ProcessBuilder pb = new ProcessBuilder(command);
         pb.environment().put("LC_ALL", "C");
         Process p;

@@ -264,8 +264,9 @@ public final class EbpfRedirector implements Redirector {
         if (batch.isEmpty()) {
             return;
         }
+        long t = io.ambientctl.util.Trace.start();
         Datapath d = datapath();
-        d.program(Datapath.POD_INGRESS);
+        t = io.ambientctl.util.Trace.since(t, "ebpf: datapath open");
         AttachKind kind = podKind();
         Map<String, List<Hook>> attached = new LinkedHashMap<>();
         List<InetAddress> added = new ArrayList<>();
@@ -289,6 +290,7 @@ public final class EbpfRedirector implements Redirector {
             if (failed != null) {
                 throw failed;
             }
+            t = io.ambientctl.util.Trace.since(t, "ebpf: " + 2 * batch.size() + " hooks attached");
             var cm = d.counters();
             var wm = d.workloads();
             for (Workload w : batch) {
@@ -320,6 +322,7 @@ public final class EbpfRedirector implements Redirector {
             }
             throw e;
         }
+        t = io.ambientctl.util.Trace.since(t, "ebpf: map entries");
         // record the hooks; a hook of another slot (another attach kind, an older veth) goes now
         List<Hook> stale = new ArrayList<>();
         for (Workload w : batch) {
