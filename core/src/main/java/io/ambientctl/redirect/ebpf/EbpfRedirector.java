@@ -26,6 +26,7 @@ import io.ambientctl.redirect.DatapathOptions;
 import io.ambientctl.redirect.Discovery;
 import io.ambientctl.redirect.Hook;
 import io.ambientctl.redirect.NodeConfig;
+import io.ambientctl.redirect.Pins;
 import io.ambientctl.redirect.RedirectMode;
 import io.ambientctl.redirect.Redirector;
 import io.ambientctl.redirect.State;
@@ -82,11 +83,11 @@ public final class EbpfRedirector implements Redirector {
         return new Hook(ns.display(), t);
     }
 
-    private static void detach(Hook h) {
+    private void detach(Hook h) {
         io.ambientctl.util.Faults.step("tc-detach");
         NetNs ns = NetNs.parse(h.netns());
         if (h.tc().kind() == AttachKind.TCX) {
-            Tc.detachTcx(Path.of(h.tc().linkPin())); // by pin: works even when the netns is gone
+            Tc.detachTcx(Pins.requireUnder(cfg.bpffs(), h.tc().linkPin())); // by pin: works when the netns is gone
         } else if (ns.exists()) {
             ns.run(() -> Tc.detach(h.tc()));
         }
@@ -321,6 +322,7 @@ public final class EbpfRedirector implements Redirector {
         if (!Files.isDirectory(Datapath.mapsDir(cfg.bpffs()))) {
             return out;
         }
+        out.addAll(Pins.fixOutside(cfg.bpffs(), Datapath.linksDir(cfg.bpffs()), state.attachments, dryRun));
         // link pins nobody in the state attached
         Set<String> known = new HashSet<>();
         state.attachments.values().forEach(hs -> hs.forEach(h -> {
