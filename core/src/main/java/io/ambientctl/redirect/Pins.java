@@ -31,6 +31,15 @@ public final class Pins {
         return Path.of(pin);
     }
 
+    /** Every TCX link pin of {@code hooks} lies under {@code bpffs} (check before changing anything of a workload). */
+    public static void requireAllUnder(Path bpffs, List<Hook> hooks) {
+        for (Hook h : hooks) {
+            if (h.tc().linkPin() != null) {
+                requireUnder(bpffs, h.tc().linkPin());
+            }
+        }
+    }
+
     /** Whether {@code pin} lies under {@code bpffs} as {@link #requireUnder} requires. */
     public static boolean isUnder(Path bpffs, String pin) {
         return outside(bpffs, pin) == null;
@@ -109,6 +118,9 @@ public final class Pins {
                 } catch (InvalidPathException ex) {
                     own = null;
                 }
+                if (own == null || !Files.exists(own, LinkOption.NOFOLLOW_LINKS)) {
+                    own = pinOfLink(linksDir, h);
+                }
                 if (own != null && Files.exists(own, LinkOption.NOFOLLOW_LINKS) && isUnder(bpffs, own.toString())) {
                     out.add("re-point the state file's link pin " + printable(pin) + " (outside BPFFS, not touched) to "
                             + own);
@@ -126,6 +138,27 @@ public final class Pins {
             }
         }
         return out;
+    }
+
+    /** Our pin (in {@code linksDir}) of the TCX link the hook records (same link id and interface), or null. */
+    private static Path pinOfLink(Path linksDir, Hook h) {
+        if (h.tc().kind() != io.ambientctl.bpf.AttachKind.TCX || !Files.isDirectory(linksDir, LinkOption.NOFOLLOW_LINKS)) {
+            return null;
+        }
+        try (var s = Files.list(linksDir)) {
+            for (Path p : s.toList()) {
+                if (Files.isSymbolicLink(p)) {
+                    continue;
+                }
+                var a = io.ambientctl.bpf.Tc.pinnedLink(p, h.tc().direction());
+                if (a != null && a.linkId() == h.tc().linkId() && a.ifindex() == h.tc().ifindex()) {
+                    return p;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return null; // not found: the record is forgotten, the link then counts as unrecorded
+        }
+        return null;
     }
 
     private static String printable(String s) {

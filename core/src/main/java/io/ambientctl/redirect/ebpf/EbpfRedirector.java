@@ -213,6 +213,7 @@ public final class EbpfRedirector implements Redirector {
 
     @Override
     public void unenroll(Workload w) {
+        Pins.requireAllUnder(cfg.bpffs(), state.attachments.getOrDefault(w.key(), List.of())); // before any change
         Datapath d = datapath();
         var wm = d.workloads();
         for (String ip : w.ips()) {
