@@ -105,6 +105,17 @@ public final class NodeState {
         requireOwned("state directory", stateDir);
         Set<PosixFilePermission> mode = a.permissions();
         if (!DIR_MODE.containsAll(mode)) {
+            if (mode.contains(PosixFilePermission.GROUP_WRITE) || mode.contains(PosixFilePermission.OTHERS_WRITE)) {
+                throw new IllegalStateException("state directory " + stateDir + " is writable by others (mode "
+                        + octal(mode) + "): refusing to trust what is in it; give ambientctl a directory of its own "
+                        + "(e.g. " + NodeConfig.DEFAULT_STATE_DIR + "), or 'chmod 700 " + stateDir + "' if it is one");
+            }
+            String foreign = foreignEntry(stateDir);
+            if (foreign != null) {
+                throw new IllegalStateException("state directory " + stateDir + " has mode " + octal(mode) + " and holds "
+                        + foreign + ", not ambientctl's: refusing to change its mode; give ambientctl a directory of its "
+                        + "own (e.g. " + NodeConfig.DEFAULT_STATE_DIR + "), or 'chmod 700 " + stateDir + "' if it is one");
+            }
             Files.setPosixFilePermissions(stateDir, DIR_MODE);
             notes.accept("note: state directory " + stateDir + " had mode " + octal(mode) + " (others could read or "
                     + "write it); tightened to 0700");
@@ -121,6 +132,19 @@ public final class NodeState {
                     "cannot create " + stateDir + ": permission denied", e);
         } catch (IOException e) {
             throw new IllegalStateException("cannot create the state directory " + stateDir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** What ambientctl (and its lab) keeps in a state directory. */
+    private static final java.util.regex.Pattern OURS = java.util.regex.Pattern.compile(
+            "state\\.json|lock|journal|(state\\.json|journal)\\..*\\.tmp|state\\.json\\.tmp|journal\\.tmp|lab-.+"
+                    + "|pods|serve\\.(log|pid)|ready|captures\\.jsonl");
+
+    /** An entry of {@code dir} that is not ambientctl's (so the directory is not ours to chmod), or null. */
+    private static String foreignEntry(Path dir) throws IOException {
+        try (var s = Files.list(dir)) {
+            return s.map(p -> p.getFileName().toString()).filter(n -> !OURS.matcher(n).matches()).findFirst()
+                    .orElse(null);
         }
     }
 

@@ -138,6 +138,18 @@ class NodeStateTest {
             assertThat(notes).anySatisfy(n -> assertThat(n).contains(dir.toString()).contains("0755")
                     .contains("tightened to 0700"));
 
+            // never chmod a directory that is not ambientctl's own (--state-dir /var/lib, /tmp)
+            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+            Files.writeString(dir.resolve("someone-elses.conf"), "x");
+            assertThatThrownBy(() -> NodeState.load(dir)).hasMessageContaining("someone-elses.conf")
+                    .hasMessageContaining("refusing to change its mode");
+            assertThat(mode(dir)).isEqualTo("rwxr-xr-x");
+            Files.delete(dir.resolve("someone-elses.conf"));
+            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
+            assertThatThrownBy(() -> NodeState.lock(dir, Duration.ZERO)).hasMessageContaining("writable by others");
+            assertThat(mode(dir)).isEqualTo("rwxrwxrwx");
+            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
+
             Files.setAttribute(dir, "unix:uid", 65534);
             assertThatThrownBy(() -> NodeState.load(dir)).hasMessageContaining("owned by uid 65534")
                     .hasMessageContaining("chown");
