@@ -165,6 +165,13 @@ class MainTest {
                 assertThat(r.err()).as(String.join(" ", args)).contains(c[0]).doesNotContain("\tat ")
                         .doesNotContain("Exception").doesNotContain("An error has occurred");
             }
+            // the kubeconfig found through $KUBECONFIG (no --kubeconfig): the same checks, the file named
+            ProcessBuilder pb = KubeCliKernelTest.java(null, List.of("--state-dir", st, "enroll", "web", "-n", "shop"));
+            pb.environment().put("KUBECONFIG", empty.toString());
+            Process p = pb.redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes());
+            assertThat(p.waitFor()).as(out).isEqualTo(ExitCode.USAGE);
+            assertThat(out).contains("kubeconfig " + empty + " is empty").doesNotContain("Exception");
             assertThat(tmp.resolve("state")).doesNotExist();
             assertThat(Path.of("state")).doesNotExist();
         } finally {

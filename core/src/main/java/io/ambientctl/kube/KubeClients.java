@@ -30,15 +30,16 @@ final class KubeClients {
                 checkKubeconfig(List.of(o.kubeconfig()), o.context(), "--kubeconfig ");
                 cfg = Config.fromKubeconfig(o.context(), o.kubeconfig().toFile());
             } else {
-                if (o.context() != null) {
-                    // the context names an entry of the kubeconfig that autoConfigure reads: it must be there
-                    List<Path> files = autoKubeconfigs();
-                    if (files.isEmpty()) {
-                        throw new IllegalArgumentException("--context " + o.context() + ": there is no kubeconfig to "
-                                + "find it in ($KUBECONFIG is unset and " + home() + " does not exist); pass "
-                                + "--kubeconfig FILE");
-                    }
-                    checkKubeconfig(files, o.context(), "");
+                // the files autoConfigure reads ($KUBECONFIG's, ~/.kube/config) are checked as --kubeconfig is, and
+                // the context must be in them
+                List<Path> files = autoKubeconfigs();
+                if (files.isEmpty() && o.context() != null) {
+                    throw new IllegalArgumentException("--context " + o.context() + ": there is no kubeconfig to "
+                            + "find it in ($KUBECONFIG names none and " + home() + " does not exist); pass "
+                            + "--kubeconfig FILE");
+                }
+                if (!files.isEmpty()) {
+                    checkKubeconfig(files, o.context(), "kubeconfig ");
                 }
                 cfg = Config.autoConfigure(o.context());
             }
