@@ -181,7 +181,19 @@ public final class Agent implements AutoCloseable {
             }
             CompletableFuture<Void> both = CompletableFuture.allOf(p.start().toCompletableFuture(),
                     n.start().toCompletableFuture());
-            both.get(settings.syncTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            long deadline = System.nanoTime() + settings.syncTimeout().toNanos();
+            while (true) { // in slices, so the worker counts as live (/healthz) while it waits for the API
+                heartbeat.set(System.nanoTime());
+                try {
+                    both.get(Math.min(1000, Math.max(1, (deadline - System.nanoTime()) / 1_000_000)),
+                            TimeUnit.MILLISECONDS);
+                    break;
+                } catch (java.util.concurrent.TimeoutException slice) {
+                    if (stopping || System.nanoTime() >= deadline) {
+                        throw slice;
+                    }
+                }
+            }
             log.accept("agent: node " + nodeName + ", " + p.getStore().list().size() + " Pods here, "
                     + n.getStore().list().size() + " namespaces; reconciling");
             enqueueEverything();
