@@ -261,6 +261,15 @@ class ReliabilityKernelTest {
             assertThat(pin).exists(); // the real link is still attached and pinned
             assertThat(f.node.status().workloads().get(0).verification().problems()).as("nothing changed").isEmpty();
 
+            // a switch away from eBPF refuses before it removes anything: eBPF keeps redirecting
+            r = MainTest.run(args("mode", "set", "iptables"));
+            assertThat(r.code()).as(r.err()).isEqualTo(ExitCode.FAILED);
+            assertThat(r.err()).contains("outside BPFFS").doesNotContain("\tat ");
+            assertThat(Files.readString(decoy)).isEqualTo("precious\n");
+            assertThat(pin).exists();
+            assertThat(f.node.recorded().mode.name()).isEqualTo("ebpf");
+            assertThat(f.node.status().workloads().get(0).verification().problems()).isEmpty();
+
             r = MainTest.run(args("status"));
             assertThat(r.out()).contains(decoy.toString()).contains("outside BPFFS");
 

@@ -392,6 +392,7 @@ public final class EbpfRedirector implements Redirector {
 
     @Override
     public void uninstall() {
+        state.attachments.values().forEach(hs -> Pins.requireAllUnder(cfg.bpffs(), hs)); // before any change
         RuntimeException first = null;
         for (var e : new ArrayList<>(state.attachments.entrySet())) {
             try {
