@@ -15,15 +15,16 @@ import picocli.CommandLine.Option;
             + "the rest, and deleted Pods, are unenrolled. ztunnel's Pod (app=ztunnel in --ztunnel-namespace) is followed "
             + "when it is replaced. On start and every --resync everything is reconciled, so a restart repairs missed "
             + "events. Workloads enrolled by network namespace (--netns) are left alone.",
-    "Health: GET http://127.0.0.1:PORT/healthz (live) and /readyz (watching and reconciled). Stops on SIGTERM or "
-            + "SIGINT, leaving the redirection in place."},
+    "Health: GET http://127.0.0.1:PORT/healthz (live) and /readyz (watching and reconciled). While the API server "
+            + "cannot be reached the agent is live but not ready, and tries again after 1 s, doubling up to 30 s, one "
+            + "line each time. Stops on SIGTERM or SIGINT, leaving the redirection in place."},
         footerHeading = "%nExamples:%n", footer = {
             "  NODE_NAME=worker-1 ambientctl agent",
             "  ambientctl agent --kubeconfig ~/.kube/config --node worker-1 --health-port 0"})
 public class AgentCommand extends BaseCommand implements Callable<Integer> {
     @Option(names = "--health-port", paramLabel = "PORT",
             description = "Port of /healthz and /readyz on 127.0.0.1 (default: " + AgentSettings.DEFAULT_HEALTH_PORT
-                    + "; 0: any free port, printed on start; -1: none).")
+                    + "; 0: any free port, printed on start as 'health: listening on 127.0.0.1:PORT'; -1: none).")
     int healthPort = AgentSettings.DEFAULT_HEALTH_PORT;
 
     @Option(names = "--resync", paramLabel = "DURATION", converter = WaitOption.DurationConverter.class,
@@ -39,8 +40,7 @@ public class AgentCommand extends BaseCommand implements Callable<Integer> {
         AgentSettings settings = AgentSettings.defaults().withResync(resync).withHealthPort(healthPort);
         try (KubeNode kube = KubeSupport.connect(g(), node(lockWait));
              var agent = kube.startAgent(settings, this::info)) {
-            info("agent: running on node " + kube.nodeName()
-                    + (agent.healthPort() > 0 ? ", health on 127.0.0.1:" + agent.healthPort() : ""));
+            info("agent: running on node " + kube.nodeName()); // the health port: its own line, as soon as it listens
             // SIGTERM/SIGINT: stop watching, finish the batch at hand, leave the redirection as it is
             Thread stop = new Thread(agent::close, "agent-stop");
             Runtime.getRuntime().addShutdownHook(stop);

@@ -8,6 +8,7 @@ import io.ambientctl.bpf.LibbpfInfo;
 import io.ambientctl.net.NetNs;
 import io.ambientctl.redirect.Node;
 import io.ambientctl.redirect.NodeConfig;
+import io.ambientctl.redirect.NodeState;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
@@ -49,7 +50,16 @@ abstract class BaseCommand {
         if (g.verbose) {
             LibbpfInfo.logTo(line -> err().println(line));
         }
+        NodeState.noteTo(line -> info("ambientctl: " + line));
+        NodeConfig.requireAbsolute("--state-dir", g.stateDir);
         if (g.lab != null) {
+            for (String o : new String[] {"--bpffs", "--node-netns"}) {
+                if (given(o)) {
+                    throw new IllegalArgumentException("--lab " + g.lab + " sets " + o + " itself (the lab's "
+                            + (o.equals("--bpffs") ? "pins under " + labBpffs(g.lab) : "namespace " + g.lab + "-node")
+                            + "): give --lab or " + o + ", not both");
+                }
+            }
             io.ambientctl.lab.Lab lab = io.ambientctl.lab.Lab.named(g.lab, 1);
             return new NodeConfig(labBpffs(g.lab), labStateDir(g, g.lab), lab.node());
         }
@@ -57,11 +67,23 @@ abstract class BaseCommand {
         return new NodeConfig(g.bpffs, g.stateDir, nodeNs);
     }
 
+    /** Whether {@code option} was given on the command line (at the root or after a subcommand's name). */
+    boolean given(String option) {
+        picocli.CommandLine.ParseResult pr = spec.root().commandLine().getParseResult();
+        for (; pr != null; pr = pr.subcommand()) {
+            if (pr.hasMatchedOption(option)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     static Path labBpffs(String lab) {
         return Path.of("/sys/fs/bpf/ambientctl-lab-" + lab);
     }
 
     static Path labStateDir(GlobalOptions g, String lab) {
+        NodeConfig.requireAbsolute("--state-dir", g.stateDir);
         return g.stateDir.resolve("lab-" + lab);
     }
 

@@ -17,6 +17,7 @@ import io.ambientctl.lab.Traffic;
 import io.ambientctl.lab.ZtunnelStandIn;
 import io.ambientctl.redirect.Node;
 import io.ambientctl.redirect.NodeConfig;
+import io.ambientctl.redirect.NodeState;
 import io.ambientctl.redirect.Redirectors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -109,7 +110,8 @@ public class DemoCommand extends BaseCommand implements Callable<Integer> {
         say("kernel " + host.get("kernel") + ", libbpf " + host.get("libbpf") + ", bpffs at /sys/fs/bpf");
 
         new LabCommand.Down().teardown(g, name, line -> { });
-        Files.createDirectories(state);
+        NodeState.ensureDir(g.stateDir); // 0700, ours: as every state directory
+        NodeState.ensureDir(state);
         LabServices services = null;
         try {
             step("2. A lab that stands in for a node: namespaces " + lab.node().name() + ", " + lab.ztunnel().name()

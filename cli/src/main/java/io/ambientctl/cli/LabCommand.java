@@ -16,6 +16,7 @@ import io.ambientctl.lab.Lab;
 import io.ambientctl.lab.LabServices;
 import io.ambientctl.lab.ZtunnelStandIn;
 import io.ambientctl.redirect.NodeConfig;
+import io.ambientctl.redirect.NodeState;
 import io.ambientctl.redirect.Redirectors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -92,7 +93,8 @@ public class LabCommand extends BaseCommand implements Runnable {
             GlobalOptions g = g();
             new Down().teardown(g, name, this::info);
             Path dir = dir(g, name);
-            Files.createDirectories(dir);
+            NodeState.ensureDir(g.stateDir); // 0700, ours: as every state directory
+            NodeState.ensureDir(dir);
             Files.writeString(dir.resolve("pods"), Integer.toString(pods));
             info("creating lab " + name + " (" + pods + " pods) ...");
             lab.up();

@@ -1,21 +1,35 @@
 package io.ambientctl.cli;
 
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 import io.ambientctl.redirect.Node;
+import io.ambientctl.redirect.NodeState;
 import picocli.CommandLine.Command;
 
 @Command(name = "status", header = "Mode, ztunnel and each enrolled workload as the kernel has it",
         description = "Mode, ztunnel, and every enrolled workload with whether the kernel has "
         + "its redirection as recorded (and, if not, what is off), plus its redirected packet counters. Exit code 1 "
-        + "when anything recorded is not in the kernel: a workload declared enrolled but not redirecting.",
+        + "when anything recorded is not in the kernel: a workload declared enrolled but not redirecting, or an "
+        + "operation was interrupted; while another ambientctl's operation is in progress (it holds the lock) status "
+        + "says so and exits 0.",
         footerHeading = "%nExamples:%n", footer = {"  ambientctl status", "  ambientctl status -o json"})
 public class StatusCommand extends BaseCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Node.Status s = node(null).status();
-        Output.render(g(), out(), Docs.status(s), () -> {
+        // a changing command that holds the lock now is under way, not interrupted: say so, and exit 0 (what
+        // is read here may be half-way through it)
+        NodeState.JournalStatus journal = NodeState.journalStatus(config().stateDir());
+        Map<String, Object> doc = Docs.status(s);
+        if (journal.inProgress()) {
+            doc.put("inProgress", journal.text());
+        }
+        Output.render(g(), out(), doc, () -> {
             out().println("mode:    " + s.mode());
+            if (journal.inProgress()) {
+                out().println("in progress: " + journal.text() + " (what follows may change as it proceeds)");
+            }
             out().println("ztunnel: " + (s.ztunnel() == null ? "not set (enrolled traffic "
                     + (s.options().failOpen() ? "passes: fail open)" : "is dropped: fail closed)")
                     : s.ztunnel().netns() + " " + String.join(",", s.ztunnel().ips())));
@@ -34,6 +48,11 @@ public class StatusCommand extends BaseCommand implements Callable<Integer> {
             }
             t.print(out());
         });
+        if (!s.verified() && journal.inProgress()) {
+            err().println("ambientctl: an operation is in progress (" + journal.text() + "); run 'ambientctl status' "
+                    + "again when it has finished");
+            return ExitCode.OK;
+        }
         if (!s.verified()) {
             err().println("ambientctl: the kernel does not have everything the node state records (see above); "
                     + "'ambientctl enroll' of the workload, or 'ambientctl mode set " + s.mode() + "', reinstalls it");

@@ -38,12 +38,14 @@ class Targets {
         return !pods.isEmpty() || selector != null || allNamespaces;
     }
 
+    /** The namespaces, each once (the same one named twice, also as a name and as its path, is one target). */
     List<NetNs> namespaces() {
-        return netns.stream().map(NetNs::parse).toList();
+        return netns.stream().map(NetNs::parse).distinct().toList();
     }
 
+    /** The Pods, each name once. */
     PodSelection selection() {
-        return new PodSelection(pods, namespace, selector, allNamespaces);
+        return new PodSelection(pods.stream().distinct().toList(), namespace, selector, allNamespaces);
     }
 
     /** Refuses mixing Pods and network namespaces, and -n without Pods. */

@@ -4,6 +4,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
 
 import org.junit.jupiter.api.Test;
 
@@ -103,5 +110,111 @@ class MainTest {
     @Test
     void globalOptionsAreAcceptedAfterTheSubcommand() {
         assertThat(run("version", "--bpffs", "/sys/fs/bpf/x", "--state-dir", "/tmp/x", "-v").code()).isZero();
+    }
+
+    static Path kubeconfig(Path dir, String server) throws Exception {
+        return Files.writeString(dir.resolve("kubeconfig"), """
+                apiVersion: v1
+                kind: Config
+                clusters:
+                - name: c
+                  cluster:
+                    server: %s
+                    insecure-skip-tls-verify: true
+                contexts:
+                - name: mock
+                  context: {cluster: c, user: u}
+                - name: other
+                  context: {cluster: c, user: u}
+                users:
+                - name: u
+                  user: {token: x}
+                current-context: mock
+                """.formatted(server));
+    }
+
+    @Test
+    void optionsThatWouldSilentlyDoSomethingElseAreUsageErrors() throws Exception {
+        Path tmp = Files.createTempDirectory("ambientctl-main");
+        try {
+            Path kc = kubeconfig(tmp, "https://127.0.0.1:1");
+            Path empty = Files.writeString(tmp.resolve("empty"), "");
+            Path garbage = Files.writeString(tmp.resolve("garbage"), "{{{ not: yaml");
+            String st = tmp.resolve("state").toString();
+            String[][] cases = {
+                {"its contexts: mock, other", "--state-dir", st, "--kubeconfig", kc.toString(), "--context", "typo",
+                    "enroll", "web", "-n", "shop"},
+                {"--context typo is not in " + kc, "--state-dir", st, "--kubeconfig", kc.toString(), "--context", "typo",
+                    "agent"},
+                {empty + " is empty", "--state-dir", st, "--kubeconfig", empty.toString(), "enroll", "web", "-n", "shop"},
+                {tmp + " is a directory", "--state-dir", st, "--kubeconfig", tmp.toString(), "unenroll", "shop/web"},
+                {garbage + " is not a kubeconfig", "--state-dir", st, "--kubeconfig", garbage.toString(), "enroll", "web"},
+                {"--health-port -5 is not a port", "--state-dir", st, "agent", "--health-port", "-5"},
+                {"--health-port 65536 is not a port", "--state-dir", st, "agent", "--health-port", "65536"},
+                {"--state-dir is empty", "--state-dir", "", "status"},
+                {"--state-dir state is a relative path", "--state-dir", "state", "enroll", "--netns", "x"},
+                {"--state-dir is empty", "--state-dir", "", "lab", "up", "--name", "x"},
+                {"--lab x sets --bpffs itself", "--state-dir", st, "--lab", "x", "--bpffs", "/sys/fs/bpf/y", "status"},
+                {"--lab x sets --node-netns itself", "--state-dir", st, "--lab", "x", "enroll", "--netns", "p",
+                    "--node-netns", "n"},
+            };
+            for (String[] c : cases) {
+                String[] args = java.util.Arrays.copyOfRange(c, 1, c.length);
+                Run r = run(args);
+                assertThat(r.code()).as(String.join(" ", args) + ": " + r.err()).isEqualTo(ExitCode.USAGE);
+                assertThat(r.err()).as(String.join(" ", args)).contains(c[0]).doesNotContain("\tat ")
+                        .doesNotContain("Exception").doesNotContain("An error has occurred");
+            }
+            // the kubeconfig found through $KUBECONFIG (no --kubeconfig): the same checks, the file named
+            ProcessBuilder pb = KubeCliKernelTest.java(null, List.of("--state-dir", st, "enroll", "web", "-n", "shop"));
+            pb.environment().put("KUBECONFIG", empty.toString());
+            Process p = pb.redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes());
+            assertThat(p.waitFor()).as(out).isEqualTo(ExitCode.USAGE);
+            assertThat(out).contains("kubeconfig " + empty + " is empty").doesNotContain("Exception");
+            assertThat(tmp.resolve("state")).doesNotExist();
+            assertThat(Path.of("state")).doesNotExist();
+        } finally {
+            io.ambientctl.testing.Kernel.removeTree(tmp);
+        }
+    }
+
+    @Test
+    void theAgentWithoutAnApiServerSaysOneLinePerRetryStaysNotReadyAndPrintsItsPort() throws Exception {
+        Path tmp = Files.createTempDirectory("ambientctl-agent");
+        Path kc = kubeconfig(tmp, "https://127.0.0.1:1"); // nothing listens there
+        Path log = tmp.resolve("agent.log");
+        Process p = KubeCliKernelTest.java(null, List.of("--state-dir", tmp.resolve("state").toString(), "--kubeconfig",
+                kc.toString(), "--node", "n1", "agent", "--health-port", "0")).redirectErrorStream(true)
+                .redirectOutput(log.toFile()).start();
+        try {
+            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
+            while (!Files.readString(log).contains("retry in 2 s") && System.nanoTime() < deadline && p.isAlive()) {
+                Thread.sleep(200);
+            }
+            String out = Files.readString(log);
+            assertThat(p.isAlive()).as(out).isTrue();
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^health: listening on 127\\.0\\.0\\.1:(\\d+)$")
+                    .matcher(out);
+            assertThat(m.find()).as(out).isTrue();
+            int port = Integer.parseInt(m.group(1));
+            HttpClient http = HttpClient.newHttpClient();
+            assertThat(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/readyz")).build(),
+                    HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(503);
+            assertThat(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/healthz")).build(),
+                    HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(200);
+            List<String> lines = out.lines().toList();
+            assertThat(lines.stream().filter(l -> l.contains("not ready, retry in")).toList()).as(out)
+                    .hasSizeBetween(2, 3)
+                    .allSatisfy(l -> assertThat(l).startsWith("agent: ").contains("https://127.0.0.1:1")
+                            .contains("Connection refused"));
+            assertThat(out).contains("retry in 1 s").doesNotContain("\tat ").doesNotContain("Exception");
+            assertThat(lines).hasSizeLessThanOrEqualTo(6);
+        } finally {
+            p.destroy();
+            p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS);
+            p.destroyForcibly();
+            io.ambientctl.testing.Kernel.removeTree(tmp);
+        }
     }
 }

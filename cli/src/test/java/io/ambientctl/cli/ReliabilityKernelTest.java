@@ -115,7 +115,32 @@ class ReliabilityKernelTest {
     void badInputsAreRefusedWithTheDocumentedCodeAMessageAndNothingChanged() throws Exception {
         f.node.enroll(List.of(f.pod(1).netns()), false);
         String long65 = "n".repeat(65);
+        // a link on bpffs to a directory elsewhere (as to /etc): --bpffs through it must create nothing there
+        Path elsewhere = Files.createTempDirectory("acl-elsewhere");
+        Path bpfLink = Kernel.BPFFS.resolve("acl-link-" + Kernel.unique());
+        Files.createSymbolicLink(bpfLink, elsewhere);
+        Path emptyKubeconfig = Files.createTempFile("acl-kubeconfig", ".yaml");
+        try {
+            badInputs(long65, bpfLink, emptyKubeconfig);
+            assertThat(elsewhere).isEmptyDirectory();
+        } finally {
+            Files.deleteIfExists(bpfLink);
+            Files.deleteIfExists(emptyKubeconfig);
+            Kernel.removeTree(elsewhere);
+        }
+    }
+
+    private void badInputs(String long65, Path bpfLink, Path emptyKubeconfig) throws Exception {
         List<Case> cases = List.of(
+                c(2, "passes through a symbolic link", "--bpffs", bpfLink + "/x", "enroll", "--netns", "x"),
+                c(2, "passes through a symbolic link", "--bpffs", bpfLink + "/x", "status"),
+                c(2, "--state-dir is empty", "--state-dir", "", "enroll", "--netns", "x"),
+                c(2, "is a relative path", "--state-dir", "var/lib/ambientctl", "status"),
+                c(2, "not both", "--lab", "x", "status"),
+                c(2, "not both", "--lab", "x", "enroll", "--netns", "x"),
+                c(2, "is not a port", "agent", "--health-port", "-5"),
+                c(2, emptyKubeconfig + " is empty", "--kubeconfig", emptyKubeconfig.toString(), "enroll", "web", "-n",
+                        "shop"),
                 c(2, "unknown mode 'bogus'", "mode", "set", "bogus"),
                 c(2, "use ebpf or iptables", "mode", "set", "EBPFX"),
                 c(2, "not a mode to switch to", "mode", "set", "none"),
@@ -154,7 +179,7 @@ class ReliabilityKernelTest {
                 c(4, "no map nope", "inspect", "maps", "nope"),
                 c(2, "Unmatched argument", "frobnicate"),
                 c(2, "Unknown option", "status", "--frobnicate"));
-        assertThat(cases).hasSizeGreaterThanOrEqualTo(30);
+        assertThat(cases).hasSizeGreaterThanOrEqualTo(38);
         String before = snapshot();
         for (Case k : cases) {
             List<String> args = new ArrayList<>();
@@ -205,5 +230,153 @@ class ReliabilityKernelTest {
         assertThat(r.err()).contains("redirect.bpf.o").contains("EINVAL").doesNotContain("\tat ");
         assertThat(f.node.recorded().workloads).hasSize(1);
         Kernel.removeTree(pin);
+    }
+
+    private String[] args(String... more) {
+        List<String> a = new ArrayList<>(base());
+        a.addAll(List.of(more));
+        return a.toArray(String[]::new);
+    }
+
+    @Test
+    void aPinTheStateFileNamesOutsideBpffsIsNeverTouchedAndRepairPointsItBack() throws Exception {
+        f.node.enroll(List.of(f.pod(1).netns()), false);
+        Path state = f.stateDir.resolve("state.json");
+        String good = Files.readString(state);
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"linkPin\"\\s*:\\s*\"([^\"]+/pod_[^\"]+)\"").matcher(good);
+        assertThat(m.find()).as("a TCX link pin of the pod in " + good).isTrue();
+        Path pin = Path.of(m.group(1));
+        assertThat(pin).startsWith(f.bpffs).exists();
+        Path decoy = Files.writeString(Files.createTempFile("acl-decoy", ".conf"), "precious\n");
+        try {
+            Files.writeString(state, good.replace("\"" + pin + "\"", "\"" + decoy + "\""));
+            String p1 = f.pod(1).netns().name();
+
+            MainTest.Run r = MainTest.run(args("unenroll", "--netns", p1));
+            assertThat(r.code()).as(r.err()).isEqualTo(ExitCode.FAILED);
+            assertThat(r.err()).contains("state file names " + decoy + " outside BPFFS")
+                    .contains("ambientctl repair").doesNotContain("\tat ");
+            assertThat(r.out()).doesNotContain("unenrolled");
+            assertThat(Files.readString(decoy)).isEqualTo("precious\n");
+            assertThat(pin).exists(); // the real link is still attached and pinned
+            assertThat(f.node.status().workloads().get(0).verification().problems()).as("nothing changed").isEmpty();
+
+            // a switch away from eBPF refuses before it removes anything: eBPF keeps redirecting
+            r = MainTest.run(args("mode", "set", "iptables"));
+            assertThat(r.code()).as(r.err()).isEqualTo(ExitCode.FAILED);
+            assertThat(r.err()).contains("outside BPFFS").doesNotContain("\tat ");
+            assertThat(Files.readString(decoy)).isEqualTo("precious\n");
+            assertThat(pin).exists();
+            assertThat(f.node.recorded().mode.name()).isEqualTo("ebpf");
+            assertThat(f.node.status().workloads().get(0).verification().problems()).isEmpty();
+
+            r = MainTest.run(args("status"));
+            assertThat(r.out()).contains(decoy.toString()).contains("outside BPFFS");
+
+            r = MainTest.run(args("repair"));
+            assertThat(r.code()).as(r.err() + r.out()).isZero();
+            assertThat(r.out()).contains("re-point").contains(decoy.toString());
+            assertThat(Files.readString(state)).contains(pin.toString()).doesNotContain(decoy.toString());
+            assertThat(MainTest.run(args("status")).code()).isZero();
+
+            r = MainTest.run(args("unenroll", "--netns", p1));
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(pin).doesNotExist();
+            assertThat(Files.readString(decoy)).isEqualTo("precious\n");
+        } finally {
+            Files.deleteIfExists(decoy);
+        }
+    }
+
+    @Test
+    void statusDuringALiveOperationSaysInProgressAndExits0AfterItDiedInterrupted() throws Exception {
+        f.node.enroll(List.of(f.pod(1).netns()), false);
+        Process holder = io.ambientctl.testing.LockHolder.start(f.stateDir, "mode set");
+        try {
+            MainTest.Run r = MainTest.run(args("status"));
+            assertThat(r.code()).as(r.out() + r.err()).isZero();
+            assertThat(r.out()).contains("in progress: mode set pid " + holder.pid() + ", since ")
+                    .doesNotContain("interrupted");
+            r = MainTest.run(args("status", "-o", "json"));
+            assertThat(io.ambientctl.util.Json.parse(r.out()).get("inProgress").asText())
+                    .startsWith("mode set pid " + holder.pid());
+            // the probe took nothing: the holder still holds the lock
+            assertThat(MainTest.run(args("enroll", "--netns", f.pod(2).netns().name())).code())
+                    .isEqualTo(ExitCode.LOCKED);
+        } finally {
+            holder.destroy();
+            holder.waitFor();
+        }
+        MainTest.Run r = MainTest.run(args("status"));
+        assertThat(r.code()).isEqualTo(ExitCode.FAILED);
+        assertThat(r.out()).contains("an operation was interrupted (mode set pid " + holder.pid());
+
+        // a journal that is a link to another file: status does not print that file
+        Path secret = Files.writeString(Files.createTempFile("acl-secret", ".txt"), "root-only-secret\n");
+        try {
+            Path journal = f.stateDir.resolve("journal");
+            Files.delete(journal);
+            Files.createSymbolicLink(journal, secret);
+            r = MainTest.run(args("status"));
+            assertThat(r.out() + r.err()).doesNotContain("root-only-secret").contains("symbolic link");
+            assertThat(MainTest.run(args("repair")).code()).isZero();
+            assertThat(secret).exists();
+            assertThat(journal).doesNotExist();
+        } finally {
+            Files.deleteIfExists(secret);
+        }
+    }
+
+    @Test
+    void theSameTargetTwiceIsOneAndANonRootUserIsToldToBeRoot() throws Exception {
+        String p2 = f.pod(2).netns().name();
+        MainTest.Run r = MainTest.run(args("enroll", "--netns", p2, "--netns", p2, "--netns", "/var/run/netns/" + p2,
+                "-o", "json"));
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(io.ambientctl.util.Json.parse(r.out()).get("results")).as(r.out()).hasSize(1);
+        r = MainTest.run(args("unenroll", "--netns", p2, "--netns", p2, "-o", "json"));
+        assertThat(io.ambientctl.util.Json.parse(r.out()).get("results")).as(r.out()).hasSize(1);
+
+        // as nobody, with the root-owned (0700) state directory: not "cannot take the lock"
+        Path cp = readableClassPath();
+        try {
+            for (String[] cmd : new String[][] {{"enroll", "--netns", p2}, {"status"}, {"repair"}}) {
+                List<String> line = new ArrayList<>(List.of("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        ProcessHandle.current().info().command().orElse("java"), "-XX:TieredStopAtLevel=1",
+                        "-XX:+UseSerialGC", "-Duser.home=/tmp", "-cp", Files.readString(cp.resolve("cp")),
+                        Main.class.getName()));
+                line.addAll(base());
+                line.addAll(List.of(cmd));
+                Process p = new ProcessBuilder(line).redirectErrorStream(true).start();
+                String out = new String(p.getInputStream().readAllBytes());
+                assertThat(p.waitFor()).as(out).isEqualTo(ExitCode.FAILED);
+                assertThat(out).as(String.join(" ", cmd)).contains("must run as root").doesNotContain("\tat ")
+                        .doesNotContain("cannot take the lock");
+            }
+        } finally {
+            Kernel.removeTree(cp);
+        }
+        assertThat(f.node.recorded().workloads).isEmpty();
+    }
+
+    /** This JVM's class path, with what another user cannot read (root's ~/.m2) copied to a readable place. */
+    private static Path readableClassPath() throws IOException {
+        Path dir = Files.createTempDirectory("acl-cp");
+        Files.setPosixFilePermissions(dir, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        List<String> entries = new ArrayList<>();
+        int i = 0;
+        for (String e : System.getProperty("java.class.path").split(java.io.File.pathSeparator)) {
+            Path p = Path.of(e);
+            if (Files.isRegularFile(p)) {
+                Path copy = dir.resolve(i++ + "-" + p.getFileName());
+                Files.copy(p, copy);
+                Files.setPosixFilePermissions(copy, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+                entries.add(copy.toString());
+            } else {
+                entries.add(e); // the modules' classes directories: world-readable
+            }
+        }
+        Files.writeString(dir.resolve("cp"), String.join(java.io.File.pathSeparator, entries));
+        return dir;
     }
 }

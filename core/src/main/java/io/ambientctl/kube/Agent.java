@@ -53,8 +53,9 @@ public final class Agent implements AutoCloseable {
     private final AtomicLong heartbeat = new AtomicLong(System.nanoTime());
     private final AtomicLong enrolls = new AtomicLong();
     private final AtomicLong unenrolls = new AtomicLong();
-    private SharedIndexInformer<Pod> pods;
-    private SharedIndexInformer<Namespace> namespaces;
+    private volatile SharedIndexInformer<Pod> pods;
+    private volatile SharedIndexInformer<Namespace> namespaces;
+    private final CountDownLatch closeDone = new CountDownLatch(1);
     private HealthServer health;
     private Thread worker;
     private volatile boolean stopping;
@@ -77,31 +78,83 @@ public final class Agent implements AutoCloseable {
         this.queue = new WorkQueue(timer, settings.maxRetryDelay());
     }
 
-    /** Starts the informers, waits for their first listing, reconciles everything, then follows events. */
+    /** The first wait before connecting to the API again, and the longest. */
+    static final Duration FIRST_RETRY = Duration.ofSeconds(1);
+    static final Duration MAX_RETRY = Duration.ofSeconds(30);
+
+    /**
+     * Starts the health endpoints (not ready yet) and the worker, which connects: starts the informers and waits
+     * for their first listing (while the API server cannot be reached or refuses, one log line per attempt, the
+     * next after 1 s, doubling up to 30 s), reconciles everything, then follows events.
+     */
     void start() {
+        // the client's informers log each failed listing with its stack trace: the agent says it in one line
+        System.setProperty("org.slf4j.simpleLogger.log.io.fabric8.kubernetes.client.informers", "off");
         try {
             if (settings.healthPort() >= 0) {
                 health = HealthServer.start(settings.healthPort(), this::live, this::ready);
+                log.accept("health: listening on 127.0.0.1:" + health.port());
             }
-            pods = client.pods().inAnyNamespace().withField("spec.nodeName", nodeName).runnableInformer(0);
-            pods.addEventHandler(new ResourceEventHandler<Pod>() {
+            worker = new Thread(this::run, "agent-worker");
+            worker.setDaemon(true);
+            worker.start();
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    private void run() {
+        try {
+            Duration delay = FIRST_RETRY;
+            while (!stopping) {
+                heartbeat.set(System.nanoTime());
+                String failure = connect();
+                if (failure == null || stopping) {
+                    break; // (an attempt cut short by stopping is no failure to report)
+                }
+                log.accept("agent: " + failure + "; not ready, retry in " + delay.toSeconds() + " s");
+                long until = System.nanoTime() + delay.toNanos();
+                while (!stopping && System.nanoTime() < until) {
+                    heartbeat.set(System.nanoTime());
+                    Thread.sleep(Math.min(200, Math.max(1, (until - System.nanoTime()) / 1_000_000)));
+                }
+                delay = delay.multipliedBy(2).compareTo(MAX_RETRY) > 0 ? MAX_RETRY : delay.multipliedBy(2);
+            }
+            if (!stopping) {
+                work();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            stopped.countDown();
+        }
+    }
+
+    /** Starts the informers and waits for their first listing; null when they listed, else what went wrong. */
+    private String connect() throws InterruptedException {
+        SharedIndexInformer<Pod> p = null;
+        SharedIndexInformer<Namespace> n = null;
+        try {
+            p = client.pods().inAnyNamespace().withField("spec.nodeName", nodeName).runnableInformer(0);
+            p.addEventHandler(new ResourceEventHandler<Pod>() {
                 @Override
-                public void onAdd(Pod p) {
-                    podChanged(p);
+                public void onAdd(Pod pod) {
+                    podChanged(pod);
                 }
 
                 @Override
-                public void onUpdate(Pod old, Pod p) {
-                    podChanged(p);
+                public void onUpdate(Pod old, Pod pod) {
+                    podChanged(pod);
                 }
 
                 @Override
-                public void onDelete(Pod p, boolean unknownFinalState) {
-                    podChanged(p);
+                public void onDelete(Pod pod, boolean unknownFinalState) {
+                    podChanged(pod);
                 }
             });
-            namespaces = client.namespaces().runnableInformer(0);
-            namespaces.addEventHandler(new ResourceEventHandler<Namespace>() {
+            n = client.namespaces().runnableInformer(0);
+            n.addEventHandler(new ResourceEventHandler<Namespace>() {
                 @Override
                 public void onAdd(Namespace ns) {
                     namespaceChanged(ns);
@@ -119,35 +172,68 @@ public final class Agent implements AutoCloseable {
                     namespaceChanged(ns);
                 }
             });
-            CompletableFuture<Void> both = CompletableFuture.allOf(pods.start().toCompletableFuture(),
-                    namespaces.start().toCompletableFuture());
-            both.get(settings.syncTimeout().toMillis(), TimeUnit.MILLISECONDS);
-            log.accept("agent: node " + nodeName + ", " + pods.getStore().list().size() + " Pods here, "
-                    + namespaces.getStore().list().size() + " namespaces; reconciling");
+            synchronized (this) {
+                if (stopping) {
+                    return null;
+                }
+                pods = p;
+                namespaces = n;
+            }
+            CompletableFuture<Void> both = CompletableFuture.allOf(p.start().toCompletableFuture(),
+                    n.start().toCompletableFuture());
+            long deadline = System.nanoTime() + settings.syncTimeout().toNanos();
+            while (true) { // in slices, so the worker counts as live (/healthz) while it waits for the API
+                heartbeat.set(System.nanoTime());
+                try {
+                    both.get(Math.min(1000, Math.max(1, (deadline - System.nanoTime()) / 1_000_000)),
+                            TimeUnit.MILLISECONDS);
+                    break;
+                } catch (java.util.concurrent.TimeoutException slice) {
+                    if (stopping || System.nanoTime() >= deadline) {
+                        throw slice;
+                    }
+                }
+            }
+            log.accept("agent: node " + nodeName + ", " + p.getStore().list().size() + " Pods here, "
+                    + n.getStore().list().size() + " namespaces; reconciling");
             enqueueEverything();
             timer.scheduleAtFixedRate(this::enqueueEverything, settings.resync().toMillis(),
                     settings.resync().toMillis(), TimeUnit.MILLISECONDS);
-            worker = new Thread(this::work, "agent-worker");
-            worker.setDaemon(true);
-            worker.start();
+            return null;
         } catch (java.util.concurrent.TimeoutException e) {
-            close();
-            throw new IllegalStateException("agent: the API did not list Pods and namespaces within "
-                    + settings.syncTimeout().toSeconds() + "s; is it reachable, and may this account list them?", e);
-        } catch (java.util.concurrent.ExecutionException e) {
-            close();
-            Throwable c = e.getCause();
-            throw c instanceof io.fabric8.kubernetes.client.KubernetesClientException k
-                    ? KubeClients.apiFailure("watching Pods and namespaces", k)
-                    : new IllegalStateException("agent: cannot start watching: " + c.getMessage(), c);
-        } catch (InterruptedException e) {
-            close();
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("agent: interrupted while starting", e);
-        } catch (RuntimeException e) {
-            close();
-            throw e;
+            stopInformers(p, n);
+            return "the API at " + client.getMasterUrl() + " did not list Pods and namespaces within "
+                    + settings.syncTimeout().toSeconds() + " s (is it reachable, and may this account list them?)";
+        } catch (java.util.concurrent.ExecutionException | RuntimeException e) {
+            stopInformers(p, n);
+            Throwable c = e instanceof java.util.concurrent.ExecutionException ? e.getCause() : e;
+            while (c instanceof java.util.concurrent.CompletionException && c.getCause() != null) {
+                c = c.getCause();
+            }
+            return c instanceof io.fabric8.kubernetes.client.KubernetesClientException k
+                    ? KubeClients.apiFailure("watching Pods and namespaces at " + client.getMasterUrl(), k).getMessage()
+                    : "cannot watch Pods and namespaces at " + client.getMasterUrl() + ": " + rootMessage(c);
         }
+    }
+
+    private static String rootMessage(Throwable t) {
+        Throwable r = t;
+        while (r.getCause() != null && r.getCause() != r) {
+            r = r.getCause();
+        }
+        String m = r.getMessage() != null ? r.getMessage() : r.getClass().getSimpleName();
+        return t.getMessage() != null && t != r && !t.getMessage().contains(m) ? t.getMessage() + " (" + m + ")" : m;
+    }
+
+    private synchronized void stopInformers(SharedIndexInformer<Pod> p, SharedIndexInformer<Namespace> n) {
+        if (p != null) {
+            p.stop();
+        }
+        if (n != null) {
+            n.stop();
+        }
+        pods = null;
+        namespaces = null;
     }
 
     private static String mode(Namespace ns) {
@@ -173,8 +259,12 @@ public final class Agent implements AutoCloseable {
 
     /** Every Pod the API shows here, every Pod workload the node holds, and ztunnel. */
     private void enqueueEverything() {
+        SharedIndexInformer<Pod> informer = pods;
+        if (informer == null) {
+            return;
+        }
         queue.add(ZTUNNEL_KEY);
-        pods.getStore().list().forEach(p -> queue.add(Pods.key(p)));
+        informer.getStore().list().forEach(p -> queue.add(Pods.key(p)));
         try {
             node.recorded().workloads.stream().filter(w -> w.namespace() != null).forEach(w -> queue.add(w.key()));
         } catch (RuntimeException e) {
@@ -182,29 +272,30 @@ public final class Agent implements AutoCloseable {
         }
     }
 
-    private void work() {
-        try {
-            while (!stopping) {
-                heartbeat.set(System.nanoTime());
-                List<String> batch = queue.take(settings.batch(), Duration.ofMillis(500));
-                if (batch.isEmpty()) {
-                    if (!reconciledOnce) {
-                        reconciledOnce = true;
-                        log.accept("agent: ready");
-                    }
-                    continue;
-                }
-                try {
-                    reconcile(batch);
-                } catch (RuntimeException e) {
-                    log.accept("agent: reconciling " + batch.size() + " keys failed, will retry: " + e.getMessage());
-                    batch.forEach(queue::retryLater);
-                }
+    private void work() throws InterruptedException {
+        boolean watching = true;
+        while (!stopping) {
+            heartbeat.set(System.nanoTime());
+            boolean now = pods.isWatching() && namespaces.isWatching();
+            if (now != watching) {
+                log.accept(now ? "agent: watching the API again" : "agent: lost the watch on the API at "
+                        + client.getMasterUrl() + "; the client reconnects (not ready meanwhile)");
+                watching = now;
             }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } finally {
-            stopped.countDown();
+            List<String> batch = queue.take(settings.batch(), Duration.ofMillis(500));
+            if (batch.isEmpty()) {
+                if (!reconciledOnce) {
+                    reconciledOnce = true;
+                    log.accept("agent: ready");
+                }
+                continue;
+            }
+            try {
+                reconcile(batch);
+            } catch (RuntimeException e) {
+                log.accept("agent: reconciling " + batch.size() + " keys failed, will retry: " + e.getMessage());
+                batch.forEach(queue::retryLater);
+            }
         }
     }
 
@@ -357,7 +448,9 @@ public final class Agent implements AutoCloseable {
 
     /** Started, reconciled once, and the informers are watching. */
     public boolean ready() {
-        return live() && reconciledOnce && pods.isWatching() && namespaces.isWatching();
+        SharedIndexInformer<Pod> p = pods;
+        SharedIndexInformer<Namespace> n = namespaces;
+        return live() && reconciledOnce && p != null && n != null && p.isWatching() && n.isWatching();
     }
 
     /** The health port actually bound (-1 without one). */
@@ -381,31 +474,48 @@ public final class Agent implements AutoCloseable {
 
     /** Stops watching and lets the worker finish its batch; the redirection stays as it is. */
     @Override
-    public synchronized void close() {
-        if (closed) {
-            return; // a second caller (the signal's hook and the command's own close) waits for the first
+    public void close() {
+        boolean first;
+        synchronized (this) {
+            first = !closed;
+            if (first) {
+                closed = true;
+                stopping = true;
+                timer.shutdownNow();
+                // stopped, not forgotten: the worker finishes the batch at hand with their caches
+                if (pods != null) {
+                    pods.stop();
+                }
+                if (namespaces != null) {
+                    namespaces.stop();
+                }
+            }
         }
-        closed = true;
-        stopping = true;
-        timer.shutdownNow();
-        if (pods != null) {
-            pods.stop();
-        }
-        if (namespaces != null) {
-            namespaces.stop();
-        }
-        if (worker != null) {
+        if (!first) {
+            // a second caller (the signal's hook and the command's own close) waits for the first
             try {
-                worker.join(TimeUnit.SECONDS.toMillis(30));
+                closeDone.await(40, TimeUnit.SECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
-        } else {
-            stopped.countDown();
+            return;
         }
-        if (health != null) {
-            health.close();
+        try {
+            if (worker != null) {
+                try {
+                    worker.join(TimeUnit.SECONDS.toMillis(30));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            } else {
+                stopped.countDown();
+            }
+            if (health != null) {
+                health.close();
+            }
+            log.accept("agent: stopped; the redirection stays as it is");
+        } finally {
+            closeDone.countDown();
         }
-        log.accept("agent: stopped; the redirection stays as it is");
     }
 }

@@ -15,6 +15,10 @@ public record AgentSettings(Duration resync, int healthPort, Duration syncTimeou
         if (resync == null || resync.isZero() || resync.isNegative()) {
             throw new IllegalArgumentException("the resync period must be positive, not " + resync);
         }
+        if (healthPort < -1 || healthPort > 65535) {
+            throw new IllegalArgumentException("--health-port " + healthPort + " is not a port: give 0 to 65535 (0: any "
+                    + "free port), or -1 for no health endpoints");
+        }
         if (batch < 1) {
             throw new IllegalArgumentException("a batch has at least one Pod, not " + batch);
         }

@@ -777,8 +777,11 @@ public final class Node {
         State state = NodeState.load(cfg.stateDir());
         List<WorkloadStatus> out = new ArrayList<>();
         List<String> nodeProblems = new ArrayList<>();
-        NodeState.journal(cfg.stateDir()).ifPresent(j -> nodeProblems.add("an operation was interrupted (" + j
-                + "); the next changing command, or 'ambientctl repair', finishes it"));
+        NodeState.JournalStatus journal = NodeState.journalStatus(cfg.stateDir()); // in progress: not a problem
+        if (journal.interrupted()) {
+            nodeProblems.add("an operation was interrupted (" + journal.text()
+                    + "); the next changing command, or 'ambientctl repair', finishes it");
+        }
         if (state.mode != RedirectMode.none) {
             try (Redirector r = modes.reader(state.mode, cfg, state)) {
                 nodeProblems.addAll(r.verifyNode());

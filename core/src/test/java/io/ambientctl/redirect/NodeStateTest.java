@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
@@ -72,5 +73,119 @@ class NodeStateTest {
         try (var again = NodeState.lock(dir, Duration.ZERO)) {
             assertThat(again).isNotNull();
         }
+    }
+
+    private static String mode(Path p) throws Exception {
+        return PosixFilePermissions.toString(Files.getPosixFilePermissions(p, LinkOption.NOFOLLOW_LINKS));
+    }
+
+    @Test
+    void plantedLinksInTheStateDirectoryAreNeverWrittenThroughNorRead() throws Exception {
+        Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        Path outside = Files.createTempDirectory("victim");
+        try {
+            Path victimState = Files.writeString(outside.resolve("state-victim"), "precious\n");
+            Path victimJournal = Files.writeString(outside.resolve("journal-victim"), "precious\n");
+            Path victimLock = outside.resolve("lock-victim"); // does not exist: must not be created
+            Path secret = Files.writeString(outside.resolve("secret"), "root's secret\n");
+            Files.createSymbolicLink(dir.resolve(NodeState.FILE + ".tmp"), victimState);
+            Files.createSymbolicLink(dir.resolve(NodeState.JOURNAL + ".tmp"), victimJournal);
+            Files.createSymbolicLink(dir.resolve(NodeState.LOCK), victimLock);
+
+            State s = new State();
+            s.put(w("a"));
+            NodeState.save(dir, s);
+            NodeState.beginJournal(dir, "enroll");
+            assertThat(Files.readString(victimState)).isEqualTo("precious\n");
+            assertThat(Files.readString(victimJournal)).isEqualTo("precious\n");
+            assertThat(NodeState.load(dir).workloads).hasSize(1);
+            assertThat(Files.isSymbolicLink(dir.resolve(NodeState.FILE))).isFalse();
+            assertThat(mode(dir.resolve(NodeState.FILE))).isEqualTo("rw-------");
+            assertThat(NodeState.journal(dir).orElseThrow()).startsWith("enroll pid ");
+
+            assertThatThrownBy(() -> NodeState.lock(dir, Duration.ZERO)).hasMessageContaining("lock")
+                    .hasMessageContaining("symbolic link");
+            assertThat(victimLock).doesNotExist();
+
+            // a journal that is a link to another file: never read (status would print the target)
+            Files.delete(dir.resolve(NodeState.JOURNAL));
+            Files.createSymbolicLink(dir.resolve(NodeState.JOURNAL), secret);
+            assertThat(NodeState.journal(dir).orElseThrow()).doesNotContain("secret").contains("symbolic link");
+            NodeState.endJournal(dir);
+            assertThat(secret).exists();
+
+            // a state file that is a link: refused, not read
+            Files.delete(dir.resolve(NodeState.FILE));
+            Files.createSymbolicLink(dir.resolve(NodeState.FILE), secret);
+            assertThatThrownBy(() -> NodeState.load(dir)).hasMessageContaining("symbolic link")
+                    .hasMessageNotContaining("root's secret");
+        } finally {
+            Kernel.removeTree(outside);
+        }
+    }
+
+    @Test
+    void aLooseStateDirectoryIsTightenedAForeignOrLinkedOneRefused() throws Exception {
+        Kernel.requireThat("root (to give a directory to another user)", "root".equals(System.getProperty("user.name")));
+        List<String> notes = new java.util.ArrayList<>();
+        NodeState.noteTo(notes::add);
+        try {
+            // as a DaemonSet's DirectoryOrCreate hostPath makes it
+            Files.createDirectories(dir);
+            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+            NodeState.save(dir, new State());
+            assertThat(mode(dir)).isEqualTo("rwx------");
+            assertThat(notes).anySatisfy(n -> assertThat(n).contains(dir.toString()).contains("0755")
+                    .contains("tightened to 0700"));
+
+            // never chmod a directory that is not ambientctl's own (--state-dir /var/lib, /tmp)
+            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+            Files.writeString(dir.resolve("someone-elses.conf"), "x");
+            assertThatThrownBy(() -> NodeState.load(dir)).hasMessageContaining("someone-elses.conf")
+                    .hasMessageContaining("refusing to change its mode");
+            assertThat(mode(dir)).isEqualTo("rwxr-xr-x");
+            Files.delete(dir.resolve("someone-elses.conf"));
+            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
+            assertThatThrownBy(() -> NodeState.lock(dir, Duration.ZERO)).hasMessageContaining("writable by others");
+            assertThat(mode(dir)).isEqualTo("rwxrwxrwx");
+            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
+
+            Files.setAttribute(dir, "unix:uid", 65534);
+            assertThatThrownBy(() -> NodeState.load(dir)).hasMessageContaining("owned by uid 65534")
+                    .hasMessageContaining("chown");
+            assertThatThrownBy(() -> NodeState.lock(dir, Duration.ZERO)).hasMessageContaining("owned by uid 65534");
+            Files.setAttribute(dir, "unix:uid", 0);
+
+            Path link = dir.getParent().resolve("linked");
+            Files.createSymbolicLink(link, dir);
+            assertThatThrownBy(() -> NodeState.lock(link, Duration.ZERO)).hasMessageContaining("symbolic link")
+                    .hasMessageContaining("--state-dir");
+            assertThatThrownBy(() -> NodeState.load(link)).hasMessageContaining("symbolic link");
+        } finally {
+            NodeState.noteTo(null);
+        }
+    }
+
+    @Test
+    void aJournalIsInProgressWhileItsOperationHoldsTheLockElseInterrupted() throws Exception {
+        assertThat(NodeState.journalStatus(dir).state()).isEqualTo(NodeState.JournalState.NONE);
+        Process holder = io.ambientctl.testing.LockHolder.start(dir, "mode set");
+        try {
+            NodeState.JournalStatus js = NodeState.journalStatus(dir);
+            assertThat(js.state()).isEqualTo(NodeState.JournalState.IN_PROGRESS);
+            assertThat(js.text()).isEqualTo("mode set pid " + holder.pid() + ", since "
+                    + NodeState.journal(dir).orElseThrow().replaceFirst(".* at ", ""));
+            // the probe holds nothing: the holder still has it, and another taker is refused
+            assertThatThrownBy(() -> NodeState.lock(dir, Duration.ZERO)).isInstanceOf(ExitCodeException.class);
+        } finally {
+            holder.destroy();
+            holder.waitFor();
+        }
+        assertThat(NodeState.journalStatus(dir).state()).isEqualTo(NodeState.JournalState.INTERRUPTED);
+        try (var held = NodeState.lock(dir, Duration.ZERO)) { // this JVM: probed without opening the file
+            assertThat(NodeState.journalStatus(dir).state()).isEqualTo(NodeState.JournalState.IN_PROGRESS);
+            assertThat(NodeState.lockHeld(dir)).isTrue();
+        }
+        assertThat(NodeState.lockHeld(dir)).isFalse();
     }
 }

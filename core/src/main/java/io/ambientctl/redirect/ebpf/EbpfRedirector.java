@@ -31,6 +31,7 @@ import io.ambientctl.redirect.DatapathOptions;
 import io.ambientctl.redirect.Discovery;
 import io.ambientctl.redirect.Hook;
 import io.ambientctl.redirect.NodeConfig;
+import io.ambientctl.redirect.Pins;
 import io.ambientctl.redirect.RedirectMode;
 import io.ambientctl.redirect.Redirector;
 import io.ambientctl.redirect.State;
@@ -134,10 +135,14 @@ public final class EbpfRedirector implements Redirector {
         return new Hook(ns.display(), t);
     }
 
-    /** Detaches in the calling thread's namespace (TCX by pin, which works from any namespace). */
-    private static void detachHere(Hook h) {
+    /** Detaches in the calling thread's namespace (TCX by pin, checked to be ours, which works from any namespace). */
+    private void detachHere(Hook h) {
         Faults.step("tc-detach");
-        Tc.detach(h.tc());
+        if (h.tc().kind() == AttachKind.TCX) {
+            Tc.detachTcx(Pins.requireUnder(cfg.bpffs(), h.tc().linkPin()));
+        } else {
+            Tc.detach(h.tc());
+        }
     }
 
     /** Detaches the hooks, each namespace entered once; the first failure is thrown after trying all. */
@@ -345,6 +350,9 @@ public final class EbpfRedirector implements Redirector {
         if (batch.isEmpty()) {
             return;
         }
+        for (Workload w : batch) { // before any change: the state names only our pins
+            Pins.requireAllUnder(cfg.bpffs(), state.attachments.getOrDefault(w.key(), List.of()));
+        }
         Datapath d = datapath();
         var wm = d.workloads();
         for (Workload w : batch) {
@@ -514,6 +522,7 @@ public final class EbpfRedirector implements Redirector {
             return out;
         }
         Datapath d = dryRun ? pinned() : datapath();
+        out.addAll(Pins.fixOutside(cfg.bpffs(), Datapath.linksDir(cfg.bpffs()), state.attachments, dryRun));
         // link pins nobody in the state attached
         Set<String> known = new HashSet<>();
         state.attachments.values().forEach(hs -> hs.forEach(h -> {
@@ -688,6 +697,7 @@ public final class EbpfRedirector implements Redirector {
     @Override
     public void uninstall() {
         requireWritable();
+        state.attachments.values().forEach(hs -> Pins.requireAllUnder(cfg.bpffs(), hs)); // before any change
         RuntimeException first = null;
         List<Hook> all = new ArrayList<>();
         state.attachments.values().forEach(all::addAll);
