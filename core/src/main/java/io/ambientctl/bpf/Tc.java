@@ -117,12 +117,32 @@ public final class Tc {
     }
 
     private static TcAttachment attachTc(BpfProgram prog, int ifindex, TcDirection dir) {
+        return attachTc(prog, ifindex, dir, null);
+    }
+
+    /**
+     * A tc filter on the other direction of an interface whose clsact qdisc {@link #attach} has just made sure
+     * of (one netlink round trip less per interface in a batch): {@code createdQdisc} is what that attach said.
+     */
+    public static TcAttachment attachTcOnQdisc(BpfProgram prog, int ifindex, TcDirection dir, boolean createdQdisc) {
+        return attachTc(prog, ifindex, dir, createdQdisc);
+    }
+
+    /** {@code knownQdisc} null: create the clsact qdisc when missing; else it is there (created by us or not). */
+    private static TcAttachment attachTc(BpfProgram prog, int ifindex, TcDirection dir, Boolean knownQdisc) {
         String what = prog.name() + " on ifindex " + ifindex + " " + dir.label();
         Pointer hook = hook(ifindex, dir);
-        int rc = Bpf.lib().bpf_tc_hook_create(hook);
-        boolean created = rc == 0;
-        if (rc < 0 && rc != -Errno.EEXIST) {
-            throw new BpfException("bpf_tc_hook_create(clsact)", what, -rc);
+        boolean created;
+        int rc;
+        if (knownQdisc != null) {
+            rc = 0;
+            created = knownQdisc;
+        } else {
+            rc = Bpf.lib().bpf_tc_hook_create(hook);
+            created = rc == 0;
+            if (rc < 0 && rc != -Errno.EEXIST) {
+                throw new BpfException("bpf_tc_hook_create(clsact)", what, -rc);
+            }
         }
         Pointer opts = Bpf.alloc(Layouts.TC_OPTS_SIZE);
         opts.putLong(0, Layouts.TC_OPTS_SIZE);
@@ -132,7 +152,7 @@ public final class Tc {
         opts.putInt(Layouts.TC_OPTS_PRIORITY, PRIORITY);
         rc = Bpf.lib().bpf_tc_attach(hook, opts);
         if (rc < 0) {
-            if (created) {
+            if (created && knownQdisc == null) {
                 Bpf.lib().bpf_tc_hook_destroy(hook); // ours and empty: leave nothing half-done
             }
             throw new BpfException("bpf_tc_attach", what, -rc);

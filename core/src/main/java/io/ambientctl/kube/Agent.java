@@ -392,16 +392,26 @@ public final class Agent implements AutoCloseable {
         } else {
             node.unenrollTargets(targets, false, false);
         }
+        // the annotations, several PATCHes at once (one at a time, 500 Pods wait seconds on the API's round trips)
+        List<java.util.concurrent.CompletableFuture<Void>> patches = new ArrayList<>();
         for (Change c : changes) {
             String key = c.target().key();
             (enroll ? enrolls : unenrolls).incrementAndGet();
             log.accept("agent: " + (enroll ? "enrolled " : "unenrolled ") + key);
             if (c.pod() != null) {
-                annotate(key, enroll);
+                patches.add(java.util.concurrent.CompletableFuture.runAsync(() -> annotate(key, enroll), annotators));
             }
             queue.forget(key);
         }
+        patches.forEach(java.util.concurrent.CompletableFuture::join);
     }
+
+    /** Sends the annotations' PATCHes, a few at a time. */
+    private final java.util.concurrent.ExecutorService annotators = Executors.newFixedThreadPool(8, r -> {
+        Thread t = new Thread(r, "agent-annotate");
+        t.setDaemon(true);
+        return t;
+    });
 
     private void annotate(String key, boolean enabled) {
         try {
@@ -513,6 +523,7 @@ public final class Agent implements AutoCloseable {
             if (health != null) {
                 health.close();
             }
+            annotators.shutdown();
             log.accept("agent: stopped; the redirection stays as it is");
         } finally {
             closeDone.countDown();

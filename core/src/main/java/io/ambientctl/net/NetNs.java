@@ -179,6 +179,81 @@ public final class NetNs {
         return exec(List.of(command));
     }
 
+    /**
+     * Runs {@code task} inside each namespace of {@code spaces}, on at most {@code threads} worker threads that
+     * enter a namespace, run the task, and return to the namespace they started in (a worker that cannot
+     * return ends, and its remaining namespaces fail): a batch of hundreds costs a few threads, not one each.
+     * Results are in the order of {@code spaces}; the first failure (by position) is thrown after all ran.
+     */
+    public static <T> List<T> callEach(List<NetNs> spaces, java.util.function.Function<NetNs, T> task, int threads) {
+        int n = spaces.size();
+        Object[] results = new Object[n];
+        Throwable[] failures = new Throwable[n];
+        AtomicInteger next = new AtomicInteger();
+        int workers = Math.max(1, Math.min(threads, n));
+        List<Thread> ts = new java.util.ArrayList<>();
+        for (int w = 0; w < workers; w++) {
+            Thread t = new Thread(() -> {
+                LibC c = Native.libc();
+                int home = c.open("/proc/thread-self/ns/net", LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
+                if (home < 0) {
+                    for (int i; (i = next.getAndIncrement()) < n; ) {
+                        failures[i] = new NetNsException("cannot open this thread's network namespace", Native.errno());
+                    }
+                    return;
+                }
+                try {
+                    for (int i; (i = next.getAndIncrement()) < n; ) {
+                        NetNs ns = spaces.get(i);
+                        try {
+                            ns.enter();
+                            results[i] = task.apply(ns);
+                        } catch (Throwable e) {
+                            failures[i] = e;
+                        } finally {
+                            if (c.setns(home, LibC.CLONE_NEWNET) != 0) {
+                                // this thread is stranded in another namespace: it must not run anything more
+                                int errno = Native.errno();
+                                for (int j; (j = next.getAndIncrement()) < n; ) {
+                                    failures[j] = new NetNsException("cannot return to the original network "
+                                            + "namespace: " + c.strerror(errno), errno);
+                                }
+                                return;
+                            }
+                        }
+                    }
+                } finally {
+                    c.close(home);
+                }
+            }, "netns-batch-" + w);
+            t.setDaemon(true);
+            ts.add(t);
+            t.start();
+        }
+        for (Thread t : ts) {
+            try {
+                t.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new NetNsException("interrupted while working in network namespaces", e);
+            }
+        }
+        for (Throwable f : failures) {
+            if (f instanceof RuntimeException re) {
+                throw re;
+            }
+            if (f instanceof Error er) {
+                throw er;
+            }
+            if (f != null) {
+                throw new NetNsException(f.getMessage(), f);
+            }
+        }
+        @SuppressWarnings("unchecked")
+        List<T> out = (List<T>) java.util.Arrays.asList(results);
+        return out;
+    }
+
     /** A thread factory whose threads live in this namespace (sockets they create belong to it). */
     public ThreadFactory threadFactory(String prefix) {
         AtomicInteger n = new AtomicInteger();

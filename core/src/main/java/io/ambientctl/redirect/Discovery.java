@@ -40,29 +40,72 @@ public final class Discovery {
      */
     public static Workload fromNetns(NetNs podNs, NetNs nodeNs, List<Link> hostLinks, Integer nsid, String name,
                                      String namespace, String uid) {
-        if (!podNs.exists()) {
-            throw ExitCodeException.notFound("network namespace " + podNs.display() + " does not exist"
-                    + (podNs.name() != null ? " (ip netns list shows the named ones)" : ""));
-        }
-        if (podNs.inode() == nodeNs.inode()) {
-            throw new IllegalArgumentException("refusing to enroll " + podNs.display()
-                    + ": it is the node's own network namespace (its traffic would loop through ztunnel)");
-        }
-        List<Link> inside;
-        String identity;
+        long nodeInode = nodeNs.inode();
+        check(podNs, nodeInode);
+        Inside here;
         try {
-            Object[] here = podNs.call(() -> new Object[] {Links.here(), NetNs.identityHere()});
-            @SuppressWarnings("unchecked")
-            List<Link> links = (List<Link>) here[0];
-            inside = links;
-            identity = (String) here[1];
+            here = podNs.call(Discovery::readHere);
         } catch (NetNsException e) {
             if (e.notFound()) {
                 throw ExitCodeException.notFound(e.getMessage());
             }
             throw e;
         }
-        List<Link> host = hostLinks != null ? hostLinks : Links.in(nodeNs);
+        return analyze(podNs, nodeNs, hostLinks != null ? hostLinks : Links.in(nodeNs), nsid, here, name, namespace,
+                uid);
+    }
+
+    /** What is read inside a pod's namespace: its interfaces and the namespace's identity. */
+    record Inside(List<Link> links, String identity) {
+    }
+
+    private static Inside readHere() {
+        return new Inside(Links.here(), NetNs.identityHere());
+    }
+
+    private static void check(NetNs podNs, long nodeInode) {
+        if (!podNs.exists()) {
+            throw ExitCodeException.notFound("network namespace " + podNs.display() + " does not exist"
+                    + (podNs.name() != null ? " (ip netns list shows the named ones)" : ""));
+        }
+        if (podNs.inode() == nodeInode) {
+            throw new IllegalArgumentException("refusing to enroll " + podNs.display()
+                    + ": it is the node's own network namespace (its traffic would loop through ztunnel)");
+        }
+    }
+
+    /** One namespace to discover, with the id the node's namespace gives it (null: not checked). */
+    public record Request(NetNs netns, Integer nsid, String name, String namespace, String uid) {
+    }
+
+    /**
+     * Discovers many at once: each namespace is checked, then read on a few reused worker threads (not a
+     * thread each), then matched with the node's interfaces; the first refusal, in the order given, is thrown.
+     */
+    public static List<Workload> fromNetnsAll(List<Request> requests, NetNs nodeNs, List<Link> hostLinks, int threads) {
+        long nodeInode = nodeNs.inode();
+        requests.forEach(r -> check(r.netns(), nodeInode));
+        List<Inside> inside;
+        try {
+            inside = NetNs.callEach(requests.stream().map(Request::netns).toList(), ns -> readHere(), threads);
+        } catch (NetNsException e) {
+            if (e.notFound()) {
+                throw ExitCodeException.notFound(e.getMessage());
+            }
+            throw e;
+        }
+        List<Workload> out = new ArrayList<>(requests.size());
+        for (int i = 0; i < requests.size(); i++) {
+            Request r = requests.get(i);
+            out.add(analyze(r.netns(), nodeNs, hostLinks, r.nsid(), inside.get(i), r.name(), r.namespace(), r.uid()));
+        }
+        return out;
+    }
+
+    private static Workload analyze(NetNs podNs, NetNs nodeNs, List<Link> host, Integer nsid, Inside here, String name,
+                                    String namespace, String uid) {
+        List<Link> inside = here.links();
+        String identity = here.identity();
         List<String> seen = new ArrayList<>();
         for (Link in : inside) {
             if (!in.veth() || in.peerIfindex() <= 0) {

@@ -9,9 +9,6 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.Function;
 
 import io.ambientctl.bpf.AttachKind;
 import io.ambientctl.net.Link;
@@ -411,36 +408,27 @@ public final class Node {
         @SuppressWarnings("unchecked")
         Map<String, Integer> nsids = (Map<String, Integer>) node[1];
         progress.update("discovering", 0, targets.size());
-        AtomicInteger seen = new AtomicInteger();
-        Function<Target, Workload> discover = t -> {
-            Workload w = Discovery.fromNetns(t.netns(), cfg.nodeNetns(), hostLinks,
-                    nsids.get(t.netns().path().toString()), t.name(), t.namespace(), t.uid());
-            if (t.expectIps() != null) {
-                List<String> missing = t.expectIps().stream().filter(ip -> !w.ips().contains(ip)).toList();
+        long t = io.ambientctl.util.Trace.start();
+        List<Discovery.Request> requests = targets.stream().map(x -> new Discovery.Request(x.netns(),
+                nsids.get(x.netns().path().toString()), x.name(), x.namespace(), x.uid())).toList();
+        // each namespace is entered and read over rtnetlink, on a few reused threads
+        List<Workload> found = Discovery.fromNetnsAll(requests, cfg.nodeNetns(), hostLinks,
+                Math.min(8, Math.max(2, Runtime.getRuntime().availableProcessors() * 2)));
+        io.ambientctl.util.Trace.since(t, "resolve: " + targets.size() + " namespaces discovered");
+        for (int i = 0; i < targets.size(); i++) {
+            Target x = targets.get(i);
+            Workload w = found.get(i);
+            if (x.expectIps() != null) {
+                List<String> missing = x.expectIps().stream().filter(ip -> !w.ips().contains(ip)).toList();
                 if (!missing.isEmpty()) {
-                    throw new IllegalStateException("Pod " + t.key() + ": its namespace " + w.netns()
+                    throw new IllegalStateException("Pod " + x.key() + ": its namespace " + w.netns()
                             + " does not hold " + String.join(", ", missing) + " (it holds "
                             + String.join(", ", w.ips()) + "); check the CNI");
                 }
             }
-            progress.update("discovering", seen.incrementAndGet(), targets.size());
-            return w;
-        };
-        long t = io.ambientctl.util.Trace.start();
-        if (targets.size() <= 4) {
-            return targets.stream().map(discover).toList();
         }
-        // each discovery enters a namespace and reads it over rtnetlink: several at once
-        ForkJoinPool pool = new ForkJoinPool(Math.min(8, Math.max(2, Runtime.getRuntime().availableProcessors() * 2)));
-        try {
-            List<Workload> found = pool.submit(() -> targets.parallelStream().map(discover).toList()).join();
-            io.ambientctl.util.Trace.since(t, "resolve: " + targets.size() + " namespaces discovered");
-            return found;
-        } catch (RuntimeException e) {
-            throw e.getCause() instanceof RuntimeException re ? re : e;
-        } finally {
-            pool.shutdown();
-        }
+        progress.update("discovering", targets.size(), targets.size());
+        return found;
     }
 
     /** Enrolls these targets: all of them, or none on failure. */

@@ -40,7 +40,7 @@ class BenchKernelTest {
         assertThat(r.histograms()).containsKeys("direct", "proxy", "ebpf", "iptables", "ebpf +50", "iptables +50");
 
         assertThat(r.controlPlane()).extracting(Bench.ControlPlane::operation)
-                .containsExactly("enroll", "mode set iptables", "mode set ebpf", "unenroll");
+                .containsExactly("enroll", "status", "mode set iptables", "mode set ebpf", "unenroll");
         assertThat(r.controlPlane()).allSatisfy(c -> assertThat(c.workloads()).isEqualTo(3));
         assertThat(r.switches()).hasSize(2).allSatisfy(s -> {
             assertThat(s.requests()).isPositive();

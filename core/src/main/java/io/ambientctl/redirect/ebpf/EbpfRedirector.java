@@ -282,10 +282,18 @@ public final class EbpfRedirector implements Redirector {
                     for (Workload w : batch) {
                         List<Hook> hs = new ArrayList<>(2);
                         attached.put(w.key(), hs);
-                        hs.add(attachHere(node, Datapath.POD_INGRESS, w.hostIfindex(), TcDirection.INGRESS, kind,
-                                podPinBase(w) + "_in"));
-                        hs.add(attachHere(node, Datapath.POD_EGRESS, w.hostIfindex(), TcDirection.EGRESS, kind,
-                                podPinBase(w) + "_eg"));
+                        Hook in = attachHere(node, Datapath.POD_INGRESS, w.hostIfindex(), TcDirection.INGRESS, kind,
+                                podPinBase(w) + "_in");
+                        hs.add(in);
+                        if (in.tc().kind() == AttachKind.TC) {
+                            // the clsact qdisc is there now: the egress filter goes straight onto it
+                            Faults.step("tc-attach");
+                            hs.add(new Hook(node.display(), Tc.attachTcOnQdisc(d.program(Datapath.POD_EGRESS),
+                                    w.hostIfindex(), TcDirection.EGRESS, in.tc().createdQdisc())));
+                        } else {
+                            hs.add(attachHere(node, Datapath.POD_EGRESS, w.hostIfindex(), TcDirection.EGRESS, kind,
+                                    podPinBase(w) + "_eg"));
+                        }
                     }
                     return null;
                 } catch (RuntimeException e) {
