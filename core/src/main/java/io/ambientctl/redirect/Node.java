@@ -13,6 +13,7 @@ import io.ambientctl.net.Links;
 import io.ambientctl.net.NetNs;
 import io.ambientctl.redirect.ebpf.EbpfRedirector;
 import io.ambientctl.redirect.iptables.IptablesRedirector;
+import io.ambientctl.redirect.nftables.NftablesRedirector;
 import io.ambientctl.redirect.ebpf.Maps;
 import io.ambientctl.util.ExitCodeException;
 import io.ambientctl.util.Faults;
@@ -74,8 +75,16 @@ public final class Node {
 
     /** The redirector of {@code mode} (eBPF for "none": the default mode). */
     public Redirector redirector(RedirectMode mode, State state) {
-        return mode == RedirectMode.iptables ? new IptablesRedirector(cfg, state)
-                : new EbpfRedirector(cfg, state, attachKind);
+        return switch (mode) {
+            case iptables -> new IptablesRedirector(cfg, state);
+            case nftables -> new NftablesRedirector(cfg, state);
+            default -> new EbpfRedirector(cfg, state, attachKind);
+        };
+    }
+
+    /** Every mode (not "none"). */
+    private static List<RedirectMode> modes() {
+        return java.util.Arrays.stream(RedirectMode.values()).filter(m -> m != RedirectMode.none).toList();
     }
 
     /** Runs {@code body} under the lock with the journal naming {@code operation} (e.g. "enroll") while it runs. */
@@ -206,7 +215,7 @@ public final class Node {
         }
         // what the state does not account for, and the other mode's leftovers
         done.addAll(r.reconcile(dryRun));
-        for (RedirectMode other : List.of(RedirectMode.ebpf, RedirectMode.iptables)) {
+        for (RedirectMode other : modes()) {
             if (other == r.mode() && state.mode != RedirectMode.none) {
                 continue;
             }
@@ -450,6 +459,11 @@ public final class Node {
                     rules = ipt.plan(state.ztunnel, state.options());
                 }
             }
+            if (mode == RedirectMode.nftables) {
+                try (NftablesRedirector nft = new NftablesRedirector(cfg, state)) {
+                    rules = nft.plan(state.ztunnel, state.options());
+                }
+            }
             if (state.mode == mode) {
                 // same mode: make sure everything is in place (a no-op when it is)
                 if (!dryRun) {
@@ -548,7 +562,7 @@ public final class Node {
             }
         }
         // (with nothing recorded, status stays cheap: 'repair' finds leftovers of an earlier installation)
-        for (RedirectMode other : List.of(RedirectMode.ebpf, RedirectMode.iptables)) {
+        for (RedirectMode other : modes()) {
             if (other == state.mode || state.mode == RedirectMode.none) {
                 continue;
             }

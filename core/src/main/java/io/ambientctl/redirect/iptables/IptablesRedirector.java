@@ -8,6 +8,7 @@ import io.ambientctl.net.IpAddrs;
 import io.ambientctl.net.NetNs;
 import io.ambientctl.redirect.DatapathOptions;
 import io.ambientctl.redirect.NodeConfig;
+import io.ambientctl.redirect.NodeRouting;
 import io.ambientctl.redirect.RedirectMode;
 import io.ambientctl.redirect.Redirector;
 import io.ambientctl.redirect.State;
@@ -15,6 +16,7 @@ import io.ambientctl.redirect.Verification;
 import io.ambientctl.redirect.Workload;
 import io.ambientctl.redirect.Ztunnel;
 import io.ambientctl.redirect.ZtunnelRouting;
+import io.ambientctl.redirect.nftables.NftablesRedirector;
 import io.ambientctl.util.Exec;
 import io.ambientctl.util.Faults;
 
@@ -93,24 +95,7 @@ public final class IptablesRedirector implements Redirector {
     }
 
     private void nodeRouting(Ztunnel zt) {
-        for (boolean v6 : new boolean[] {false, true}) {
-            String fam = v6 ? "-6" : "-4";
-            String rules = Exec.run(List.of("ip", fam, "rule", "show")).stdout();
-            if (rules.lines().noneMatch(l -> l.contains("fwmark " + Rules.NODE_MARK) && l.contains("lookup "
-                    + Rules.NODE_TABLE))) {
-                Faults.step("ip-rule");
-                Exec.run(List.of("ip", fam, "rule", "add", "fwmark", Rules.NODE_MARK, "lookup", Rules.NODE_TABLE,
-                        "pref", Rules.NODE_RULE_PREF)).check();
-            }
-            String via = zt == null ? null : zt.ips().stream().filter(ip -> IpAddrs.isV6(IpAddrs.parse(ip)) == v6)
-                    .findFirst().orElse(null);
-            List<String> route = via == null
-                    ? List.of("ip", fam, "route", "replace", "blackhole", "default", "table", Rules.NODE_TABLE)
-                    : List.of("ip", fam, "route", "replace", "default", "via", via, "dev", zt.hostInterface(), "onlink",
-                            "table", Rules.NODE_TABLE);
-            Faults.step("ip-route");
-            Exec.run(route).check();
-        }
+        NodeRouting.ensureHere(zt);
     }
 
     private void removeHere() {
@@ -125,16 +110,10 @@ public final class IptablesRedirector implements Redirector {
         Exec.run(List.of("ipset", "destroy", Rules.SET6));
     }
 
+    /** The node's policy routing, unless the nftables mode (which shares it) holds its table there too. */
     private static void removeNodeRouting() {
-        for (String fam : List.of("-4", "-6")) {
-            while (Exec.run(List.of("ip", fam, "rule", "show")).stdout().lines()
-                    .anyMatch(l -> l.contains("fwmark " + Rules.NODE_MARK))) {
-                if (!Exec.run(List.of("ip", fam, "rule", "del", "fwmark", Rules.NODE_MARK, "lookup", Rules.NODE_TABLE))
-                        .ok()) {
-                    break;
-                }
-            }
-            Exec.run(List.of("ip", fam, "route", "flush", "table", Rules.NODE_TABLE));
+        if (!NftablesRedirector.tablePresentHere()) {
+            NodeRouting.removeHere();
         }
     }
 
@@ -467,7 +446,13 @@ public final class IptablesRedirector implements Redirector {
     public boolean present() {
         return cfg.nodeNetns().call(() -> jumpPresent(false) || jumpPresent(true) || chainPresent(false)
                 || chainPresent(true) || Exec.run(List.of("ipset", "list", "-n")).stdout().contains(Rules.SET4)
-                || Exec.run(List.of("ip", "rule", "show")).stdout().contains("fwmark " + Rules.NODE_MARK));
+                || (NodeRouting.anyHere() && !NftablesRedirector.tablePresentHere()));
+    }
+
+    /** Whether this mode's chain or jump is in the node's namespace (the nftables mode shares its routing). */
+    public boolean chainsPresent() {
+        return cfg.nodeNetns().call(() -> jumpPresent(false) || jumpPresent(true) || chainPresent(false)
+                || chainPresent(true));
     }
 
     /** The rules this mode would apply, for --dry-run. */
