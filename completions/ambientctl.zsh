@@ -1820,7 +1820,7 @@ function _picocli_ambientctl_mode_set() {
       return
       ;;
   esac
-  local MODE_pos_param_args=("ebpf" "iptables") # 0-0 values
+  local MODE_pos_param_args=("ebpf" "iptables" "nftables") # 0-0 values
 
   if [[ "${curr_word}" == -* ]]; then
     COMPREPLY=( $(compgen -W "${flag_opts} ${arg_opts}" -- "${curr_word}") )

@@ -92,6 +92,11 @@ public final class Nftables {
         }
     }
 
+    /** Loads the library now; throws {@link NativeLibraryException} naming where it looked and the fix. */
+    public static void require() {
+        lib();
+    }
+
     /** Whether the library loads (without throwing). */
     public static boolean available() {
         try {
