@@ -31,12 +31,15 @@ import io.ambientctl.redirect.Workload;
 import io.ambientctl.redirect.ebpf.Datapath;
 import io.ambientctl.redirect.ebpf.Maps;
 import io.ambientctl.redirect.iptables.Rules;
+import io.ambientctl.redirect.nftables.NftRules;
+import io.ambientctl.redirect.nftables.Nftables;
+import io.ambientctl.redirect.nftables.NftablesRedirector;
 import io.ambientctl.util.Exec;
 import io.ambientctl.util.ExitCodeException;
 
 /**
  * What the kernel holds, decoded for people: TC programs on the node's interfaces (ours and
- * others'), the pinned maps' contents, one workload's redirection. Read-only; opens pins directly
+ * others'), the pinned maps' contents, our nftables tables, one workload's redirection. Read-only; opens pins directly
  * (no program is loaded), so it is quick.
  */
 public final class Inspector {
@@ -238,6 +241,62 @@ public final class Inspector {
         }
     }
 
+    /** Our nftables table in one namespace, decoded: the sets' elements, the chain's hook and its rules (nft syntax). */
+    public record NftTable(String netns, String role, String table, Map<String, List<String>> sets, String hook,
+                           Integer priority, List<String> rules) {
+    }
+
+    /** Our nftables tables (nftables mode): the node's and ztunnel's, where they are. */
+    public List<NftTable> nftables() {
+        List<NftTable> out = new ArrayList<>();
+        List<Map.Entry<String, NetNs>> spaces = new ArrayList<>(List.of(Map.entry("node", cfg.nodeNetns())));
+        if (state.ztunnel != null && NetNs.parse(state.ztunnel.netns()).exists()) {
+            spaces.add(Map.entry("ztunnel", NetNs.parse(state.ztunnel.netns())));
+        }
+        for (Map.Entry<String, NetNs> e : spaces) {
+            NftTable t = e.getValue().call(() -> nftTableHere(e.getValue().display(), e.getKey()));
+            if (t != null) {
+                out.add(t);
+            }
+        }
+        return out;
+    }
+
+    private static NftTable nftTableHere(String netns, String role) {
+        NftablesRedirector.Listing l = NftablesRedirector.readHere();
+        if (l == null) {
+            return null;
+        }
+        Map<String, List<String>> sets = new LinkedHashMap<>();
+        for (var set : Nftables.objects(l.json(), "set")) {
+            List<String> elems = new ArrayList<>();
+            set.path("elem").forEach(x -> elems.add(x.isTextual() ? x.asText() : x.toString()));
+            sets.put(set.path("name").asText(), elems);
+        }
+        String hook = null;
+        Integer prio = null;
+        for (var c : Nftables.objects(l.json(), "chain")) {
+            if (NftRules.CHAIN.equals(c.path("name").asText())) {
+                hook = c.path("hook").asText(null);
+                prio = c.has("prio") ? c.path("prio").asInt() : null;
+            }
+        }
+        // the rules as nft writes them: the text listing's lines inside the chain, but its type line
+        List<String> rules = new ArrayList<>();
+        boolean in = false;
+        for (String line : Nftables.run("list chain " + NftRules.table() + " " + NftRules.CHAIN).lines().toList()) {
+            String x = line.strip();
+            if (x.startsWith("chain " + NftRules.CHAIN + " {")) {
+                in = true;
+            } else if (in && x.equals("}")) {
+                in = false;
+            } else if (in && !x.isEmpty() && !x.startsWith("type ")) {
+                rules.add(x);
+            }
+        }
+        return new NftTable(netns, role, NftRules.table(), sets, hook, prio, rules);
+    }
+
     /** One workload as the kernel has it. */
     public Map<String, Object> workload(String key) {
         Workload w = state.workload(key).orElseThrow(() -> ExitCodeException.notFound(key + " is not enrolled"
@@ -269,6 +328,29 @@ public final class Inspector {
                 Exec.Result r = cfg.nodeNetns().exec(t, "-t", "mangle", "-S", Rules.CHAIN);
                 r.stdout().lines().filter(l -> l.startsWith("-A")).map(l -> t + " " + l).forEach(rules::add);
             }
+            out.put("rules", rules);
+        } else if (state.mode == RedirectMode.nftables) {
+            List<String> members = new ArrayList<>();
+            List<String> rules = new ArrayList<>();
+            List<NftTable> tables = nftables();
+            for (NftTable t : tables) {
+                for (String ip : w.ips()) {
+                    String set = NftRules.set(IpAddrs.isV6(IpAddrs.parse(ip)));
+                    String f = IpAddrs.format(IpAddrs.parse(ip));
+                    boolean in = t.sets().getOrDefault(set, List.of()).stream()
+                            .anyMatch(x -> IpAddrs.format(IpAddrs.parse(x)).equals(f));
+                    members.add(t.role() + " " + t.table() + " " + set + " " + ip + (in ? "" : " MISSING"));
+                }
+                String v4 = "@" + NftRules.SET4;
+                String v6 = "@" + NftRules.SET6;
+                t.rules().stream().filter(r -> (r.contains(v4) && w.ips().stream().anyMatch(ip -> !ip.contains(":")))
+                        || (r.contains(v6) && w.ips().stream().anyMatch(ip -> ip.contains(":"))))
+                        .map(r -> t.role() + " " + r).forEach(rules::add);
+            }
+            if (tables.stream().noneMatch(t -> t.role().equals("node"))) {
+                members.add("no table " + NftRules.table() + " in the node's namespace");
+            }
+            out.put("setEntries", members);
             out.put("rules", rules);
         }
         return out;

@@ -145,4 +145,19 @@ class NftablesRedirectionKernelTest extends RedirectionSuite {
         assertThat(f.node.status().verified()).isTrue();
         assertThat(tcp(a, c.ipv4(), 8080).answer()).isEqualTo(c.name() + " hello");
     }
+
+    @Test
+    void inspectShowsOurTablesDecodedAndOneWorkloadsElements() {
+        ztunnel();
+        enroll(a);
+        var in = new io.ambientctl.inspect.Inspector(f.config);
+        assertThat(in.nftables()).extracting(io.ambientctl.inspect.Inspector.NftTable::role)
+                .containsExactly("node", "ztunnel");
+        assertThat(in.nftables().get(0).sets().get(NftRules.SET4)).containsExactly(a.ipv4());
+        assertThat(in.nftables().get(1).rules()).anyMatch(r -> r.contains("tproxy ip6 to :15001"));
+        assertThat(in.nftables().get(0).priority()).isEqualTo(-150);
+        var doc = in.workload(a.netns().display());
+        assertThat(doc.get("mode")).isEqualTo("nftables");
+        assertThat((List<?>) doc.get("setEntries")).hasSize(4).noneMatch(e -> e.toString().contains("MISSING"));
+    }
 }
