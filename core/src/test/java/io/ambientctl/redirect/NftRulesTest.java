@@ -16,13 +16,13 @@ class NftRulesTest {
     @Test
     void nodeTableMarksPodsByTheSetsAsTheIptablesModeDoes() {
         String t = NftRules.node(ZT, DatapathOptions.DEFAULT);
-        assertThat(t).startsWith("add table inet ambientctl\\n")
-                .contains("add set inet ambientctl pods4 { type ipv4_addr; }\\n")
-                .contains("add set inet ambientctl pods6 { type ipv6_addr; }\\n")
+        assertThat(t).startsWith("add table inet ambientctl\n")
+                .contains("add set inet ambientctl pods4 { type ipv4_addr; }\n")
+                .contains("add set inet ambientctl pods6 { type ipv6_addr; }\n")
                 .contains("{ type filter hook prerouting priority mangle; policy accept; }")
-                .contains("flush chain inet ambientctl prerouting\\n")
-                .contains("prerouting iifname \\"vzt\\" return\\n")
-                .contains("prerouting fib daddr type local return\\n")
+                .contains("flush chain inet ambientctl prerouting\n")
+                .contains("prerouting iifname \"vzt\" return\n")
+                .contains("prerouting fib daddr type local return\n")
                 .contains("meta l4proto { tcp, udp } th dport 53 ip saddr @pods4 return")
                 .contains("meta l4proto { tcp, udp } ip6 daddr @pods6 meta mark set meta mark & 0xffff0fff | 0x00002000");
         // the same rules as iptables' two chains, in one: per family, no rule names a pod
@@ -61,12 +61,12 @@ class NftRulesTest {
     @Test
     void elementsPerFamilyAndADeleteThatToleratesAMissingOne() {
         assertThat(NftRules.addElements(List.of("10.0.0.1", "FD00:0:0::1", "10.0.0.2")))
-                .isEqualTo("add element inet ambientctl pods4 { 10.0.0.1, 10.0.0.2 }\\n"
-                        + "add element inet ambientctl pods6 { fd00::1 }\\n");
+                .isEqualTo("add element inet ambientctl pods4 { 10.0.0.1, 10.0.0.2 }\n"
+                        + "add element inet ambientctl pods6 { fd00::1 }\n");
         assertThat(NftRules.deleteElements(List.of("10.0.0.1"))).isEqualTo(
-                "add element inet ambientctl pods4 { 10.0.0.1 }\\ndelete element inet ambientctl pods4 { 10.0.0.1 }\\n");
+                "add element inet ambientctl pods4 { 10.0.0.1 }\ndelete element inet ambientctl pods4 { 10.0.0.1 }\n");
         assertThat(NftRules.addElements(List.of())).isEmpty();
-        assertThat(NftRules.removal()).isEqualTo("add table inet ambientctl\\ndelete table inet ambientctl\\n");
+        assertThat(NftRules.removal()).isEqualTo("add table inet ambientctl\ndelete table inet ambientctl\n");
     }
 
     @Test
