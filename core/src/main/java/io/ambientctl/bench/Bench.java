@@ -25,18 +25,21 @@ import io.ambientctl.redirect.RedirectMode;
 import io.ambientctl.redirect.ebpf.EbpfRedirector;
 import io.ambientctl.redirect.ebpf.Maps;
 import io.ambientctl.redirect.iptables.Rules;
+import io.ambientctl.redirect.nftables.NftRules;
+import io.ambientctl.redirect.nftables.Nftables;
+import io.ambientctl.redirect.nftables.NftablesRedirector;
 import io.ambientctl.util.Exec;
 
 /**
- * eBPF and iptables redirection measured side by side on a lab, interleaved in one run so the
+ * eBPF, iptables and nftables redirection measured side by side on a lab, interleaved in one run so the
  * machine's drift hits all paths alike: {@code direct} (no redirection, no proxy), {@code proxy} (the
- * client connects to the ztunnel stand-in explicitly: the floor of any proxied path), {@code ebpf} and
- * {@code iptables} (client and server pods enrolled). Extra enrolled workloads (synthetic entries in
+ * client connects to the ztunnel stand-in explicitly: the floor of any proxied path), {@code ebpf},
+ * {@code iptables} and {@code nftables} (client and server pods enrolled). Extra enrolled workloads (synthetic entries in
  * the map and the sets) show the per-packet cost as the node fills. Also the control plane: enroll,
  * mode switch and unenroll of N real workloads, and requests failed while switching under load.
  */
 public final class Bench {
-    public static final List<String> PATHS = List.of("direct", "proxy", "ebpf", "iptables");
+    public static final List<String> PATHS = List.of("direct", "proxy", "ebpf", "iptables", "nftables");
     static final int SERVER_PORT = 8080;
     static final int PROXY_PORT = 15080;
 
@@ -188,6 +191,14 @@ public final class Bench {
                     wm.put(IpAddrs.parse(syntheticIp(i)), new Maps.WorkloadInfo(100_000 + i, 100_000 + i, mac, 1));
                 }
             }
+        } else if (m == RedirectMode.nftables) {
+            List<String> ips = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                ips.add(syntheticIp(i));
+            }
+            for (NetNs ns : List.of(lab.node(), lab.ztunnel())) {
+                ns.run(() -> Nftables.run(NftRules.addElements(ips)));
+            }
         } else {
             StringBuilder sb = new StringBuilder();
             for (int i = 0; i < n; i++) {
@@ -218,6 +229,14 @@ public final class Bench {
             if (sb.length() > 0) {
                 ns.call(() -> Exec.run(List.of("ipset", "restore", "-exist"), sb.toString()).check());
             }
+            ns.run(() -> {
+                NftablesRedirector.Listing l = NftablesRedirector.readHere();
+                List<String> synthetic = l == null ? List.of() : l.elements().stream().filter(ip -> ip.startsWith(
+                        "10.200.")).toList();
+                if (!synthetic.isEmpty()) {
+                    Nftables.run(NftRules.deleteElements(synthetic));
+                }
+            });
         }
     }
 
@@ -227,8 +246,9 @@ public final class Bench {
         List<Switch> out = new ArrayList<>();
         node.modeSet(RedirectMode.ebpf, false);
         node.enroll(List.of(lab.pod(1).netns(), lab.pod(2).netns()), false);
-        for (RedirectMode to : List.of(RedirectMode.iptables, RedirectMode.ebpf)) {
-            RedirectMode from = to == RedirectMode.ebpf ? RedirectMode.iptables : RedirectMode.ebpf;
+        RedirectMode from = RedirectMode.ebpf;
+        for (RedirectMode to : List.of(RedirectMode.iptables, RedirectMode.ebpf, RedirectMode.nftables,
+                RedirectMode.ebpf)) {
             var load = new java.util.concurrent.CompletableFuture<LoadGenerator.Result>();
             Thread t = new Thread(() -> load.complete(LoadGenerator.run(client.netns(), server, o.connections(),
                     o.switchLoad(), o.switchQps(), 0)));
@@ -241,6 +261,7 @@ public final class Bench {
             out.add(new Switch(from.name(), to.name(), o.switchQps(), r.requests(), r.errors(), secs));
             say.accept(String.format("switch %s -> %s under %d qps: %d requests, %d failed (switch took %.2f s)",
                     from, to, o.switchQps(), r.requests(), r.errors(), secs));
+            from = to;
         }
         return out;
     }
@@ -264,6 +285,8 @@ public final class Bench {
                 out.add(timed("enroll", n, () -> node.enroll(targets, false)));
                 out.add(timed("mode set iptables", n, () -> node.modeSet(RedirectMode.iptables, false)));
                 out.add(timed("mode set ebpf", n, () -> node.modeSet(RedirectMode.ebpf, false)));
+                out.add(timed("mode set nftables", n, () -> node.modeSet(RedirectMode.nftables, false)));
+                out.add(timed("mode set ebpf (from nftables)", n, () -> node.modeSet(RedirectMode.ebpf, false)));
                 out.add(timed("unenroll", n, () -> node.unenroll(targets, false, false)));
             }
         } finally {
