@@ -7,7 +7,7 @@ import jnr.ffi.Pointer;
  * verbatim; only {@link Nftables} uses it. A context holds its own netlink socket, opened in the network
  * namespace of the thread that creates it.
  */
-public interface LibNftables {
+interface LibNftables {
     int NFT_CTX_DEFAULT = 0;
 
     int NFT_CTX_OUTPUT_HANDLE = 1 << 3;

@@ -7,7 +7,6 @@ import java.util.List;
 
 import com.fasterxml.jackson.databind.JsonNode;
 
-import io.ambientctl.bpf.sys.Native;
 import io.ambientctl.bpf.sys.NativeLibraryException;
 import io.ambientctl.util.Json;
 import jnr.ffi.LibraryLoader;
@@ -21,9 +20,14 @@ import jnr.ffi.Pointer;
  */
 public final class Nftables {
     public static final String LIBRARY = "libnftables.so.1";
+    /** Where Debian and other distributions put it (as for libbpf). */
+    public static final List<String> SEARCH_PATHS = List.of(
+            "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib64",
+            "/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/usr/local/lib");
 
     static {
-        // the same binding style as libbpf's (no generated stub class): see bpf.sys.Native
+        // the same binding style as libbpf's (no generated stub class, see bpf.sys.Native), in case this
+        // library is the first one loaded
         if (System.getProperty("jnr.ffi.asm.enabled") == null) {
             System.setProperty("jnr.ffi.asm.enabled", "false");
         }
@@ -69,7 +73,7 @@ public final class Nftables {
         if (override != null && !override.isBlank()) {
             return Path.of(override);
         }
-        for (String dir : Native.SEARCH_PATHS) {
+        for (String dir : SEARCH_PATHS) {
             Path p = Path.of(dir, LIBRARY);
             if (Files.exists(p)) {
                 return p;
@@ -81,7 +85,7 @@ public final class Nftables {
     private static LibNftables load() {
         Path path = find();
         if (path == null) {
-            throw new NativeLibraryException(LIBRARY + " not found (searched " + String.join(", ", Native.SEARCH_PATHS)
+            throw new NativeLibraryException(LIBRARY + " not found (searched " + String.join(", ", SEARCH_PATHS)
                     + "); install it with: apt-get install libnftables1");
         }
         try {
