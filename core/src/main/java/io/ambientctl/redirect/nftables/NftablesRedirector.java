@@ -343,9 +343,10 @@ public final class NftablesRedirector implements Redirector {
         return out;
     }
 
+    /** Our table in the node's namespace, or in ztunnel's (a switch interrupted after ztunnel's side). */
     @Override
     public boolean present() {
-        return cfg.nodeNetns().call(NftablesRedirector::tablePresentHere);
+        return ztunnelAndNode().stream().anyMatch(ns -> ns.call(NftablesRedirector::tablePresentHere));
     }
 
     /** The commands this mode would apply, for --dry-run. */
