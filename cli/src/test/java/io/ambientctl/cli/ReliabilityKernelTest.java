@@ -117,7 +117,7 @@ class ReliabilityKernelTest {
         String long65 = "n".repeat(65);
         List<Case> cases = List.of(
                 c(2, "unknown mode 'bogus'", "mode", "set", "bogus"),
-                c(2, "use ebpf or iptables", "mode", "set", "EBPFX"),
+                c(2, "use ebpf, iptables or nftables", "mode", "set", "EBPFX"),
                 c(2, "not a mode to switch to", "mode", "set", "none"),
                 c(2, "Missing required parameter", "mode", "set"),
                 c(2, "name what to enroll", "enroll"),
