@@ -177,6 +177,7 @@ function _complete_ambientctl() {
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} mode set" ];    then _picocli_ambientctl_mode; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} inspect programs" ];    then _picocli_ambientctl_inspect; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} inspect maps" ];    then _picocli_ambientctl_inspect; return $?; fi
+  if [ "${COMP_LINE}" = "${COMP_WORDS[0]} inspect nftables" ];    then _picocli_ambientctl_inspect; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} inspect pod" ];    then _picocli_ambientctl_inspect; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} lab up" ];    then _picocli_ambientctl_lab; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} lab down" ];    then _picocli_ambientctl_lab; return $?; fi
@@ -206,15 +207,17 @@ function _complete_ambientctl() {
   local cmds20=(mode set)
   local cmds21=(inspect programs)
   local cmds22=(inspect maps)
-  local cmds23=(inspect pod)
-  local cmds24=(lab up)
-  local cmds25=(lab down)
-  local cmds26=(lab status)
+  local cmds23=(inspect nftables)
+  local cmds24=(inspect pod)
+  local cmds25=(lab up)
+  local cmds26=(lab down)
+  local cmds27=(lab status)
 
-  if CompWordsContainsArray "${cmds26[@]}"; then _picocli_ambientctl_lab_status; return $?; fi
-  if CompWordsContainsArray "${cmds25[@]}"; then _picocli_ambientctl_lab_down; return $?; fi
-  if CompWordsContainsArray "${cmds24[@]}"; then _picocli_ambientctl_lab_up; return $?; fi
-  if CompWordsContainsArray "${cmds23[@]}"; then _picocli_ambientctl_inspect_pod; return $?; fi
+  if CompWordsContainsArray "${cmds27[@]}"; then _picocli_ambientctl_lab_status; return $?; fi
+  if CompWordsContainsArray "${cmds26[@]}"; then _picocli_ambientctl_lab_down; return $?; fi
+  if CompWordsContainsArray "${cmds25[@]}"; then _picocli_ambientctl_lab_up; return $?; fi
+  if CompWordsContainsArray "${cmds24[@]}"; then _picocli_ambientctl_inspect_pod; return $?; fi
+  if CompWordsContainsArray "${cmds23[@]}"; then _picocli_ambientctl_inspect_nftables; return $?; fi
   if CompWordsContainsArray "${cmds22[@]}"; then _picocli_ambientctl_inspect_maps; return $?; fi
   if CompWordsContainsArray "${cmds21[@]}"; then _picocli_ambientctl_inspect_programs; return $?; fi
   if CompWordsContainsArray "${cmds20[@]}"; then _picocli_ambientctl_mode_set; return $?; fi
@@ -816,7 +819,7 @@ function _picocli_ambientctl_inspect() {
   local curr_word=${COMP_WORDS[COMP_CWORD]}
   local prev_word=${COMP_WORDS[COMP_CWORD-1]}
 
-  local commands="programs maps pod"
+  local commands="programs maps nftables pod"
   local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
   local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
@@ -1817,7 +1820,7 @@ function _picocli_ambientctl_mode_set() {
       return
       ;;
   esac
-  local MODE_pos_param_args=("ebpf" "iptables") # 0-0 values
+  local MODE_pos_param_args=("ebpf" "iptables" "nftables") # 0-0 values
 
   if [[ "${curr_word}" == -* ]]; then
     COMPREPLY=( $(compgen -W "${flag_opts} ${arg_opts}" -- "${curr_word}") )
@@ -1907,6 +1910,72 @@ function _picocli_ambientctl_inspect_maps() {
 
   local commands=""
   local flag_opts="'--raw' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
+  local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
+  local FORMAT_option_args=("table" "json" "yaml") # --output values
+  local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
+
+  type compopt &>/dev/null && compopt +o default
+
+  case ${prev_word} in
+    '-o'|'--output')
+      local IFS=$'\n'
+      COMPREPLY=( $( compReplyArray "${FORMAT_option_args[@]}" ) )
+      return $?
+      ;;
+    '--bpffs')
+      local IFS=$'\n'
+      type compopt &>/dev/null && compopt -o filenames
+      COMPREPLY=( $( compgen -f -- "${curr_word}" ) ) # files
+      return $?
+      ;;
+    '--state-dir')
+      local IFS=$'\n'
+      type compopt &>/dev/null && compopt -o filenames
+      COMPREPLY=( $( compgen -f -- "${curr_word}" ) ) # files
+      return $?
+      ;;
+    '--kubeconfig')
+      local IFS=$'\n'
+      type compopt &>/dev/null && compopt -o filenames
+      COMPREPLY=( $( compgen -f -- "${curr_word}" ) ) # files
+      return $?
+      ;;
+    '--context')
+      return
+      ;;
+    '--node')
+      return
+      ;;
+    '--ztunnel-namespace')
+      return
+      ;;
+    '--node-netns')
+      local IFS=$'\n'
+      COMPREPLY=( $( compReplyArray "${NETNS_option_args[@]}" ) )
+      return $?
+      ;;
+    '--lab')
+      return
+      ;;
+  esac
+
+  if [[ "${curr_word}" == -* ]]; then
+    COMPREPLY=( $(compgen -W "${flag_opts} ${arg_opts}" -- "${curr_word}") )
+  else
+    local positionals=""
+    local IFS=$'\n'
+    COMPREPLY=( $(compgen -W "${commands// /$'\n'}${IFS}${positionals}" -- "${curr_word}") )
+  fi
+}
+
+# Generates completions for the options and subcommands of the `nftables` subcommand.
+function _picocli_ambientctl_inspect_nftables() {
+  # Get completion data
+  local curr_word=${COMP_WORDS[COMP_CWORD]}
+  local prev_word=${COMP_WORDS[COMP_CWORD-1]}
+
+  local commands=""
+  local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
   local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values

@@ -62,7 +62,7 @@ public class AmbientCtl implements Runnable {
                     "unset", ZtunnelCommand.Unset.class),
             ModeCommand.class, ordered("show", ModeCommand.Show.class, "set", ModeCommand.Set.class),
             InspectCommand.class, ordered("programs", InspectCommand.Programs.class, "maps", InspectCommand.MapsCmd.class,
-                    "pod", InspectCommand.Pod.class),
+                    "nftables", InspectCommand.NftablesCmd.class, "pod", InspectCommand.Pod.class),
             LabCommand.class, ordered("up", LabCommand.Up.class, "down", LabCommand.Down.class,
                     "status", LabCommand.Status.class, "serve", LabCommand.Serve.class));
 

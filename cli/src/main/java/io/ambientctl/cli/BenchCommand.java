@@ -18,19 +18,19 @@ import io.ambientctl.bench.Bench;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "bench", header = "Measure eBPF and iptables redirection side by side on a local lab.",
+@Command(name = "bench", header = "Measure eBPF, iptables and nftables redirection side by side on a local lab.",
          description = {
-    "eBPF and iptables redirection measured side by side on a lab, interleaved in one run: an HTTP/1.1 keep-alive "
+    "eBPF, iptables and nftables redirection measured side by side on a lab, interleaved in one run: an HTTP/1.1 keep-alive "
             + "load from a client pod to a server pod over the paths direct (no redirection), proxy (the client "
-            + "connects to the ztunnel stand-in explicitly: the floor of any proxied path), ebpf and iptables (both "
-            + "pods enrolled). Latency percentiles (HdrHistogram), QPS, errors, the stand-in's CPU time; with --pods, "
+            + "connects to the ztunnel stand-in explicitly: the floor of any proxied path), ebpf, iptables and nftables "
+            + "(both pods enrolled). Latency percentiles (HdrHistogram), QPS, errors, the stand-in's CPU time; with --pods, "
             + "extra enrolled workloads in the map and sets; control-plane timings (enroll, mode switch, unenroll of "
             + "N workloads); requests failed while switching mode under load. Everything runs in namespaces of its "
             + "own and is removed afterwards."},
         footerHeading = "%nExamples:%n", footer = {
             "  ambientctl bench                                           # max QPS, 10 s a path",
             "  ambientctl bench --qps 2000 --duration 15s                 # latency at a fixed rate",
-            "  ambientctl bench --modes ebpf,iptables --pods 1,1000,10000 --plot bench.png",
+            "  ambientctl bench --modes ebpf,iptables,nftables --pods 1,1000,10000 --plot bench.png",
             "  ambientctl bench --control-plane 100,1000 -o json"})
 public class BenchCommand extends BaseCommand implements Callable<Integer> {
     @Option(names = "--duration", converter = WaitOption.DurationConverter.class, defaultValue = "10s",
@@ -48,12 +48,12 @@ public class BenchCommand extends BaseCommand implements Callable<Integer> {
     @Option(names = "--payload", defaultValue = "1024", description = "Response bytes (default: ${DEFAULT-VALUE}).")
     int payload;
 
-    @Option(names = "--modes", split = ",", defaultValue = "direct,proxy,ebpf,iptables",
+    @Option(names = "--modes", split = ",", defaultValue = "direct,proxy,ebpf,iptables,nftables",
             description = "Paths to measure (default: ${DEFAULT-VALUE}).")
     List<String> modes;
 
     @Option(names = "--pods", split = ",", defaultValue = "1",
-            description = "Enrolled workloads on the node for the ebpf and iptables paths, e.g. 1,1000,10000 "
+            description = "Enrolled workloads on the node for the ebpf, iptables and nftables paths, e.g. 1,1000,10000 "
                     + "(extras are synthetic entries in the map and sets; default: ${DEFAULT-VALUE}).")
     List<Integer> pods;
 
@@ -71,7 +71,7 @@ public class BenchCommand extends BaseCommand implements Callable<Integer> {
     String cliCommand;
 
     @Option(names = "--switch-under-load", converter = WaitOption.DurationConverter.class,
-            description = "Also switch mode (ebpf -> iptables -> ebpf) under a fixed-rate load of this duration and "
+            description = "Also switch mode (ebpf -> iptables -> ebpf -> nftables -> ebpf) under a fixed-rate load of this duration and "
                     + "count failed requests (rate: --switch-qps).")
     Duration switchLoad;
 
@@ -188,7 +188,7 @@ public class BenchCommand extends BaseCommand implements Callable<Integer> {
         XYChart q = new XYChartBuilder().width(900).height(400).title("QPS against enrolled pods")
                 .xAxisTitle("enrolled pods (log)").yAxisTitle("QPS").build();
         q.getStyler().setXAxisLogarithmic(true).setLegendPosition(Styler.LegendPosition.InsideSW);
-        for (String mode : List.of("ebpf", "iptables")) {
+        for (String mode : List.of("ebpf", "iptables", "nftables")) {
             Map<Integer, List<Double>> byPods = new java.util.TreeMap<>();
             r.runs().stream().filter(x -> x.mode().equals(mode))
                     .forEach(x -> byPods.computeIfAbsent(x.pods(), k -> new ArrayList<>()).add(x.qps()));

@@ -13,9 +13,10 @@ import picocli.CommandLine.Parameters;
 
 @Command(name = "inspect", header = "Show what the kernel holds: programs, maps, one workload.",
         footerHeading = "%nExamples:%n", footer = {"  ambientctl inspect programs --all-netns",
-            "  ambientctl inspect maps ambient_workloads -o json", "  ambientctl inspect pod --netns pod-a"},
+            "  ambientctl inspect maps ambient_workloads -o json", "  ambientctl inspect nftables",
+            "  ambientctl inspect pod --netns pod-a"},
         description = "Show what the kernel holds: TC programs (ours and others'), the maps' "
-        + "contents decoded, one workload's redirection.")
+        + "contents decoded, our nftables tables, one workload's redirection.")
 public class InspectCommand extends BaseCommand implements Runnable {
     @Override
     public void run() {
@@ -96,8 +97,36 @@ public class InspectCommand extends BaseCommand implements Runnable {
         }
     }
 
+    @Command(name = "nftables", header = "Show ambientctl's nftables tables (nftables mode), decoded.",
+            description = "ambientctl's own nftables table (inet ambientctl) in the node's namespace and in "
+            + "ztunnel's: the sets' elements (enrolled addresses), the chain's hook and priority, and its rules as "
+            + "nft writes them. The same as 'nft list table inet ambientctl' run in each namespace; nothing of other "
+            + "owners' tables.",
+            footerHeading = "%nExamples:%n", footer = {"  ambientctl inspect nftables",
+                "  ambientctl inspect nftables -o json"})
+    static class NftablesCmd extends BaseCommand implements Callable<Integer> {
+        @Override
+        public Integer call() {
+            List<io.ambientctl.redirect.RuleTable> ts = new Inspector(config()).nftables();
+            Output.render(g(), out(), Map.of("tables", ts), () -> {
+                if (ts.isEmpty()) {
+                    out().println("no nftables table of ambientctl (the node is not in nftables mode)");
+                }
+                for (io.ambientctl.redirect.RuleTable t : ts) {
+                    out().println(t.role() + " (" + t.netns() + "): table " + t.table() + ", chain "
+                            + io.ambientctl.redirect.nftables.NftRules.CHAIN + " hook " + t.hook() + " priority "
+                            + t.priority());
+                    t.sets().forEach((name, elems) -> out().println("  set " + name + " (" + elems.size() + "): "
+                            + String.join(", ", elems)));
+                    t.rules().forEach(r -> out().println("  " + r));
+                }
+            });
+            return ExitCode.OK;
+        }
+    }
+
     @Command(name = "pod", header = "Show one workload's redirection as the kernel has it.", description = "One workload's redirection as the kernel has it: its map entries, the "
-            + "programs on its veth and its counters (in iptables mode: its set entries and the rules that match it).",
+            + "programs on its veth and its counters (in iptables and nftables modes: its set entries and the rules that match it).",
             footerHeading = "%nExamples:%n", footer = {"  ambientctl inspect pod --netns pod-a -o yaml"})
     static class Pod extends BaseCommand implements Callable<Integer> {
         @Option(names = "--netns", paramLabel = "NAME|PATH", required = true,

@@ -11,16 +11,20 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "mode", header = "Show or switch the redirection mode (ebpf or iptables)",
+@Command(name = "mode", header = "Show or switch the redirection mode (ebpf, iptables or nftables)",
         description = "Show or switch the redirection mode of the node: ebpf (programs on the TC hooks of the "
-                + "workloads' veths) or iptables (ipsets, MARK and policy routing, TPROXY in ztunnel's namespace).",
-        footerHeading = "%nExamples:%n", footer = {"  ambientctl mode show", "  ambientctl mode set iptables --dry-run"})
+                + "workloads' veths), iptables (ipsets, MARK and policy routing, TPROXY in ztunnel's namespace) or "
+                + "nftables (the same as iptables in one table of ours per namespace, inet ambientctl, changed in one "
+                + "transaction through libnftables).",
+        footerHeading = "%nExamples:%n", footer = {"  ambientctl mode show", "  ambientctl mode set iptables --dry-run",
+            "  ambientctl mode set nftables --dry-run"})
 public class ModeCommand extends BaseCommand implements Runnable {
     /** The modes one can switch to (completion candidates). */
     static class Modes implements Iterable<String> {
         @Override
         public java.util.Iterator<String> iterator() {
-            return java.util.List.of(RedirectMode.ebpf.name(), RedirectMode.iptables.name()).iterator();
+            return java.util.List.of(RedirectMode.ebpf.name(), RedirectMode.iptables.name(),
+                    RedirectMode.nftables.name()).iterator();
         }
     }
 
@@ -50,10 +54,12 @@ public class ModeCommand extends BaseCommand implements Runnable {
                 + "workload, verify it in the kernel, then remove the old mode. On any failure the new mode's objects "
                 + "are removed and the old mode keeps working. Setting the current mode again reinstalls whatever is "
                 + "missing.",
-        "Established connections survive the switch: both modes deliver packets of an existing ztunnel socket "
-                + "to it (sk lookup / -m socket) before anything else."},
+        "Established connections survive the switch: every mode delivers packets of an existing ztunnel socket "
+                + "to it (sk lookup / -m socket / socket transparent) before anything else.",
+        "In nftables mode each namespace's change is one nftables transaction (all or nothing in the kernel); "
+                + "--dry-run prints the commands (nft syntax) and the policy routing."},
             footerHeading = "%nExamples:%n", footer = {"  ambientctl mode set iptables --dry-run   # shows the rules",
-                "  ambientctl mode set iptables", "  ambientctl mode set ebpf",
+                "  ambientctl mode set iptables", "  ambientctl mode set nftables", "  ambientctl mode set ebpf",
                 "  ambientctl mode set ebpf --attach tc     # clsact filters instead of TCX links"})
     static class Set extends BaseCommand implements Callable<Integer> {
         @Parameters(paramLabel = "MODE", completionCandidates = Modes.class,

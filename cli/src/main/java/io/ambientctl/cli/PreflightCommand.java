@@ -16,13 +16,14 @@ import picocli.CommandLine.Option;
 @Command(name = "preflight", header = "Tell whether this host can do each redirection mode, and how to fix what is missing.",
          description = {
     "Tell whether this kernel and host can do each redirection mode, and how to fix what is missing. The features "
-            + "are probed themselves (loading tiny programs; creating a qdisc, rules, sets and routes in a throw-away "
+            + "are probed themselves (loading tiny programs; creating a qdisc, rules, sets, nftables tables and routes in a throw-away "
             + "network namespace that is removed again): a kernel release alone only warns. Changes nothing on the host.",
     "Exit code 3 when a check the mode requires fails."},
-        footerHeading = "%nExamples:%n", footer = {"  ambientctl preflight", "  ambientctl preflight --mode iptables -o json"})
+        footerHeading = "%nExamples:%n", footer = {"  ambientctl preflight", "  ambientctl preflight --mode iptables -o json",
+            "  ambientctl preflight --mode nftables"})
 public class PreflightCommand extends BaseCommand implements Callable<Integer> {
     @Option(names = "--mode", paramLabel = "MODE",
-            description = "ebpf or iptables: check that mode only, and mark what it requires (default: both modes, "
+            description = "ebpf, iptables or nftables: check that mode only, and mark what it requires (default: all modes, "
                     + "with what the node's current mode requires).")
     String mode;
 
@@ -56,7 +57,7 @@ public class PreflightCommand extends BaseCommand implements Callable<Integer> {
     public Integer call() {
         RedirectMode m = mode == null ? null : RedirectMode.parse(mode);
         if (m == RedirectMode.none) {
-            throw new IllegalArgumentException("--mode takes ebpf or iptables");
+            throw new IllegalArgumentException("--mode takes ebpf, iptables or nftables");
         }
         RedirectMode required = m;
         if (required == null) {

@@ -58,7 +58,7 @@ class CompletionScriptsTest {
     @Test
     void bashCompletesCommandsOptionsModesAndNetnsNames() throws Exception {
         assertThat(bashComplete("ambientctl enr")).isEqualTo("enroll\n");
-        assertThat(bashComplete("ambientctl mode set ").lines()).containsExactly("ebpf", "iptables");
+        assertThat(bashComplete("ambientctl mode set ").lines()).containsExactly("ebpf", "iptables", "nftables");
         assertThat(bashComplete("ambientctl enroll --dr")).isEqualTo("--dry-run\n");
         assertThat(bashComplete("ambientctl -o y")).isEqualTo("yaml\n");
         assertThat(bashComplete("ambientctl enroll --netns " + netns.name().substring(0, 7)).lines())

@@ -17,7 +17,7 @@ import io.ambientctl.testing.LabFixture;
 
 /**
  * kill -9 of the CLI at every step (each kernel or iptables step counts) of enroll, unenroll and
- * both mode switches; after each, the next command brings the node to a state in which every
+ * the mode switches among ebpf, iptables and nftables; after each, the next command brings the node to a state in which every
  * workload is fully enrolled or fully not, and the traffic agrees.
  */
 class FaultInjectionKernelTest {
@@ -109,6 +109,10 @@ class FaultInjectionKernelTest {
             twoInEbpf.run();
             f.node.modeSet(RedirectMode.iptables, false);
         };
+        Runnable twoInNftables = () -> {
+            twoInEbpf.run();
+            f.node.modeSet(RedirectMode.nftables, false);
+        };
         String p1 = f.pod(1).netns().name();
         String p2 = f.pod(2).netns().name();
         String p3 = f.pod(3).netns().name();
@@ -116,6 +120,9 @@ class FaultInjectionKernelTest {
         run("unenroll", 8, all, "unenroll", "--netns", p1, "--netns", p2, "--netns", p3);
         run("mode set iptables", 19, twoInEbpf, "mode", "set", "iptables");
         run("mode set ebpf", 16, twoInIptables, "mode", "set", "ebpf");
+        run("mode set nftables", 14, twoInEbpf, "mode", "set", "nftables");
+        run("mode set iptables", 19, twoInNftables, "mode", "set", "iptables");
+        run("mode set nftables", 14, twoInIptables, "mode", "set", "nftables");
         assertThat(kills).as("kill points that hit the operation").isGreaterThanOrEqualTo(50);
     }
 }

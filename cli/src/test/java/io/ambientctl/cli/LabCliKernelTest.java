@@ -86,6 +86,51 @@ class LabCliKernelTest {
         }
     }
 
+    /** The nftables mode from the CLI: dry run, switch, traffic, status, inspect, preflight, and back. */
+    @Test
+    void nftablesModeFromTheCli() {
+        json("lab", "up", "--name", name, "--pods", "3");
+        String p1 = name + "-p1";
+        String p2 = name + "-p2";
+        json("--lab", name, "ztunnel", "set", "--netns", name + "-zt");
+        json("--lab", name, "enroll", "--netns", p1);
+        JsonNode plan = json("--lab", name, "mode", "set", "nftables", "--dry-run");
+        assertThat(plan.path("rules").asText()).contains("add table inet ambientctl").contains("tproxy ip to :15001");
+        assertThat(NetNs.named(name + "-node").exec("nft", "list", "tables").stdout()).doesNotContain("ambientctl");
+
+        JsonNode sw = json("--lab", name, "mode", "set", "nftables");
+        assertThat(sw.path("from").asText()).isEqualTo("ebpf");
+        assertThat(sw.path("mode").asText()).isEqualTo("nftables");
+        Traffic.Result r = Traffic.tcp(NetNs.named(p1), null, "fd77::12", 8080, "nft", java.time.Duration.ofSeconds(2));
+        assertThat(r.answer()).isEqualTo(p2 + " nft");
+        assertThat(json("lab", "status", "--name", name).path("captures")).hasSize(1);
+        JsonNode status = json("--lab", name, "status");
+        assertThat(status.path("mode").asText()).isEqualTo("nftables");
+        assertThat(status.path("verified").asBoolean()).isTrue();
+        // a new workload in nftables mode is one set element more
+        json("--lab", name, "enroll", "--netns", name + "-p3");
+        JsonNode tables = json("--lab", name, "inspect", "nftables").path("tables");
+        assertThat(tables).hasSize(2);
+        assertThat(tables.get(0).path("sets").path("pods4").toString()).contains("10.77.0.11").contains("10.77.0.13");
+        assertThat(cli("--lab", name, "inspect", "pod", "--netns", p1).out()).contains("pods6 fd77::11")
+                .doesNotContain("MISSING");
+        assertThat(json("--lab", name, "preflight", "--mode", "nftables").path("ok").asBoolean()).isTrue();
+        // someone deletes an element behind ambientctl's back: status says so (exit 1), repair puts it back
+        NetNs.named(name + "-node").exec("nft", "delete", "element", "inet", "ambientctl", "pods4", "{ 10.77.0.13 }");
+        MainTest.Run bad = cli("--lab", name, "status");
+        assertThat(bad.code()).isEqualTo(1);
+        assertThat(bad.out() + bad.err()).contains("10.77.0.13");
+        assertThat(cli("--lab", name, "repair").code()).isZero();
+        assertThat(json("--lab", name, "status").path("verified").asBoolean()).isTrue();
+
+        assertThat(json("--lab", name, "mode", "set", "iptables").path("from").asText()).isEqualTo("nftables");
+        assertThat(json("--lab", name, "mode", "set", "ebpf").path("mode").asText()).isEqualTo("ebpf");
+        for (String ns : List.of(name + "-node", name + "-zt")) {
+            assertThat(NetNs.named(ns).exec("nft", "list", "tables").stdout()).doesNotContain("ambientctl");
+        }
+        assertThat(json("--lab", name, "status").path("verified").asBoolean()).isTrue();
+    }
+
     @Test
     void labEnrollTrafficStatusUnenrollDown() {
         JsonNode up = json("lab", "up", "--name", name, "--pods", "3");

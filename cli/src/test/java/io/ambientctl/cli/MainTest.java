@@ -79,7 +79,7 @@ class MainTest {
         assertThat(Main.commandLine(w, w, new String[] {"--lab", "st", "inspect", "-o", "json", "maps"})
                 .getSubcommands().get("inspect").getSubcommands()).containsOnlyKeys("maps");
         assertThat(Main.commandLine(w, w, new String[] {"inspect"}).getSubcommands().get("inspect").getSubcommands())
-                .containsOnlyKeys("programs", "maps", "pod");
+                .containsOnlyKeys("programs", "maps", "nftables", "pod");
         assertThat(Main.commandLine(w, w, new String[] {"ztunnel", "-h", "show"}).getSubcommands().get("ztunnel")
                 .getSubcommands()).containsOnlyKeys("set", "show", "unset");
         assertThat(run("inspect", "--help", "maps").out()).contains("programs").contains("maps").contains("pod");

@@ -142,7 +142,7 @@ class ReliabilityKernelTest {
                 c(2, emptyKubeconfig + " is empty", "--kubeconfig", emptyKubeconfig.toString(), "enroll", "web", "-n",
                         "shop"),
                 c(2, "unknown mode 'bogus'", "mode", "set", "bogus"),
-                c(2, "use ebpf or iptables", "mode", "set", "EBPFX"),
+                c(2, "use ebpf, iptables or nftables", "mode", "set", "EBPFX"),
                 c(2, "not a mode to switch to", "mode", "set", "none"),
                 c(2, "Missing required parameter", "mode", "set"),
                 c(2, "name what to enroll", "enroll"),

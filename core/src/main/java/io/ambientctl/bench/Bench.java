@@ -28,15 +28,15 @@ import io.ambientctl.redirect.State;
 import io.ambientctl.util.Exec;
 
 /**
- * eBPF and iptables redirection measured side by side on a lab, interleaved in one run so the
+ * eBPF, iptables and nftables redirection measured side by side on a lab, interleaved in one run so the
  * machine's drift hits all paths alike: {@code direct} (no redirection, no proxy), {@code proxy} (the
- * client connects to the ztunnel stand-in explicitly: the floor of any proxied path), {@code ebpf} and
- * {@code iptables} (client and server pods enrolled). Extra enrolled workloads (synthetic entries in
+ * client connects to the ztunnel stand-in explicitly: the floor of any proxied path), {@code ebpf},
+ * {@code iptables} and {@code nftables} (client and server pods enrolled). Extra enrolled workloads (synthetic entries in
  * the map and the sets) show the per-packet cost as the node fills. Also the control plane: enroll,
  * mode switch and unenroll of N real workloads, and requests failed while switching under load.
  */
 public final class Bench {
-    public static final List<String> PATHS = List.of("direct", "proxy", "ebpf", "iptables");
+    public static final List<String> PATHS = List.of("direct", "proxy", "ebpf", "iptables", "nftables");
     static final int SERVER_PORT = 8080;
     static final int PROXY_PORT = 15080;
 
@@ -217,8 +217,9 @@ public final class Bench {
         List<Switch> out = new ArrayList<>();
         node.modeSet(RedirectMode.ebpf, false);
         node.enroll(List.of(lab.pod(1).netns(), lab.pod(2).netns()), false);
-        for (RedirectMode to : List.of(RedirectMode.iptables, RedirectMode.ebpf)) {
-            RedirectMode from = to == RedirectMode.ebpf ? RedirectMode.iptables : RedirectMode.ebpf;
+        RedirectMode from = RedirectMode.ebpf;
+        for (RedirectMode to : List.of(RedirectMode.iptables, RedirectMode.ebpf, RedirectMode.nftables,
+                RedirectMode.ebpf)) {
             var load = new java.util.concurrent.CompletableFuture<LoadGenerator.Result>();
             Thread t = new Thread(() -> load.complete(LoadGenerator.run(client.netns(), server, o.connections(),
                     o.switchLoad(), o.switchQps(), 0)));
@@ -231,6 +232,7 @@ public final class Bench {
             out.add(new Switch(from.name(), to.name(), o.switchQps(), r.requests(), r.errors(), secs));
             say.accept(String.format("switch %s -> %s under %d qps: %d requests, %d failed (switch took %.2f s)",
                     from, to, o.switchQps(), r.requests(), r.errors(), secs));
+            from = to;
         }
         return out;
     }
@@ -257,6 +259,8 @@ public final class Bench {
                     out.add(timed("status", n, node::status));
                     out.add(timed("mode set iptables", n, () -> node.modeSet(RedirectMode.iptables, false)));
                     out.add(timed("mode set ebpf", n, () -> node.modeSet(RedirectMode.ebpf, false)));
+                    out.add(timed("mode set nftables", n, () -> node.modeSet(RedirectMode.nftables, false)));
+                    out.add(timed("mode set ebpf (from nftables)", n, () -> node.modeSet(RedirectMode.ebpf, false)));
                     out.add(timed("unenroll", n, () -> node.unenroll(targets, false, false)));
                 } else {
                     List<String> enroll = new ArrayList<>(List.of("enroll", "-q"));
@@ -267,6 +271,11 @@ public final class Bench {
                     out.add(timed("status", n, () -> run(cfg, List.of("status", "-o", "json"))));
                     out.add(timed("mode set iptables", n, () -> run(cfg, List.of("mode", "set", "iptables", "-q"))));
                     out.add(timed("mode set ebpf", n, () -> run(cfg, List.of("mode", "set", "ebpf", "-q"))));
+                    if (o.modes().contains("nftables")) {
+                        out.add(timed("mode set nftables", n, () -> run(cfg, List.of("mode", "set", "nftables", "-q"))));
+                        out.add(timed("mode set ebpf (from nftables)", n,
+                                () -> run(cfg, List.of("mode", "set", "ebpf", "-q"))));
+                    }
                     out.add(timed("unenroll", n, () -> run(cfg, unenroll)));
                 }
             }

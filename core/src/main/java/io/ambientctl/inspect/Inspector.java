@@ -35,7 +35,7 @@ import io.ambientctl.util.ExitCodeException;
 
 /**
  * What the kernel holds, decoded for people: TC programs on the node's interfaces (ours and
- * others'), the pinned maps' contents, one workload's redirection. Read-only; opens pins directly
+ * others'), the pinned maps' contents, our nftables tables, one workload's redirection. Read-only; opens pins directly
  * (no program is loaded), so it is quick.
  */
 public final class Inspector {
@@ -101,6 +101,11 @@ public final class Inspector {
     /** Our tables (the pinned maps, or the one named), decoded: IPs, MACs, interface and workload names. */
     public List<Redirector.Table> maps(String only, boolean raw) {
         return node.tables(only, raw);
+    }
+
+    /** Our nftables tables (nftables mode): the node's and ztunnel's, where they are, decoded. */
+    public List<io.ambientctl.redirect.RuleTable> nftables() {
+        return node.ruleTables(RedirectMode.nftables);
     }
 
     /** One workload as the kernel has it: the mode's entries and rules, and the programs on its host veth. */

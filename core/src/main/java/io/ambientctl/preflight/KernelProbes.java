@@ -14,6 +14,7 @@ import io.ambientctl.net.Link;
 import io.ambientctl.net.Links;
 import io.ambientctl.net.NetNs;
 import io.ambientctl.redirect.iptables.Backend;
+import io.ambientctl.redirect.nftables.Nftables;
 import io.ambientctl.util.Exec;
 
 /**
@@ -113,6 +114,48 @@ public final class KernelProbes implements Probes {
                 List.of("ipset", "create", "ambient-probe", "hash:ip", "family", "inet"),
                 List.of("iptables", "-t", "mangle", "-A", "PREROUTING", "-m", "set", "--match-set", "ambient-probe",
                         "src", "-j", "RETURN")), "ipset hash:ip and the set match work");
+    }
+
+    @Override
+    public Answer nftablesLibrary() {
+        try {
+            Nftables.require(); // throws naming where it looked and the fix
+            java.nio.file.Path p = Nftables.find();
+            return scratch().call(Nftables::jsonSupported) ? Answer.yes(p + " loads, JSON output works")
+                    : Answer.no(p + " loads but has no JSON support");
+        } catch (RuntimeException e) {
+            return Answer.no(e.getMessage());
+        }
+    }
+
+    /** The probe's commands per feature: one transaction each, in a table of the probe's own. */
+    static String nftablesProbe(String feature) {
+        String t = "inet ambientctl-probe";
+        String base = "add table " + t + "\nadd chain " + t + " pre { type filter hook prerouting priority mangle; }\n";
+        return base + switch (feature) {
+            case "sets" -> "add set " + t + " p4 { type ipv4_addr; }\nadd set " + t + " p6 { type ipv6_addr; }\n"
+                    + "add element " + t + " p4 { 10.0.0.1 }\nadd element " + t + " p6 { fd00::1 }\n"
+                    + "add rule " + t + " pre ip saddr @p4 return\nadd rule " + t + " pre ip6 daddr @p6 return\n";
+            case "socket" -> "add rule " + t + " pre meta l4proto { tcp, udp } socket transparent 1 meta mark set "
+                    + "meta mark & 0xfffff000 | 0x111\n";
+            case "tproxy" -> "add rule " + t + " pre meta l4proto tcp ip daddr 10.0.0.1 tproxy ip to :15001 accept\n"
+                    + "add rule " + t + " pre meta l4proto tcp ip6 daddr fd00::1 tproxy ip6 to :15001 accept\n";
+            default -> throw new IllegalArgumentException(feature);
+        } + "delete table " + t + "\n";
+    }
+
+    @Override
+    public Answer nftables(String feature) {
+        try {
+            scratch().run(() -> Nftables.run(nftablesProbe(feature)));
+            return Answer.yes(switch (feature) {
+                case "sets" -> "an inet table with ipv4_addr and ipv6_addr sets and a prerouting chain matching them";
+                case "socket" -> "the socket expression (socket transparent)";
+                default -> "the tproxy statement (ip and ip6)";
+            } + " works");
+        } catch (RuntimeException e) {
+            return Answer.no(e.getMessage());
+        }
     }
 
     @Override

@@ -34,6 +34,10 @@ public final class Preflight {
         CONFIG.put("CONFIG_DEBUG_INFO_BTF", null);
         CONFIG.put("CONFIG_NETFILTER_XT_TARGET_TPROXY", RedirectMode.iptables);
         CONFIG.put("CONFIG_IP_SET", RedirectMode.iptables);
+        CONFIG.put("CONFIG_NF_TABLES", RedirectMode.nftables);
+        CONFIG.put("CONFIG_NF_TABLES_INET", RedirectMode.nftables);
+        CONFIG.put("CONFIG_NFT_SOCKET", RedirectMode.nftables);
+        CONFIG.put("CONFIG_NFT_TPROXY", RedirectMode.nftables);
     }
 
     // capability bits (linux/capability.h)
@@ -89,6 +93,9 @@ public final class Preflight {
         }
         if (checks(RedirectMode.iptables)) {
             iptables(out);
+        }
+        if (checks(RedirectMode.nftables)) {
+            nftables(out);
         }
         out.add(routing());
         out.add(others());
@@ -339,6 +346,26 @@ public final class Preflight {
         out.add(s.ok() ? CheckResult.pass("iptables.ipset", r, s.detail())
                 : CheckResult.fail("iptables.ipset", r, s.detail(), "a kernel with CONFIG_IP_SET and "
                         + "CONFIG_NETFILTER_XT_SET (modprobe ip_set_hash_ip xt_set)"));
+    }
+
+    private void nftables(List<CheckResult> out) {
+        boolean r = req(RedirectMode.nftables);
+        Probes.Answer lib = host.probes().nftablesLibrary();
+        out.add(lib.ok() ? CheckResult.pass("nftables.library", r, lib.detail())
+                : CheckResult.fail("nftables.library", r, lib.detail(), "apt-get install libnftables1 (1.0 or newer, "
+                        + "built with JSON support as Debian's is)"));
+        if (!lib.ok()) {
+            return;
+        }
+        for (String feature : List.of("sets", "socket", "tproxy")) {
+            Probes.Answer a = host.probes().nftables(feature);
+            String id = "nftables." + feature;
+            out.add(a.ok() ? CheckResult.pass(id, r, a.detail()) : CheckResult.fail(id, r, a.detail(), switch (feature) {
+                case "sets" -> "a kernel with CONFIG_NF_TABLES and CONFIG_NF_TABLES_INET (modprobe nf_tables)";
+                case "socket" -> "a kernel with CONFIG_NFT_SOCKET (modprobe nft_socket)";
+                default -> "a kernel with CONFIG_NFT_TPROXY (modprobe nft_tproxy)";
+            }));
+        }
     }
 
     private CheckResult routing() {

@@ -34,6 +34,16 @@ public interface Probes {
     /** ipset hash:ip and the set match work (in a throw-away namespace). */
     Answer ipsetMatch();
 
+    /** libnftables loads and answers in JSON (the nftables mode reads its tables back that way). */
+    Answer nftablesLibrary();
+
+    /**
+     * One nftables feature of the nftables mode works (in a throw-away namespace): "sets" (an inet table with
+     * ipv4_addr and ipv6_addr sets matched by a prerouting chain), "socket" (socket transparent), "tproxy"
+     * (tproxy ip and ip6).
+     */
+    Answer nftables(String feature);
+
     /** Policy routing (ip rule fwmark) works (in a throw-away namespace). */
     Answer policyRouting();
 

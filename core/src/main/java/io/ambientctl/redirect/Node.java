@@ -826,6 +826,14 @@ public final class Node {
         }
     }
 
+    /** The netfilter tables of {@code mode} in the node's and ztunnel's namespaces, decoded (read-only). */
+    public List<RuleTable> ruleTables(RedirectMode mode) {
+        State state = NodeState.load(cfg.stateDir());
+        try (Redirector r = modes.reader(mode, cfg, state)) {
+            return r.ruleTables();
+        }
+    }
+
     /** The BPF programs ambientctl owns on this node, id to full name (read-only). */
     public Map<Integer, String> programs() {
         State state = NodeState.load(cfg.stateDir());

@@ -2,7 +2,7 @@ package io.ambientctl.redirect;
 
 /** How enrolled workloads' traffic reaches ztunnel on this node. */
 public enum RedirectMode {
-    ebpf, iptables, none;
+    ebpf, iptables, nftables, none;
 
     public static RedirectMode parse(String s) {
         for (RedirectMode m : values()) {
@@ -10,6 +10,6 @@ public enum RedirectMode {
                 return m;
             }
         }
-        throw new IllegalArgumentException("unknown mode '" + s + "': use ebpf or iptables");
+        throw new IllegalArgumentException("unknown mode '" + s + "': use ebpf, iptables or nftables");
     }
 }

@@ -77,6 +77,11 @@ public interface Redirector extends AutoCloseable {
         return List.of();
     }
 
+    /** The mode's netfilter tables in the node's and ztunnel's namespaces, decoded (nftables mode). */
+    default List<RuleTable> ruleTables() {
+        return List.of();
+    }
+
     /** The BPF programs this mode owns, id to full name (to tell its programs from other owners' on a hook). */
     default Map<Integer, String> programs() {
         return Map.of();

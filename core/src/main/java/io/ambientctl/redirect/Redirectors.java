@@ -6,6 +6,7 @@ import java.util.List;
 import io.ambientctl.bpf.AttachKind;
 import io.ambientctl.redirect.ebpf.EbpfRedirector;
 import io.ambientctl.redirect.iptables.IptablesRedirector;
+import io.ambientctl.redirect.nftables.NftablesRedirector;
 
 /** The one place that knows the modes: opens a mode's {@link Redirector} for changing or for reading. */
 public final class Redirectors {
@@ -24,6 +25,7 @@ public final class Redirectors {
     public static Redirector open(RedirectMode mode, NodeConfig cfg, State state, AttachKind attachKind) {
         return switch (mode) {
             case iptables -> new IptablesRedirector(cfg, state, false);
+            case nftables -> new NftablesRedirector(cfg, state, false);
             case ebpf, none -> new EbpfRedirector(cfg, state, attachKind, false);
         };
     }
@@ -32,6 +34,7 @@ public final class Redirectors {
     public static Redirector reader(RedirectMode mode, NodeConfig cfg, State state) {
         return switch (mode) {
             case iptables -> new IptablesRedirector(cfg, state, true);
+            case nftables -> new NftablesRedirector(cfg, state, true);
             case ebpf, none -> new EbpfRedirector(cfg, state, null, true);
         };
     }

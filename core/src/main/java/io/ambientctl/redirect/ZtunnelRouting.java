@@ -8,12 +8,12 @@ import io.ambientctl.util.Exec;
 /**
  * The policy routing inside ztunnel's network namespace that delivers captured packets locally:
  * {@code ip rule fwmark 0x111/0xfff lookup 133} and {@code local 0.0.0.0/0 (and ::/0) dev lo table 133},
- * both families. Used by both modes.
+ * both families (the values: {@link Marks}). Used by every mode.
  */
 public final class ZtunnelRouting {
-    public static final String MARK = "0x111/0xfff";
-    public static final String TABLE = "133";
-    public static final String PRIORITY = "32100";
+    public static final String MARK = Marks.tproxy();
+    public static final String TABLE = Marks.ZTUNNEL_TABLE;
+    public static final String PRIORITY = Marks.ZTUNNEL_RULE_PREF;
 
     private ZtunnelRouting() {
     }
@@ -47,7 +47,7 @@ public final class ZtunnelRouting {
 
     private static boolean present(String fam) {
         String rules = Exec.run(List.of("ip", fam, "rule", "show")).stdout();
-        return rules.lines().anyMatch(l -> l.contains("fwmark 0x111/0xfff") && l.contains("lookup " + TABLE));
+        return rules.lines().anyMatch(l -> l.contains("fwmark " + MARK) && l.contains("lookup " + TABLE));
     }
 
     public static void ensure(NetNs ns) {

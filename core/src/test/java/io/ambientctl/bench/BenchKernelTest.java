@@ -22,9 +22,9 @@ class BenchKernelTest {
                 List.of(3), Duration.ofMillis(1500), 200);
         Bench.Report r = new Bench(o, said::add).run();
 
-        // direct and proxy once, ebpf and iptables for each pod count
+        // direct and proxy once, ebpf, iptables and nftables for each pod count
         assertThat(r.runs()).extracting(Bench.Run::mode).containsExactly("direct", "proxy", "ebpf", "iptables",
-                "ebpf", "iptables");
+                "nftables", "ebpf", "iptables", "nftables");
         assertThat(r.runs()).allSatisfy(x -> {
             assertThat(x.requests()).as(x.mode()).isPositive();
             assertThat(x.errors()).as(x.mode()).isZero();
@@ -36,13 +36,16 @@ class BenchKernelTest {
         assertThat(r.runs()).filteredOn(x -> x.mode().equals("direct")).allSatisfy(x -> assertThat(x.captured()).isZero());
         assertThat(r.runs()).filteredOn(x -> !x.mode().equals("direct"))
                 .allSatisfy(x -> assertThat(x.captured()).as(x.mode()).isEqualTo(o.connections()));
-        assertThat(r.runs()).filteredOn(x -> x.pods() == 50).hasSize(2);
-        assertThat(r.histograms()).containsKeys("direct", "proxy", "ebpf", "iptables", "ebpf +50", "iptables +50");
+        assertThat(r.runs()).filteredOn(x -> x.pods() == 50).hasSize(3);
+        assertThat(r.histograms()).containsKeys("direct", "proxy", "ebpf", "iptables", "ebpf +50", "iptables +50",
+                "nftables", "nftables +50");
 
         assertThat(r.controlPlane()).extracting(Bench.ControlPlane::operation)
-                .containsExactly("enroll", "status", "mode set iptables", "mode set ebpf", "unenroll");
+                .containsExactly("enroll", "status", "mode set iptables", "mode set ebpf", "mode set nftables",
+                        "mode set ebpf (from nftables)", "unenroll");
         assertThat(r.controlPlane()).allSatisfy(c -> assertThat(c.workloads()).isEqualTo(3));
-        assertThat(r.switches()).hasSize(2).allSatisfy(s -> {
+        assertThat(r.switches()).extracting(Bench.Switch::to).containsExactly("iptables", "ebpf", "nftables", "ebpf");
+        assertThat(r.switches()).allSatisfy(s -> {
             assertThat(s.requests()).isPositive();
             assertThat(s.failed()).as(s.from() + " -> " + s.to()).isZero();
         });

@@ -70,6 +70,16 @@ class PreflightTest {
             }
 
             @Override
+            public Answer nftablesLibrary() {
+                return a("libnftables");
+            }
+
+            @Override
+            public Answer nftables(String feature) {
+                return a("nft-" + feature);
+            }
+
+            @Override
             public Answer policyRouting() {
                 return a("routing");
             }
@@ -242,7 +252,27 @@ class PreflightTest {
             }
         });
         assertThat(r.checks()).extracting(CheckResult::id).contains("bpf.helper.bpf_sk_assign", "iptables.tproxy",
+                "nftables.library", "nftables.socket", "nftables.tproxy",
                 "routing.policy", "tc.clsact");
         assertThat(NetNs.named("ambientctl-preflight-" + ProcessHandle.current().pid()).exists()).isFalse();
+    }
+
+    @Test
+    void nftablesModeRequiresLibnftablesAndTheSocketAndTproxyExpressions() throws Exception {
+        healthy();
+        var checks = run(RedirectMode.nftables, List.of());
+        assertThat(checks).containsKeys("nftables.library", "nftables.sets", "nftables.socket", "nftables.tproxy",
+                "config.CONFIG_NFT_TPROXY").doesNotContainKey("iptables.tproxy").doesNotContainKey("bpf.sched_cls");
+        assertThat(checks.get("nftables.tproxy").required()).isTrue();
+        assertThat(ok(RedirectMode.nftables, List.of())).isTrue();
+        // a kernel without eBPF's helpers is fine for nftables mode; one without nft_tproxy is not
+        assertThat(ok(RedirectMode.nftables, List.of("bpf_sk_assign", "tproxy"))).isTrue();
+        assertThat(ok(RedirectMode.nftables, List.of("nft-tproxy"))).isFalse();
+        assertThat(run(RedirectMode.nftables, List.of("nft-socket")).get("nftables.socket").fix())
+                .contains("nft_socket");
+        var noLib = run(RedirectMode.nftables, List.of("libnftables"));
+        assertThat(noLib.get("nftables.library").fix()).contains("apt-get install libnftables1");
+        assertThat(noLib).doesNotContainKey("nftables.tproxy");
+        assertThat(run(RedirectMode.iptables, List.of())).doesNotContainKey("nftables.library");
     }
 }

@@ -96,6 +96,115 @@ class ModeSwitchKernelTest {
         }
     }
 
+    /** Our nftables table in either namespace (nft's view), or "" when neither has it. */
+    private String nftablesOf(NetNs ns) {
+        return ns.exec("nft", "list", "tables").stdout().lines().filter(l -> l.contains("ambientctl"))
+                .reduce("", String::concat);
+    }
+
+    private void assertNoNftablesLeft() {
+        for (NetNs ns : List.of(f.lab.node(), f.lab.ztunnel())) {
+            assertThat(nftablesOf(ns)).isEmpty();
+        }
+    }
+
+    /** After a switch to {@code mode}: nothing of the two others (their tables, sets, chains, programs, routing). */
+    private void assertOnly(RedirectMode mode) {
+        if (mode != RedirectMode.ebpf) {
+            assertThat(ourTcPrograms()).isEmpty();
+            assertThat(f.node.recorded().attachments).isEmpty();
+        }
+        if (mode != RedirectMode.nftables) {
+            assertNoNftablesLeft();
+        }
+        if (mode == RedirectMode.ebpf) {
+            assertNoIptablesLeft(); // also no fwmark 0x2000 rule
+        } else if (mode == RedirectMode.nftables) {
+            // iptables' chains and sets are gone; the node's fwmark routing is nftables' too now
+            for (NetNs ns : List.of(f.lab.node(), f.lab.ztunnel())) {
+                assertThat(ns.exec("iptables-save").stdout() + ns.exec("ip6tables-save").stdout() + ns.exec("ipset",
+                        "list", "-n").stdout()).doesNotContainIgnoringCase("ambient");
+            }
+            assertThat(f.lab.node().exec("nft", "list", "table", "inet", "ambientctl").stdout()).contains("pods4")
+                    .contains("pods6").contains("0x00002000");
+            assertThat(f.lab.ztunnel().exec("nft", "list", "table", "inet", "ambientctl").stdout())
+                    .contains("tproxy ip to :15001").contains("tproxy ip6 to :15006");
+        }
+    }
+
+    @Test
+    void switchesAmongAllThreeModesKeepWorkloadsCapturedAndLeaveNothingOfTheOthers() {
+        f.node.ztunnelSet(f.lab.ztunnel(), null, null, false);
+        f.node.enroll(List.of(a.netns(), b.netns()), false);
+        assertNoNftablesLeft();
+        for (RedirectMode to : List.of(RedirectMode.nftables, RedirectMode.iptables, RedirectMode.nftables,
+                RedirectMode.ebpf, RedirectMode.nftables, RedirectMode.ebpf)) {
+            Node.Switch sw = f.node.modeSet(to, false);
+            assertThat(sw.changed()).isTrue();
+            assertThat(f.node.recorded().mode).isEqualTo(to);
+            assertCaptured();
+            assertOnly(to);
+            assertThat(f.node.status().verified()).as("after the switch to " + to + ": " + f.node.status())
+                    .isTrue();
+            assertThat(f.node.status().nodeProblems()).isEmpty();
+        }
+        assertThat(ourTcPrograms()).hasSize(6);
+        assertThat(f.lab.ztunnel().call(ZtunnelRouting::presentHere)).isTrue();
+        // same mode again: nothing to change, and repair finds nothing to do in nftables mode either
+        f.node.modeSet(RedirectMode.nftables, false);
+        assertThat(f.node.modeSet(RedirectMode.nftables, false).changed()).isFalse();
+        assertThat(f.node.repair(false)).isEmpty();
+        f.node.unenroll(List.of(), true, false);
+        f.node.modeSet(RedirectMode.ebpf, false);
+        assertNoNftablesLeft();
+        assertNoIptablesLeft();
+    }
+
+    @Test
+    void nftablesDryRunShowsTheRulesetAndChangesNothing() {
+        f.node.ztunnelSet(f.lab.ztunnel(), null, null, false);
+        f.node.enroll(List.of(a.netns()), false);
+        Node.Switch sw = f.node.modeSet(RedirectMode.nftables, true);
+        assertThat(sw.rules()).contains("add table inet ambientctl").contains("iifname \"vzt\" return")
+                .contains("tproxy ip6 to :15008").contains("meta mark set meta mark & 0xffff0fff | 0x00002000");
+        assertThat(f.node.recorded().mode).isEqualTo(RedirectMode.ebpf);
+        assertNoNftablesLeft();
+    }
+
+    @Test
+    void aSwitchToOrFromNftablesThatFailsHalfWayLeavesTheOldModeFullyWorking() {
+        f.node.ztunnelSet(f.lab.ztunnel(), null, null, false);
+        f.node.enroll(List.of(a.netns(), b.netns()), false);
+        // eBPF -> nftables: the ztunnel table, the node table, the routing, the elements
+        for (String fault : List.of("fail@1:nft", "fail@2:nft", "fail@3:nft", "fail@1:ip-rule", "fail@2:ip-route")) {
+            Faults.set(fault);
+            assertThatThrownBy(() -> f.node.modeSet(RedirectMode.nftables, false)).as(fault)
+                    .hasMessageContaining("the node stays in ebpf mode").hasMessageContaining("injected fault");
+            Faults.set(null);
+            assertThat(f.node.recorded().mode).isEqualTo(RedirectMode.ebpf);
+            assertOnly(RedirectMode.ebpf);
+            assertCaptured();
+            assertThat(f.node.status().verified()).isTrue();
+        }
+        // iptables -> nftables, and nftables -> iptables
+        f.node.modeSet(RedirectMode.iptables, false);
+        Faults.set("fail@2:nft");
+        assertThatThrownBy(() -> f.node.modeSet(RedirectMode.nftables, false))
+                .hasMessageContaining("the node stays in iptables mode");
+        Faults.set(null);
+        assertNoNftablesLeft();
+        assertCaptured();
+        assertThat(f.node.status().verified()).as(f.node.status().toString()).isTrue();
+        f.node.modeSet(RedirectMode.nftables, false);
+        Faults.set("fail@2:iptables-restore");
+        assertThatThrownBy(() -> f.node.modeSet(RedirectMode.iptables, false))
+                .hasMessageContaining("the node stays in nftables mode");
+        Faults.set(null);
+        assertOnly(RedirectMode.nftables);
+        assertCaptured();
+        assertThat(f.node.status().verified()).as(f.node.status().toString()).isTrue();
+    }
+
     @Test
     void ebpfToIptablesToEbpfKeepsWorkloadsCapturedAndLeavesNothingOfTheOther() {
         f.node.ztunnelSet(f.lab.ztunnel(), null, null, false);
@@ -182,6 +291,14 @@ class ModeSwitchKernelTest {
             assertThat(roundTrip(s, "two")).isEqualTo(b.name() + " two");
             f.node.modeSet(RedirectMode.ebpf, false);
             assertThat(roundTrip(s, "three")).isEqualTo(b.name() + " three");
+            f.node.modeSet(RedirectMode.nftables, false);
+            assertThat(roundTrip(s, "four")).isEqualTo(b.name() + " four");
+            f.node.modeSet(RedirectMode.iptables, false);
+            assertThat(roundTrip(s, "five")).isEqualTo(b.name() + " five");
+            f.node.modeSet(RedirectMode.nftables, false);
+            assertThat(roundTrip(s, "six")).isEqualTo(b.name() + " six");
+            f.node.modeSet(RedirectMode.ebpf, false);
+            assertThat(roundTrip(s, "seven")).isEqualTo(b.name() + " seven");
         }
         assertThat(f.standIn.captures()).hasSize(1); // one connection, captured once, kept by ztunnel
     }

@@ -8,6 +8,7 @@ import io.ambientctl.net.IpAddrs;
 import io.ambientctl.net.NetNs;
 import io.ambientctl.redirect.DatapathOptions;
 import io.ambientctl.redirect.NodeConfig;
+import io.ambientctl.redirect.NodeRouting;
 import io.ambientctl.redirect.RedirectMode;
 import io.ambientctl.redirect.Redirector;
 import io.ambientctl.redirect.State;
@@ -15,6 +16,7 @@ import io.ambientctl.redirect.Verification;
 import io.ambientctl.redirect.Workload;
 import io.ambientctl.redirect.Ztunnel;
 import io.ambientctl.redirect.ZtunnelRouting;
+import io.ambientctl.redirect.nftables.NftablesRedirector;
 import io.ambientctl.util.Exec;
 import io.ambientctl.util.Faults;
 
@@ -102,24 +104,7 @@ public final class IptablesRedirector implements Redirector {
     }
 
     private void nodeRouting(Ztunnel zt) {
-        for (boolean v6 : new boolean[] {false, true}) {
-            String fam = v6 ? "-6" : "-4";
-            String rules = Exec.run(List.of("ip", fam, "rule", "show")).stdout();
-            if (rules.lines().noneMatch(l -> l.contains("fwmark " + Rules.NODE_MARK) && l.contains("lookup "
-                    + Rules.NODE_TABLE))) {
-                Faults.step("ip-rule");
-                Exec.run(List.of("ip", fam, "rule", "add", "fwmark", Rules.NODE_MARK, "lookup", Rules.NODE_TABLE,
-                        "pref", Rules.NODE_RULE_PREF)).check();
-            }
-            String via = zt == null ? null : zt.ips().stream().filter(ip -> IpAddrs.isV6(IpAddrs.parse(ip)) == v6)
-                    .findFirst().orElse(null);
-            List<String> route = via == null
-                    ? List.of("ip", fam, "route", "replace", "blackhole", "default", "table", Rules.NODE_TABLE)
-                    : List.of("ip", fam, "route", "replace", "default", "via", via, "dev", zt.hostInterface(), "onlink",
-                            "table", Rules.NODE_TABLE);
-            Faults.step("ip-route");
-            Exec.run(route).check();
-        }
+        NodeRouting.ensureHere(zt);
     }
 
     private void removeHere() {
@@ -134,16 +119,10 @@ public final class IptablesRedirector implements Redirector {
         Exec.run(List.of("ipset", "destroy", Rules.SET6));
     }
 
+    /** The node's policy routing, unless the nftables mode (which shares it) holds its table there too. */
     private static void removeNodeRouting() {
-        for (String fam : List.of("-4", "-6")) {
-            while (Exec.run(List.of("ip", fam, "rule", "show")).stdout().lines()
-                    .anyMatch(l -> l.contains("fwmark " + Rules.NODE_MARK))) {
-                if (!Exec.run(List.of("ip", fam, "rule", "del", "fwmark", Rules.NODE_MARK, "lookup", Rules.NODE_TABLE))
-                        .ok()) {
-                    break;
-                }
-            }
-            Exec.run(List.of("ip", fam, "route", "flush", "table", Rules.NODE_TABLE));
+        if (!NftablesRedirector.tablePresentHere()) {
+            NodeRouting.removeHere();
         }
     }
 
@@ -416,8 +395,8 @@ public final class IptablesRedirector implements Redirector {
     /** Any object of this mode in the node's namespace or in ztunnel's (chains, jumps, sets, routing rules). */
     @Override
     public boolean present() {
-        if (cfg.nodeNetns().call(() -> anyHere() || Exec.run(List.of("ip", "rule", "show")).stdout()
-                .contains("fwmark " + Rules.NODE_MARK))) {
+        if (cfg.nodeNetns().call(() -> anyHere()
+                || (NodeRouting.anyHere() && !NftablesRedirector.tablePresentHere()))) {
             return true;
         }
         boolean[] there = {false};
@@ -428,6 +407,12 @@ public final class IptablesRedirector implements Redirector {
     private boolean anyHere() {
         return jumpPresent(false) || jumpPresent(true) || chainPresent(false) || chainPresent(true)
                 || Exec.run(List.of("ipset", "list", "-n")).stdout().contains(Rules.SET4);
+    }
+
+    /** Whether this mode's chain or jump is in the node's namespace (the nftables mode shares its routing). */
+    public boolean chainsPresent() {
+        return cfg.nodeNetns().call(() -> jumpPresent(false) || jumpPresent(true) || chainPresent(false)
+                || chainPresent(true));
     }
 
     /** The rules this mode would apply, for --dry-run. */
@@ -489,11 +474,7 @@ public final class IptablesRedirector implements Redirector {
         String[] ztIf = {null};
         cfg.nodeNetns().run(() -> {
             members.addAll(setMembers());
-            String route = Exec.run(List.of("ip", "-4", "route", "show", "table", Rules.NODE_TABLE)).stdout();
-            java.util.regex.Matcher m = java.util.regex.Pattern.compile(" dev (\\S+)").matcher(route);
-            if (m.find()) {
-                ztIf[0] = m.group(1);
-            }
+            ztIf[0] = NodeRouting.ztunnelInterfaceHere();
         });
         List<Found> found = new ArrayList<>();
         for (String ip : members) {

@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import io.ambientctl.redirect.DatapathOptions;
+import io.ambientctl.redirect.Marks;
 import io.ambientctl.redirect.Ztunnel;
 
 /**
@@ -22,10 +23,10 @@ public final class Rules {
     public static final String CHAIN = "AMBIENT-PREROUTING";
     public static final String SET4 = "ambient-pods-v4";
     public static final String SET6 = "ambient-pods-v6";
-    public static final String NODE_MARK = "0x2000/0xf000";
-    public static final String NODE_TABLE = "134";
-    public static final String NODE_RULE_PREF = "32099";
-    public static final String TPROXY_MARK = "0x111/0xfff";
+    public static final String NODE_MARK = Marks.node();
+    public static final String NODE_TABLE = Marks.NODE_TABLE;
+    public static final String NODE_RULE_PREF = Marks.NODE_RULE_PREF;
+    public static final String TPROXY_MARK = Marks.tproxy();
 
     private Rules() {
     }

@@ -1,0 +1,159 @@
+package io.ambientctl.redirect.nftables;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import io.ambientctl.net.IpAddrs;
+import io.ambientctl.redirect.DatapathOptions;
+import io.ambientctl.redirect.Marks;
+import io.ambientctl.redirect.Ztunnel;
+
+/**
+ * The nft commands of the nftables mode (pure: unit-tested without a kernel). One table of ours per
+ * namespace, {@code inet ambientctl}, with a set per family of enrolled pod addresses and one chain on
+ * the prerouting hook at the mangle priority (where the iptables mode's mangle rules run); each change is
+ * one transaction. The rules are the iptables mode's ({@code iptables/Rules}), in nftables:
+ *
+ * <p>Node namespace: from ztunnel's veth and to the node's own addresses: untouched; the pods' DNS (unless
+ * captured): untouched; TCP/UDP from or to an enrolled pod: the node mark, which policy routing sends to
+ * ztunnel's eth0.
+ *
+ * <p>ztunnel's namespace: packets of ztunnel's transparent sockets: the tproxy mark (local delivery); to
+ * ztunnel's own addresses: untouched; from an enrolled pod: tproxy to 15001 (15053 for DNS when captured);
+ * to an enrolled pod: tproxy to 15008 for port 15008, else 15006. As iptables' TPROXY target does, a
+ * packet that finds no listener is dropped.
+ */
+public final class NftRules {
+    public static final String FAMILY = "inet";
+    public static final String TABLE = "ambientctl";
+    public static final String CHAIN = "prerouting";
+    public static final String SET4 = "pods4";
+    public static final String SET6 = "pods6";
+    /** The chain's priority: mangle (-150), where the iptables mode's rules are. */
+    public static final String PRIORITY = "mangle";
+
+    private NftRules() {
+    }
+
+    public static String set(boolean v6) {
+        return v6 ? SET6 : SET4;
+    }
+
+    /** "inet ambientctl". */
+    public static String table() {
+        return FAMILY + " " + TABLE;
+    }
+
+    /** nft's {@code meta mark set meta mark & ~MASK | MARK}: iptables' {@code --set-xmark MARK/MASK}. */
+    static String markSet(int mark, int mask) {
+        return String.format("meta mark set meta mark & 0x%08x | 0x%08x", ~mask, mark);
+    }
+
+    /** Creates the table, the sets and the chain when missing, and replaces the chain's rules by {@code rules}. */
+    private static String table(List<String> rules) {
+        StringBuilder sb = new StringBuilder();
+        sb.append("add table ").append(table()).append('\n');
+        sb.append("add set ").append(table()).append(' ').append(SET4).append(" { type ipv4_addr; }\n");
+        sb.append("add set ").append(table()).append(' ').append(SET6).append(" { type ipv6_addr; }\n");
+        sb.append("add chain ").append(table()).append(' ').append(CHAIN).append(" { type filter hook prerouting ")
+                .append("priority ").append(PRIORITY).append("; policy accept; }\n");
+        sb.append("flush chain ").append(table()).append(' ').append(CHAIN).append('\n');
+        for (String r : rules) {
+            sb.append("add rule ").append(table()).append(' ').append(CHAIN).append(' ').append(r).append('\n');
+        }
+        return sb.toString();
+    }
+
+    /** The node's rules; {@code zt} null: no ztunnel (marked traffic then meets the blackhole route). */
+    public static List<String> nodeRules(Ztunnel zt, DatapathOptions o) {
+        List<String> r = new ArrayList<>();
+        if (zt != null) {
+            r.add("iifname \"" + zt.hostInterface() + "\" return");
+        }
+        r.add("fib daddr type local return");
+        if (!o.dnsCapture()) {
+            for (boolean v6 : new boolean[] {false, true}) {
+                String ip = v6 ? "ip6" : "ip";
+                r.add("meta l4proto { tcp, udp } th dport 53 " + ip + " saddr @" + set(v6) + " return");
+                r.add("meta l4proto { tcp, udp } th sport 53 " + ip + " daddr @" + set(v6) + " return");
+            }
+        }
+        if (zt != null || !o.failOpen()) {
+            for (boolean v6 : new boolean[] {false, true}) {
+                String ip = v6 ? "ip6" : "ip";
+                for (String dir : List.of("saddr", "daddr")) {
+                    r.add("meta l4proto { tcp, udp } " + ip + " " + dir + " @" + set(v6) + " "
+                            + markSet(Marks.NODE_MARK, Marks.NODE_MASK));
+                }
+            }
+        }
+        return r;
+    }
+
+    /** ztunnel's rules. */
+    public static List<String> ztunnelRules(DatapathOptions o) {
+        String mark = markSet(Marks.TPROXY_MARK, Marks.TPROXY_MASK);
+        List<String> r = new ArrayList<>();
+        r.add("meta l4proto { tcp, udp } socket transparent 1 " + mark);
+        r.add(String.format("meta mark & 0x%08x == 0x%08x return", Marks.TPROXY_MASK, Marks.TPROXY_MARK));
+        r.add("fib daddr type local return");
+        for (boolean v6 : new boolean[] {false, true}) {
+            String ip = v6 ? "ip6" : "ip";
+            String s = "@" + set(v6);
+            if (o.dnsCapture()) {
+                tproxy(r, "meta l4proto { tcp, udp } th dport 53 " + ip + " saddr " + s, ip, Ztunnel.DNS_PORT, mark);
+            }
+            tproxy(r, "meta l4proto { tcp, udp } " + ip + " saddr " + s, ip, Ztunnel.OUTBOUND_PORT, mark);
+            tproxy(r, "tcp dport " + Ztunnel.HBONE_PORT + " " + ip + " daddr " + s, ip, Ztunnel.HBONE_PORT, mark);
+            tproxy(r, "meta l4proto tcp " + ip + " daddr " + s, ip, Ztunnel.INBOUND_PORT, mark);
+        }
+        return r;
+    }
+
+    /** A tproxy rule, and the drop of what it matched but found no listener for (iptables' TPROXY drops it). */
+    private static void tproxy(List<String> r, String match, String ip, int port, String mark) {
+        r.add(match + " tproxy " + ip + " to :" + port + " " + mark + " accept");
+        r.add(match + " drop");
+    }
+
+    /** The node's table (one transaction). */
+    public static String node(Ztunnel zt, DatapathOptions o) {
+        return table(nodeRules(zt, o));
+    }
+
+    /** ztunnel's table (one transaction). */
+    public static String ztunnel(DatapathOptions o) {
+        return table(ztunnelRules(o));
+    }
+
+    /** Adds the addresses to the sets (an element already there is fine). */
+    public static String addElements(List<String> ips) {
+        return elements("add", ips);
+    }
+
+    /**
+     * Removes the addresses from the sets: each is added first in the same transaction, so one that is not
+     * there is no error (libnftables 1.0.6 has no {@code destroy element}).
+     */
+    public static String deleteElements(List<String> ips) {
+        return elements("add", ips) + elements("delete", ips);
+    }
+
+    private static String elements(String verb, List<String> ips) {
+        StringBuilder sb = new StringBuilder();
+        for (boolean v6 : new boolean[] {false, true}) {
+            List<String> of = ips.stream().filter(ip -> IpAddrs.isV6(IpAddrs.parse(ip)) == v6)
+                    .map(ip -> IpAddrs.format(IpAddrs.parse(ip))).distinct().toList();
+            if (!of.isEmpty()) {
+                sb.append(verb).append(" element ").append(table()).append(' ').append(set(v6)).append(" { ")
+                        .append(String.join(", ", of)).append(" }\n");
+            }
+        }
+        return sb.toString();
+    }
+
+    /** Removes our table (and with it its sets and chain), when it is there. */
+    public static String removal() {
+        return "add table " + table() + "\ndelete table " + table() + "\n";
+    }
+}

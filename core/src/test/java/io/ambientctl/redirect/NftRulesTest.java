@@ -1,0 +1,78 @@
+package io.ambientctl.redirect;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+
+import io.ambientctl.redirect.iptables.Rules;
+import io.ambientctl.redirect.nftables.NftRules;
+
+/** The nftables mode's commands: the iptables mode's rules, one table, one transaction each. */
+class NftRulesTest {
+    static final Ztunnel ZT = RulesTest.ZT;
+
+    @Test
+    void nodeTableMarksPodsByTheSetsAsTheIptablesModeDoes() {
+        String t = NftRules.node(ZT, DatapathOptions.DEFAULT);
+        assertThat(t).startsWith("add table inet ambientctl\n")
+                .contains("add set inet ambientctl pods4 { type ipv4_addr; }\n")
+                .contains("add set inet ambientctl pods6 { type ipv6_addr; }\n")
+                .contains("{ type filter hook prerouting priority mangle; policy accept; }")
+                .contains("flush chain inet ambientctl prerouting\n")
+                .contains("prerouting iifname \"vzt\" return\n")
+                .contains("prerouting fib daddr type local return\n")
+                .contains("meta l4proto { tcp, udp } th dport 53 ip saddr @pods4 return")
+                .contains("meta l4proto { tcp, udp } ip6 daddr @pods6 meta mark set meta mark & 0xffff0fff | 0x00002000");
+        // the same rules as iptables' two chains, in one: per family, no rule names a pod
+        long ipt = Rules.node(false, ZT, DatapathOptions.DEFAULT, false).lines().filter(l -> l.startsWith("-A")).count()
+                + Rules.node(true, ZT, DatapathOptions.DEFAULT, false).lines().filter(l -> l.startsWith("-A")).count();
+        // iptables splits tcp and udp; nftables matches both with one set of protocols, and needs one
+        // local/ztunnel-veth rule for both families
+        assertThat(NftRules.nodeRules(ZT, DatapathOptions.DEFAULT)).hasSize(10);
+        assertThat(ipt).isEqualTo(20);
+    }
+
+    @Test
+    void optionsAndNoZtunnelChangeTheRules() {
+        assertThat(NftRules.node(ZT, new DatapathOptions(true, false))).doesNotContain("dport 53");
+        assertThat(NftRules.ztunnel(new DatapathOptions(true, false)))
+                .contains("meta l4proto { tcp, udp } th dport 53 ip saddr @pods4 tproxy ip to :15053");
+        assertThat(NftRules.node(null, DatapathOptions.DEFAULT)).contains("meta mark set").doesNotContain("iifname");
+        assertThat(NftRules.node(null, new DatapathOptions(false, true))).doesNotContain("meta mark set");
+    }
+
+    @Test
+    void ztunnelTableDeliversEstablishedFlowsFirstAndTproxiesTheRest() {
+        List<String> r = NftRules.ztunnelRules(DatapathOptions.DEFAULT);
+        assertThat(r.get(0)).isEqualTo("meta l4proto { tcp, udp } socket transparent 1 meta mark set meta mark & "
+                + "0xfffff000 | 0x00000111");
+        assertThat(r.get(1)).isEqualTo("meta mark & 0x00000fff == 0x00000111 return");
+        assertThat(r).contains("tcp dport 15008 ip6 daddr @pods6 tproxy ip6 to :15008 meta mark set meta mark & "
+                + "0xfffff000 | 0x00000111 accept", "tcp dport 15008 ip6 daddr @pods6 drop",
+                "meta l4proto tcp ip daddr @pods4 tproxy ip to :15006 meta mark set meta mark & 0xfffff000 | "
+                        + "0x00000111 accept");
+        // 15008 before 15006, each followed by the drop of what found no listener (iptables' TPROXY drops it)
+        assertThat(r.indexOf("tcp dport 15008 ip daddr @pods4 drop"))
+                .isLessThan(r.indexOf("meta l4proto tcp ip daddr @pods4 drop"));
+    }
+
+    @Test
+    void elementsPerFamilyAndADeleteThatToleratesAMissingOne() {
+        assertThat(NftRules.addElements(List.of("10.0.0.1", "FD00:0:0::1", "10.0.0.2")))
+                .isEqualTo("add element inet ambientctl pods4 { 10.0.0.1, 10.0.0.2 }\n"
+                        + "add element inet ambientctl pods6 { fd00::1 }\n");
+        assertThat(NftRules.deleteElements(List.of("10.0.0.1"))).isEqualTo(
+                "add element inet ambientctl pods4 { 10.0.0.1 }\ndelete element inet ambientctl pods4 { 10.0.0.1 }\n");
+        assertThat(NftRules.addElements(List.of())).isEmpty();
+        assertThat(NftRules.removal()).isEqualTo("add table inet ambientctl\ndelete table inet ambientctl\n");
+    }
+
+    @Test
+    void theMarksComeFromMarks() {
+        assertThat(Rules.NODE_MARK).isEqualTo("0x2000/0xf000");
+        assertThat(ZtunnelRouting.MARK).isEqualTo(Rules.TPROXY_MARK).isEqualTo("0x111/0xfff");
+        assertThat(Marks.NODE_TABLE).isEqualTo(Rules.NODE_TABLE);
+    }
+}
