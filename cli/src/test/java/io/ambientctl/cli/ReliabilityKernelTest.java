@@ -240,7 +240,9 @@ class ReliabilityKernelTest {
 
     @Test
     void aPinTheStateFileNamesOutsideBpffsIsNeverTouchedAndRepairPointsItBack() throws Exception {
-        f.node.enroll(List.of(f.pod(1).netns()), false);
+        // TCX links on the pod's veth: the state names their pins
+        new io.ambientctl.redirect.Node(f.config, java.time.Duration.ofSeconds(30), io.ambientctl.bpf.AttachKind.TCX)
+                .enroll(List.of(f.pod(1).netns()), false);
         Path state = f.stateDir.resolve("state.json");
         String good = Files.readString(state);
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"linkPin\"\\s*:\\s*\"([^\"]+/pod_[^\"]+)\"").matcher(good);

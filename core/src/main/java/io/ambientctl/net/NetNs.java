@@ -280,7 +280,7 @@ public final class NetNs {
             if (c.setns(fd, LibC.CLONE_NEWNET) != 0) {
                 int errno = Native.errno();
                 throw new NetNsException("cannot enter network namespace " + display() + ": " + c.strerror(errno)
-                        + (errno == 1 ? " (needs root or CAP_SYS_ADMIN)" : ""), errno);
+                        + (errno == 1 ? " (ambientctl must run as root, or with CAP_SYS_ADMIN)" : ""), errno);
             }
         } finally {
             c.close(fd);
