@@ -155,7 +155,7 @@ class VanishingPartsKernelTest {
 
     /** Issue 14 #8: a lost state file costs no Pod its redirection: status says so, repair refuses, --adopt keeps them. */
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.EnumSource(value = RedirectMode.class, names = {"ebpf", "iptables"})
+    @org.junit.jupiter.params.provider.EnumSource(value = RedirectMode.class, names = {"ebpf", "iptables", "nftables"})
     void aLostStateFileIsRebuiltFromTheKernel(RedirectMode mode) throws Exception {
         f.node.modeSet(mode, false);
         java.nio.file.Path file = f.stateDir.resolve(NodeState.FILE);
