@@ -114,7 +114,7 @@ public class InspectCommand extends BaseCommand implements Runnable {
                 }
                 for (io.ambientctl.redirect.RuleTable t : ts) {
                     out().println(t.role() + " (" + t.netns() + "): table " + t.table() + ", chain "
-                            + io.ambientctl.redirect.nftables.NftRules.CHAIN + " hook " + t.hook() + " priority "
+                            + t.chain() + " hook " + t.hook() + " priority "
                             + t.priority());
                     t.sets().forEach((name, elems) -> out().println("  set " + name + " (" + elems.size() + "): "
                             + String.join(", ", elems)));

@@ -434,7 +434,7 @@ public final class NftablesRedirector implements Redirector {
                 rules.add(x);
             }
         }
-        return new RuleTable(netns, role, NftRules.table(), sets, hook, prio, rules);
+        return new RuleTable(netns, role, NftRules.table(), sets, NftRules.CHAIN, hook, prio, rules);
     }
 
     /** The workload's set elements in each of our tables (flagged when missing) and the rules that match them. */
