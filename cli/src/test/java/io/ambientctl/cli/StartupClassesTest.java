@@ -24,7 +24,8 @@ import io.ambientctl.testing.Kernel;
 class StartupClassesTest {
     static final List<String> NOT_FOR_LOCAL_COMMANDS = List.of("io.netty.", "com.fasterxml.jackson.dataformat.yaml.",
             "org.yaml.", "io.fabric8.", "org.jline.", "me.tongfei.", "picocli.shell.", "io.ambientctl.lab.",
-            "io.ambientctl.kube.", "io.ambientctl.redirect.ebpf.", "io.ambientctl.redirect.iptables.");
+            "io.ambientctl.kube.", "io.ambientctl.redirect.ebpf.", "io.ambientctl.redirect.iptables.",
+            "io.ambientctl.redirect.nftables.");
 
     private Path stateDir;
 

@@ -36,6 +36,11 @@ public final class Node {
             return Redirectors.modes();
         }
 
+        /** Whether a mode may have left objects on the node (cheap; see {@link Redirectors#traces}). */
+        default boolean traces(NodeConfig cfg) {
+            return Redirectors.traces(cfg);
+        }
+
         /** The workload's plumbing as it is now, or null when its namespace or veth is gone. */
         default Workload rediscover(NodeConfig cfg, Workload w) {
             NetNs ns = NetNs.parse(w.netns());
@@ -783,8 +788,13 @@ public final class Node {
                         "^(detach|delete|remove) ", "")));
             }
         }
+        // with nothing recorded, look further only where a mode left a trace (a fresh node stays cheap)
+        boolean traces = state.mode != RedirectMode.none || modes.traces(cfg);
         for (RedirectMode other : modes.all()) {
             if (state.mode == RedirectMode.none) {
+                if (!traces) {
+                    break;
+                }
                 try (Redirector o = modes.reader(other, cfg, state)) {
                     Redirector.Adoptable a = o.adoptable();
                     if (!a.empty()) {

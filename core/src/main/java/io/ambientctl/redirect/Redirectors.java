@@ -40,6 +40,22 @@ public final class Redirectors {
     }
 
     /**
+     * Whether any mode may have left objects on the node, cheaply (no mode loaded, no native library): the
+     * eBPF mode's pinned maps, or the policy routing rule the netfilter modes install. Status uses it to look
+     * further only where there is something to find.
+     */
+    public static boolean traces(NodeConfig cfg) {
+        if (java.nio.file.Files.isDirectory(cfg.bpffs().resolve("maps"))) {
+            return true;
+        }
+        try {
+            return cfg.nodeNetns().call(NodeRouting::anyHere);
+        } catch (RuntimeException e) {
+            return false; // no node namespace, no ip(8): nothing of ours to find there
+        }
+    }
+
+    /**
      * Removes every mode's node-wide objects under {@code cfg} without a state to go by (a lab or a bench
      * taken down: its namespaces, and with them the hooks and rules inside, are gone already).
      */
