@@ -130,8 +130,29 @@ public final class NetNs {
         return call(NetNs::identityHere);
     }
 
-    /** Runs {@code task} inside this namespace on a thread of its own and returns its result. */
+    /** Whether the calling thread is in this namespace already (same nsfs device and inode; no native call). */
+    private boolean isCurrentThreads() {
+        try {
+            Path here = Path.of("/proc/thread-self/ns/net");
+            return Files.getAttribute(path, "unix:ino").equals(Files.getAttribute(here, "unix:ino"))
+                    && Files.getAttribute(path, "unix:dev").equals(Files.getAttribute(here, "unix:dev"));
+        } catch (IOException | RuntimeException e) {
+            return false; // unknown: enter it
+        }
+    }
+
+    /** Runs {@code task} inside this namespace (on a thread of its own unless the caller is there) and returns its result. */
     public <T> T call(Callable<T> task) {
+        if (isCurrentThreads()) {
+            // already here (the node's namespace is usually the process's own): no thread, no setns
+            try {
+                return task.call();
+            } catch (RuntimeException | Error e) {
+                throw e;
+            } catch (Exception e) {
+                throw new NetNsException(e.getMessage(), e);
+            }
+        }
         AtomicReference<T> result = new AtomicReference<>();
         AtomicReference<Throwable> failure = new AtomicReference<>();
         Thread t = new Thread(() -> {

@@ -691,6 +691,7 @@ public final class Node {
                 return new Switch(state.mode, mode, keys, rules, true);
             }
             RedirectMode from = state.mode;
+            old.checkRemovable(); // before anything changes: the mode left must come off wholly
             try (Redirector next = modes.open(mode, cfg, state, attachKind)) {
                 try {
                     install(next, state, progress);

@@ -64,6 +64,13 @@ public interface Redirector extends AutoCloseable {
     /** Removes everything of this mode from the node (but the shared ztunnel routing). */
     void uninstall();
 
+    /**
+     * Refuses (throws) when {@link #uninstall()} could not remove this mode wholly, before anything changes (a
+     * mode switch checks the mode it leaves): e.g. a state that names objects outside the mode's own.
+     */
+    default void checkRemovable() {
+    }
+
     /** What installing this mode on the node would apply, for {@code --dry-run} (null when nothing textual). */
     default String plan(Ztunnel zt, DatapathOptions options) {
         return null;

@@ -703,6 +703,11 @@ public final class EbpfRedirector implements Redirector {
     private static final int BENCH_ID = 100_000_000;
 
     @Override
+    public void checkRemovable() {
+        state.attachments.values().forEach(hs -> Pins.requireAllUnder(cfg.bpffs(), hs));
+    }
+
+    @Override
     public void uninstall() {
         requireWritable();
         state.attachments.values().forEach(hs -> Pins.requireAllUnder(cfg.bpffs(), hs)); // before any change
