@@ -19,7 +19,7 @@ import picocli.CommandLine.Option;
     "Run it before removing the package (the .deb refuses to be removed while workloads are enrolled)."},
         footerHeading = "%nExamples:%n", footer = {
             "  ambientctl uninstall --dry-run",
-            "  ambientctl uninstall && apt-get purge ambientctl",
+            "  ambientctl uninstall                    # then the package can go: apt-get purge ambientctl",
             "  ambientctl --lab lab uninstall -o json"})
 public class UninstallCommand extends BaseCommand implements Callable<Integer> {
     @Option(names = "--dry-run", description = "Say what would be removed; change nothing.")
