@@ -2,7 +2,7 @@
 """Prints, one per line, the podman run options that give a container what the DaemonSet gives its agent container:
 host network and PID namespace, the user, the capabilities (drop ALL, add the list), a read-only root file system,
 seccomp, the hostPath and emptyDir volumes at their mount paths (HostToContainer propagation: rslave), the
-environment (NODE_NAME from the downward API: this host's name). The arguments (the container's args) follow a line
+environment (NODE_NAME from the downward API: this host's name), the memory limit. The arguments (the container's args) follow a line
 "--". Fails on anything in the container it does not know how to translate, so CI runs exactly the manifest.
 usage: podman-args.py packaging/kubernetes/daemonset.yaml
 """
@@ -62,6 +62,18 @@ for m in c.get('volumeMounts', []):
         out.append(f"--mount=type=tmpfs,destination={m['mountPath']}")
     else:
         sys.exit(f"podman-args.py: volume {m['name']} not translated")
+# the memory limit (the JVM sizes its heap from it: MaxRAMPercentage); requests only schedule, nothing to translate
+mem = c.get('resources', {}).get('limits', {}).get('memory')
+if mem:
+    units = {'Ki': 'k', 'Mi': 'm', 'Gi': 'g'}
+    if mem[-2:] not in units:
+        sys.exit(f'podman-args.py: memory limit {mem} not translated')
+    out.append(f'--memory={mem[:-2]}{units[mem[-2:]]}')
+if set(c.get('resources', {}).get('limits', {})) - {'memory', 'cpu'}:
+    sys.exit('podman-args.py: resource limits other than memory and cpu not translated')
+if 'cpu' in c.get('resources', {}).get('limits', {}):
+    cpu = str(c['resources']['limits']['cpu'])
+    out.append(f"--cpus={int(cpu[:-1]) / 1000 if cpu.endswith('m') else cpu}")
 for e in c.get('env', []):
     if 'value' in e:
         out.append(f"--env={e['name']}={e['value']}")
