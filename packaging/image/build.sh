@@ -88,6 +88,19 @@ else
 fi
 pkgs=$(tr '\n' ' ' < "$tmp/packages.lock" | sed 's/ $//')
 lockhash=$(sha256sum "$tmp/packages.lock" | cut -d' ' -f1)
+# the file system's digest: every entry's name, type, mode, owner, time and content, but the class-data archive's
+# content (Java 17 does not dump it the same twice); the same commit, tarball and lock give the same digest
+rootfshash=$(python3 - "$tmp/rootfs.tar" <<'PY'
+import hashlib, sys, tarfile
+h = hashlib.sha256()
+with tarfile.open(sys.argv[1]) as t:
+    for m in sorted(t.getmembers(), key=lambda m: m.name):
+        h.update(f'{m.name}|{m.type}|{m.mode}|{m.uid}|{m.gid}|{m.mtime}|{m.linkname}\n'.encode())
+        if m.isfile() and not m.name.endswith('/ambientctl.jsa'):
+            h.update(hashlib.sha256(t.extractfile(m).read()).digest())
+print(h.hexdigest())
+PY
+)
 
 old=$(podman image inspect --format '{{.Id}}' "$name:$version" 2>/dev/null || true)
 podman import --quiet \
@@ -104,6 +117,7 @@ podman import --quiet \
   --change "LABEL org.opencontainers.image.licenses=Apache-2.0" \
   --change "LABEL org.opencontainers.image.base.name=debian:bookworm" \
   --change "LABEL io.ambientctl.image.packages.sha256=$lockhash" \
+  --change "LABEL io.ambientctl.image.rootfs.sha256=$rootfshash" \
   --change "LABEL io.ambientctl.image.packages=\"$pkgs\"" \
   "$tmp/rootfs.tar" "$name:$version" >/dev/null
 [ "$latest" = false ] || podman tag "$name:$version" "$name:latest"
@@ -112,5 +126,5 @@ if [ -n "$old" ] && [ "$old" != "$new" ]; then
   podman rmi "$old" >/dev/null 2>&1 || true
 fi
 size=$(podman image inspect --format '{{.Size}}' "$name:$version")
-echo "build.sh: $name:$version ($((size / 1000000)) MB, $(wc -l < "$tmp/packages.lock") Debian packages) in $(( $(date +%s) - start )) s" >&2
+echo "build.sh: $name:$version ($((size / 1000000)) MB, $(wc -l < "$tmp/packages.lock") Debian packages, root file system digest $rootfshash) in $(( $(date +%s) - start )) s" >&2
 echo "$name:$version"
