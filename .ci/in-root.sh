@@ -49,8 +49,10 @@ deb)
   echo "$out" | grep -q 'ambientctl unenroll --all' || fail "prerm did not say what to do: $out"
   echo "$out" | grep 'ambientctl:' | head -n 4
   dpkg -s ambientctl >/dev/null || fail "the package is gone after the refusal"
+  # an upgrade (here: the same version again; prerm is called with "upgrade") never refuses
+  dpkg -i /ci/ambientctl.deb >/dev/null 2>&1 || fail "dpkg -i over an installed package refused while enrolled"
   rm /var/lib/ambientctl/state.json
-  say "prerm refused while enrolled, with the way out: ok"
+  say "prerm refused removal while enrolled, with the way out, and let an upgrade through: ok"
   dpkg --purge ambientctl >/dev/null
   ;;
 tarball)
