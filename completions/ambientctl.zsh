@@ -169,6 +169,7 @@ function _complete_ambientctl() {
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} status" ];    then _picocli_ambientctl; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} inspect" ];    then _picocli_ambientctl; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} repair" ];    then _picocli_ambientctl; return $?; fi
+  if [ "${COMP_LINE}" = "${COMP_WORDS[0]} uninstall" ];    then _picocli_ambientctl; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} agent" ];    then _picocli_ambientctl; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} lab" ];    then _picocli_ambientctl; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} demo" ];    then _picocli_ambientctl; return $?; fi
@@ -199,45 +200,47 @@ function _complete_ambientctl() {
   local cmds6=(status)
   local cmds7=(inspect)
   local cmds8=(repair)
-  local cmds9=(agent)
-  local cmds10=(lab)
-  local cmds11=(demo)
-  local cmds12=(bench)
-  local cmds13=(shell)
-  local cmds14=(completion)
-  local cmds15=(help)
-  local cmds16=(ztunnel set)
-  local cmds17=(ztunnel show)
-  local cmds18=(ztunnel unset)
-  local cmds19=(mode show)
-  local cmds20=(mode set)
-  local cmds21=(inspect programs)
-  local cmds22=(inspect maps)
-  local cmds23=(inspect nftables)
-  local cmds24=(inspect pod)
-  local cmds25=(lab up)
-  local cmds26=(lab down)
-  local cmds27=(lab status)
+  local cmds9=(uninstall)
+  local cmds10=(agent)
+  local cmds11=(lab)
+  local cmds12=(demo)
+  local cmds13=(bench)
+  local cmds14=(shell)
+  local cmds15=(completion)
+  local cmds16=(help)
+  local cmds17=(ztunnel set)
+  local cmds18=(ztunnel show)
+  local cmds19=(ztunnel unset)
+  local cmds20=(mode show)
+  local cmds21=(mode set)
+  local cmds22=(inspect programs)
+  local cmds23=(inspect maps)
+  local cmds24=(inspect nftables)
+  local cmds25=(inspect pod)
+  local cmds26=(lab up)
+  local cmds27=(lab down)
+  local cmds28=(lab status)
 
-  if CompWordsContainsArray "${cmds27[@]}"; then _picocli_ambientctl_lab_status; return $?; fi
-  if CompWordsContainsArray "${cmds26[@]}"; then _picocli_ambientctl_lab_down; return $?; fi
-  if CompWordsContainsArray "${cmds25[@]}"; then _picocli_ambientctl_lab_up; return $?; fi
-  if CompWordsContainsArray "${cmds24[@]}"; then _picocli_ambientctl_inspect_pod; return $?; fi
-  if CompWordsContainsArray "${cmds23[@]}"; then _picocli_ambientctl_inspect_nftables; return $?; fi
-  if CompWordsContainsArray "${cmds22[@]}"; then _picocli_ambientctl_inspect_maps; return $?; fi
-  if CompWordsContainsArray "${cmds21[@]}"; then _picocli_ambientctl_inspect_programs; return $?; fi
-  if CompWordsContainsArray "${cmds20[@]}"; then _picocli_ambientctl_mode_set; return $?; fi
-  if CompWordsContainsArray "${cmds19[@]}"; then _picocli_ambientctl_mode_show; return $?; fi
-  if CompWordsContainsArray "${cmds18[@]}"; then _picocli_ambientctl_ztunnel_unset; return $?; fi
-  if CompWordsContainsArray "${cmds17[@]}"; then _picocli_ambientctl_ztunnel_show; return $?; fi
-  if CompWordsContainsArray "${cmds16[@]}"; then _picocli_ambientctl_ztunnel_set; return $?; fi
-  if CompWordsContainsArray "${cmds15[@]}"; then _picocli_ambientctl_help; return $?; fi
-  if CompWordsContainsArray "${cmds14[@]}"; then _picocli_ambientctl_completion; return $?; fi
-  if CompWordsContainsArray "${cmds13[@]}"; then _picocli_ambientctl_shell; return $?; fi
-  if CompWordsContainsArray "${cmds12[@]}"; then _picocli_ambientctl_bench; return $?; fi
-  if CompWordsContainsArray "${cmds11[@]}"; then _picocli_ambientctl_demo; return $?; fi
-  if CompWordsContainsArray "${cmds10[@]}"; then _picocli_ambientctl_lab; return $?; fi
-  if CompWordsContainsArray "${cmds9[@]}"; then _picocli_ambientctl_agent; return $?; fi
+  if CompWordsContainsArray "${cmds28[@]}"; then _picocli_ambientctl_lab_status; return $?; fi
+  if CompWordsContainsArray "${cmds27[@]}"; then _picocli_ambientctl_lab_down; return $?; fi
+  if CompWordsContainsArray "${cmds26[@]}"; then _picocli_ambientctl_lab_up; return $?; fi
+  if CompWordsContainsArray "${cmds25[@]}"; then _picocli_ambientctl_inspect_pod; return $?; fi
+  if CompWordsContainsArray "${cmds24[@]}"; then _picocli_ambientctl_inspect_nftables; return $?; fi
+  if CompWordsContainsArray "${cmds23[@]}"; then _picocli_ambientctl_inspect_maps; return $?; fi
+  if CompWordsContainsArray "${cmds22[@]}"; then _picocli_ambientctl_inspect_programs; return $?; fi
+  if CompWordsContainsArray "${cmds21[@]}"; then _picocli_ambientctl_mode_set; return $?; fi
+  if CompWordsContainsArray "${cmds20[@]}"; then _picocli_ambientctl_mode_show; return $?; fi
+  if CompWordsContainsArray "${cmds19[@]}"; then _picocli_ambientctl_ztunnel_unset; return $?; fi
+  if CompWordsContainsArray "${cmds18[@]}"; then _picocli_ambientctl_ztunnel_show; return $?; fi
+  if CompWordsContainsArray "${cmds17[@]}"; then _picocli_ambientctl_ztunnel_set; return $?; fi
+  if CompWordsContainsArray "${cmds16[@]}"; then _picocli_ambientctl_help; return $?; fi
+  if CompWordsContainsArray "${cmds15[@]}"; then _picocli_ambientctl_completion; return $?; fi
+  if CompWordsContainsArray "${cmds14[@]}"; then _picocli_ambientctl_shell; return $?; fi
+  if CompWordsContainsArray "${cmds13[@]}"; then _picocli_ambientctl_bench; return $?; fi
+  if CompWordsContainsArray "${cmds12[@]}"; then _picocli_ambientctl_demo; return $?; fi
+  if CompWordsContainsArray "${cmds11[@]}"; then _picocli_ambientctl_lab; return $?; fi
+  if CompWordsContainsArray "${cmds10[@]}"; then _picocli_ambientctl_agent; return $?; fi
+  if CompWordsContainsArray "${cmds9[@]}"; then _picocli_ambientctl_uninstall; return $?; fi
   if CompWordsContainsArray "${cmds8[@]}"; then _picocli_ambientctl_repair; return $?; fi
   if CompWordsContainsArray "${cmds7[@]}"; then _picocli_ambientctl_inspect; return $?; fi
   if CompWordsContainsArray "${cmds6[@]}"; then _picocli_ambientctl_status; return $?; fi
@@ -258,7 +261,7 @@ function _picocli_ambientctl() {
   local curr_word=${COMP_WORDS[COMP_CWORD]}
   local prev_word=${COMP_WORDS[COMP_CWORD-1]}
 
-  local commands="version preflight ztunnel enroll unenroll mode status inspect repair agent lab demo bench shell completion help"
+  local commands="version preflight ztunnel enroll unenroll mode status inspect repair uninstall agent lab demo bench shell completion help"
   local flag_opts="'-v' '--verbose' '-q' '--quiet' '--stacktrace' '-h' '--help' '-V' '--version'"
   local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
@@ -954,6 +957,75 @@ function _picocli_ambientctl_repair() {
   fi
 }
 
+# Generates completions for the options and subcommands of the `uninstall` subcommand.
+function _picocli_ambientctl_uninstall() {
+  # Get completion data
+  local curr_word=${COMP_WORDS[COMP_CWORD]}
+  local prev_word=${COMP_WORDS[COMP_CWORD-1]}
+
+  local commands=""
+  local flag_opts="'--dry-run' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
+  local arg_opts="'--wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
+  local FORMAT_option_args=("table" "json" "yaml") # --output values
+  local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
+
+  type compopt &>/dev/null && compopt +o default
+
+  case ${prev_word} in
+    '--wait')
+      return
+      ;;
+    '-o'|'--output')
+      local IFS=$'\n'
+      COMPREPLY=( $( compReplyArray "${FORMAT_option_args[@]}" ) )
+      return $?
+      ;;
+    '--bpffs')
+      local IFS=$'\n'
+      type compopt &>/dev/null && compopt -o filenames
+      COMPREPLY=( $( compgen -f -- "${curr_word}" ) ) # files
+      return $?
+      ;;
+    '--state-dir')
+      local IFS=$'\n'
+      type compopt &>/dev/null && compopt -o filenames
+      COMPREPLY=( $( compgen -f -- "${curr_word}" ) ) # files
+      return $?
+      ;;
+    '--kubeconfig')
+      local IFS=$'\n'
+      type compopt &>/dev/null && compopt -o filenames
+      COMPREPLY=( $( compgen -f -- "${curr_word}" ) ) # files
+      return $?
+      ;;
+    '--context')
+      return
+      ;;
+    '--node')
+      return
+      ;;
+    '--ztunnel-namespace')
+      return
+      ;;
+    '--node-netns')
+      local IFS=$'\n'
+      COMPREPLY=( $( compReplyArray "${NETNS_option_args[@]}" ) )
+      return $?
+      ;;
+    '--lab')
+      return
+      ;;
+  esac
+
+  if [[ "${curr_word}" == -* ]]; then
+    COMPREPLY=( $(compgen -W "${flag_opts} ${arg_opts}" -- "${curr_word}") )
+  else
+    local positionals=""
+    local IFS=$'\n'
+    COMPREPLY=( $(compgen -W "${commands// /$'\n'}${IFS}${positionals}" -- "${curr_word}") )
+  fi
+}
+
 # Generates completions for the options and subcommands of the `agent` subcommand.
 function _picocli_ambientctl_agent() {
   # Get completion data
@@ -1422,7 +1494,7 @@ function _picocli_ambientctl_help() {
   local curr_word=${COMP_WORDS[COMP_CWORD]}
   local prev_word=${COMP_WORDS[COMP_CWORD-1]}
 
-  local commands="version preflight ztunnel enroll unenroll mode status inspect repair agent lab demo bench shell completion"
+  local commands="version preflight ztunnel enroll unenroll mode status inspect repair uninstall agent lab demo bench shell completion"
   local flag_opts="'-h' '--help' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
   local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values

@@ -20,8 +20,13 @@ for args in "--help" "version -o json" "version" "status -o json" "mode show -o 
   n=$((n + 1))
   # shellcheck disable=SC2086 # opts and args are words
   "$java" $opts -Djffi.extract.dir="$tmp/native" -Djffi.extract.name=libjffi-1.2.so -Xshare:off \
-    -XX:DumpLoadedClassList="$tmp/$n.lst" -jar "$jar" --state-dir "$tmp/state" $args >/dev/null 2>&1 || true
+    -XX:DumpLoadedClassList="$tmp/$n.lst" -jar "$jar" --state-dir "$tmp/state" $args >/dev/null 2>"$tmp/$n.err" || true
 done
+if ! ls "$tmp"/*.lst >/dev/null 2>&1; then
+  echo "cds.sh: $java could not run $jar:" >&2
+  tail -n 3 "$tmp/1.err" >&2
+  exit 1
+fi
 cat "$tmp"/*.lst > "$tmp/classes.lst"
 # the stub of this jar, or none: a launcher must never load an older one
 if [ -f "$tmp/native/libjffi-1.2.so" ]; then

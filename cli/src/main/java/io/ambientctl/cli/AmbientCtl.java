@@ -48,6 +48,7 @@ public class AmbientCtl implements Runnable {
             "status", StatusCommand.class,
             "inspect", InspectCommand.class,
             "repair", RepairCommand.class,
+            "uninstall", UninstallCommand.class,
             "agent", AgentCommand.class,
             "lab", LabCommand.class,
             "demo", DemoCommand.class,

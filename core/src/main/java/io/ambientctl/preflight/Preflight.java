@@ -42,6 +42,9 @@ public final class Preflight {
 
     // capability bits (linux/capability.h)
     static final int CAP_NET_ADMIN = 12;
+    static final int CAP_NET_RAW = 13;
+    static final int CAP_SYS_PTRACE = 19;
+    static final int CAP_SYS_RESOURCE = 24;
     static final int CAP_SYS_ADMIN = 21;
     static final int CAP_PERFMON = 38;
     static final int CAP_BPF = 39;
@@ -85,7 +88,7 @@ public final class Preflight {
         out.add(jit());
         out.add(btf());
         config(out, release);
-        out.add(capabilities());
+        out.add(capabilities(release));
         if (checks(RedirectMode.ebpf)) {
             out.add(bpffs());
             out.add(memlock(release));
@@ -221,30 +224,70 @@ public final class Preflight {
         return 0;
     }
 
-    private CheckResult capabilities() {
-        Optional<String> st = host.read(host.proc().resolve("self/status"));
-        long caps = st.map(Preflight::capEff).orElse(0L);
+    /** A capability the redirection uses: its bit, the mode that needs it (null: both), and what for. */
+    public record Capability(String name, int bit, RedirectMode mode, boolean required, String why) {
+    }
+
+    /**
+     * Every capability ambientctl uses, in the order a fix names them; the DaemonSet adds exactly these
+     * (ManifestsTest). CAP_SYS_ADMIN also covers CAP_BPF and CAP_PERFMON; CAP_SYS_PTRACE and CAP_SYS_RESOURCE
+     * are needed only in some situations and only warn.
+     */
+    public static final List<Capability> CAPABILITIES = List.of(
+            new Capability("BPF", CAP_BPF, RedirectMode.ebpf, true, "load programs, create and pin maps"),
+            new Capability("PERFMON", CAP_PERFMON, RedirectMode.ebpf, true, "programs that read kernel memory"),
+            new Capability("NET_ADMIN", CAP_NET_ADMIN, null, true, "TC hooks, routes, rules, iptables and ipsets"),
+            new Capability("NET_RAW", CAP_NET_RAW, RedirectMode.iptables, true,
+                    "iptables and ipset (the set match, -m socket, TPROXY)"),
+            new Capability("SYS_ADMIN", CAP_SYS_ADMIN, null, true, "setns into the Pods' and ztunnel's network namespaces"),
+            new Capability("SYS_PTRACE", CAP_SYS_PTRACE, null, false,
+                    "open other processes' /proc/PID/ns/net (Pods' namespaces found through /proc)"),
+            new Capability("SYS_RESOURCE", CAP_SYS_RESOURCE, RedirectMode.ebpf, false,
+                    "raise RLIMIT_MEMLOCK for maps (kernels before 5.11)"));
+
+    private long capEff() {
+        return host.read(host.proc().resolve("self/status")).map(Preflight::capEff).orElse(0L);
+    }
+
+    private boolean has(int bit) {
+        return (capEff() & (1L << bit)) != 0;
+    }
+
+    private CheckResult capabilities(int[] release) {
+        long caps = capEff();
         boolean sysAdmin = (caps & (1L << CAP_SYS_ADMIN)) != 0;
         List<String> missing = new ArrayList<>();
-        if (!sysAdmin) {
-            if ((caps & (1L << CAP_BPF)) == 0 && checks(RedirectMode.ebpf)) {
-                missing.add("CAP_BPF");
+        List<String> optional = new ArrayList<>();
+        for (Capability c : CAPABILITIES) {
+            if ((c.mode() != null && !checks(c.mode())) || (caps & (1L << c.bit())) != 0) {
+                continue;
             }
-            if ((caps & (1L << CAP_PERFMON)) == 0 && checks(RedirectMode.ebpf)) {
-                missing.add("CAP_PERFMON");
+            if ((c.bit() == CAP_BPF || c.bit() == CAP_PERFMON) && sysAdmin) {
+                continue;
             }
-        }
-        if ((caps & (1L << CAP_NET_ADMIN)) == 0) {
-            missing.add("CAP_NET_ADMIN");
+            if (c.bit() == CAP_SYS_RESOURCE && atLeast(release, 5, 11)) {
+                continue;
+            }
+            (c.required() ? missing : optional).add("CAP_" + c.name() + " (" + c.why() + ")");
         }
         boolean required = mode != null;
+        if (missing.isEmpty() && optional.isEmpty()) {
+            return CheckResult.pass("capabilities", required, "every capability the "
+                    + (only == null ? "modes need" : only + " mode needs") + " (CapEff " + Long.toHexString(caps) + ")");
+        }
+        List<String> names = new ArrayList<>();
+        for (String m : missing.isEmpty() ? optional : missing) {
+            names.add(m.substring(0, m.indexOf(' ')));
+        }
+        String fix = "run as root, or grant " + String.join(" + ", names) + " (in a Pod: securityContext.capabilities.add: "
+                + names.stream().map(n -> n.substring(4)).toList() + ")";
         if (missing.isEmpty()) {
-            return CheckResult.pass("capabilities", required, sysAdmin ? "CAP_SYS_ADMIN and CAP_NET_ADMIN"
-                    : "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN");
+            return CheckResult.warn("capabilities", false, "missing " + String.join(", ", optional)
+                    + " (CapEff " + Long.toHexString(caps) + ")", fix);
         }
         return CheckResult.fail("capabilities", required, "missing " + String.join(", ", missing)
-                + " (CapEff " + Long.toHexString(caps) + ")", "run as root, or grant " + String.join(" + ", missing)
-                + " (in a Pod: securityContext.capabilities.add; CAP_SYS_ADMIN covers CAP_BPF and CAP_PERFMON)");
+                + (optional.isEmpty() ? "" : "; also " + String.join(", ", optional))
+                + " (CapEff " + Long.toHexString(caps) + ")", fix);
     }
 
     private CheckResult bpffs() {
@@ -327,6 +370,8 @@ public final class Preflight {
         if (host.tool("iptables").isEmpty() || host.tool("ipset").isEmpty()) {
             return;
         }
+        // without CAP_NET_RAW the probes below fail however the kernel is built: say so, not "change the kernel"
+        boolean noNetRaw = !has(CAP_NET_RAW);
         int[] rules = host.probes().iptablesRules();
         String d = "nft backend " + (rules[0] < 0 ? "absent" : rules[0] + " rules") + ", legacy backend "
                 + (rules[1] < 0 ? "absent" : rules[1] + " rules");
@@ -339,13 +384,14 @@ public final class Preflight {
             Probes.Answer a = host.probes().tproxy(v6);
             String id = v6 ? "iptables.tproxy6" : "iptables.tproxy";
             out.add(a.ok() ? CheckResult.pass(id, r, a.detail())
-                    : CheckResult.fail(id, r, a.detail(), "a kernel with CONFIG_NETFILTER_XT_TARGET_TPROXY and "
+                    : CheckResult.fail(id, r, a.detail(), noNetRaw ? NET_RAW_FIX
+                            : "a kernel with CONFIG_NETFILTER_XT_TARGET_TPROXY and "
                             + "CONFIG_NETFILTER_XT_MATCH_SOCKET (modprobe xt_TPROXY xt_socket)"));
         }
         Probes.Answer s = host.probes().ipsetMatch();
         out.add(s.ok() ? CheckResult.pass("iptables.ipset", r, s.detail())
-                : CheckResult.fail("iptables.ipset", r, s.detail(), "a kernel with CONFIG_IP_SET and "
-                        + "CONFIG_NETFILTER_XT_SET (modprobe ip_set_hash_ip xt_set)"));
+                : CheckResult.fail("iptables.ipset", r, s.detail(), noNetRaw ? NET_RAW_FIX
+                        : "a kernel with CONFIG_IP_SET and CONFIG_NETFILTER_XT_SET (modprobe ip_set_hash_ip xt_set)"));
     }
 
     private void nftables(List<CheckResult> out) {
@@ -367,6 +413,9 @@ public final class Preflight {
             }));
         }
     }
+
+    static final String NET_RAW_FIX = "this process lacks CAP_NET_RAW, which iptables and ipset need (see the capabilities"
+            + " check): grant it (in a Pod: securityContext.capabilities.add: [NET_RAW]), or run as root";
 
     private CheckResult routing() {
         Probes.Answer a = host.probes().policyRouting();

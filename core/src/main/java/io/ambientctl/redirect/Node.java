@@ -878,4 +878,56 @@ public final class Node {
         into.workloads = from.workloads;
         into.attachments = from.attachments;
     }
+    // ---- uninstall: everything of ambientctl off the node ----
+
+    /** What {@link #purge} did (with a dry run: would do): the workloads unenrolled, ztunnel forgotten, what went. */
+    public record Purge(List<Outcome> unenrolled, Ztunnel ztunnel, List<String> removed) {
+    }
+
+    /**
+     * Removes all of ambientctl's redirection from the node, built from the operations above: unenrolls every
+     * workload, forgets ztunnel (its side and routing), then each mode's {@link Redirector#uninstall()} where
+     * it has objects (programs, links, pins; chains, rules, sets), then the state file. Idempotent.
+     */
+    public Purge purge(boolean dryRun) {
+        State before = recorded();
+        // only what there is: a changing call on an empty node would write a state file again
+        List<Outcome> unenrolled = before.workloads.isEmpty() ? List.of() : unenrollTargets(List.of(), true, dryRun);
+        Ztunnel zt = before.ztunnel == null ? null : ztunnelUnset(dryRun);
+        List<String> removed = new ArrayList<>();
+        try (NodeState.Lock lock = NodeState.lock(cfg.stateDir(), lockWait)) {
+            State state = NodeState.load(cfg.stateDir());
+            for (RedirectMode m : modes.all()) {
+                try (Redirector r = dryRun ? modes.reader(m, cfg, state) : modes.open(m, cfg, state, attachKind)) {
+                    if (r.present()) {
+                        removed.add(switch (m) {
+                            case ebpf -> "eBPF programs, links and pins under " + cfg.bpffs();
+                            case iptables -> "iptables chains and rules, ipsets, policy routes";
+                            default -> m + " table (inet ambientctl), policy routes";
+                        });
+                        if (!dryRun) {
+                            r.uninstall();
+                        }
+                    }
+                } catch (io.ambientctl.util.Exec.ExecException e) {
+                    // a mode whose tools are missing (no iptables or ipset installed) holds nothing to remove
+                    removed.add(m + ": not checked (" + e.getMessage() + ")");
+                }
+            }
+            for (String f : List.of(NodeState.FILE, NodeState.JOURNAL)) {
+                java.nio.file.Path p = cfg.stateDir().resolve(f);
+                if (java.nio.file.Files.exists(p)) {
+                    removed.add(p.toString());
+                    if (!dryRun) {
+                        try {
+                            java.nio.file.Files.delete(p);
+                        } catch (java.io.IOException e) {
+                            throw new java.io.UncheckedIOException("cannot remove " + p, e);
+                        }
+                    }
+                }
+            }
+        }
+        return new Purge(unenrolled, zt, removed);
+    }
 }

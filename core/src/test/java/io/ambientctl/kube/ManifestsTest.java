@@ -65,8 +65,9 @@ class ManifestsTest {
         var sc = c.getSecurityContext();
         assertThat(sc.getPrivileged()).isNotEqualTo(Boolean.TRUE);
         assertThat(sc.getCapabilities().getDrop()).containsExactly("ALL");
-        assertThat(sc.getCapabilities().getAdd()).containsExactlyInAnyOrder("NET_ADMIN", "NET_RAW", "SYS_ADMIN", "BPF",
-                "PERFMON", "SYS_PTRACE", "SYS_RESOURCE");
+        // exactly the capabilities preflight checks (and names when missing)
+        assertThat(sc.getCapabilities().getAdd()).containsExactlyInAnyOrderElementsOf(
+                io.ambientctl.preflight.Preflight.CAPABILITIES.stream().map(x -> x.name()).toList());
 
         Map<String, String> hostPaths = new HashMap<>();
         for (Volume v : pod.getVolumes()) {
@@ -85,14 +86,63 @@ class ManifestsTest {
         assertThat(c.getVolumeMounts()).filteredOn(m -> m.getMountPath().equals("/var/run/netns")).singleElement()
                 .satisfies(m -> assertThat(m.getMountPropagation()).isEqualTo("HostToContainer"));
 
-        // the probes reach the agent's loopback-only health port (host network: the node's loopback)
+        // the probes reach the agent's loopback-only health port (host network: the node's loopback), declared by name
         int port = Integer.parseInt(c.getArgs().get(c.getArgs().indexOf("--health-port") + 1));
-        assertThat(c.getLivenessProbe().getHttpGet().getHost()).isEqualTo("127.0.0.1");
-        assertThat(c.getLivenessProbe().getHttpGet().getPath()).isEqualTo("/healthz");
-        assertThat(c.getLivenessProbe().getHttpGet().getPort().getIntVal()).isEqualTo(port);
-        assertThat(c.getReadinessProbe().getHttpGet().getPath()).isEqualTo("/readyz");
-        assertThat(c.getReadinessProbe().getHttpGet().getPort().getIntVal()).isEqualTo(port);
         assertThat(port).isEqualTo(AgentSettings.DEFAULT_HEALTH_PORT);
+        assertThat(c.getPorts()).singleElement().satisfies(p -> {
+            assertThat(p.getContainerPort()).isEqualTo(port);
+            assertThat(p.getName()).isEqualTo("health");
+        });
+        for (var probe : List.of(c.getStartupProbe(), c.getLivenessProbe(), c.getReadinessProbe())) {
+            assertThat(probe).as("startup, liveness and readiness probes").isNotNull();
+            assertThat(probe.getHttpGet().getHost()).isEqualTo("127.0.0.1");
+            String p = probe.getHttpGet().getPort().getStrVal();
+            assertThat(p == null ? probe.getHttpGet().getPort().getIntVal() : (Object) p).isIn(port, "health");
+        }
+        assertThat(c.getStartupProbe().getHttpGet().getPath()).isEqualTo("/healthz");
+        assertThat(c.getLivenessProbe().getHttpGet().getPath()).isEqualTo("/healthz");
+        assertThat(c.getReadinessProbe().getHttpGet().getPath()).isEqualTo("/readyz");
+        // the startup probe outlasts the agent's wait for its first listing (healthz is 503 until then): the agent
+        // gives up by itself, with the reason in its log, before the kubelet would kill it
+        var start = c.getStartupProbe();
+        int startWindow = orZero(start.getInitialDelaySeconds()) + start.getPeriodSeconds() * start.getFailureThreshold();
+        assertThat(startWindow).isGreaterThan((int) AgentSettings.defaults().syncTimeout().toSeconds() + 15);
+        assertThat(c.getLivenessProbe().getInitialDelaySeconds()).as("the startup probe holds liveness back").isNull();
+        // liveness fails only after the agent's own heartbeat window (its worker turns at least once a minute)
+        assertThat(c.getLivenessProbe().getPeriodSeconds() * c.getLivenessProbe().getFailureThreshold()).isGreaterThanOrEqualTo(60);
+
+        // requests and a memory limit; the JVM's heap a fraction of it, and it exits on running out (the kubelet restarts it)
+        assertThat(c.getResources().getRequests()).containsKeys("cpu", "memory");
+        assertThat(c.getResources().getLimits()).containsKey("memory");
+        String javaOpts = c.getEnv().stream().filter(e -> e.getName().equals("AMBIENTCTL_JAVA_OPTS")).findFirst()
+                .orElseThrow().getValue();
+        assertThat(javaOpts).contains("-XX:MaxRAMPercentage=").contains("-XX:+ExitOnOutOfMemoryError");
+
+        // the standard labels; the selector only the ones that never change
+        Map<String, String> labels = ds.getSpec().getTemplate().getMetadata().getLabels();
+        assertThat(labels).containsKeys("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component",
+                "app.kubernetes.io/part-of", "app.kubernetes.io/version");
+        assertThat(ds.getSpec().getSelector().getMatchLabels()).containsOnlyKeys("app.kubernetes.io/name",
+                "app.kubernetes.io/instance");
+        assertThat(labels).containsAllEntriesOf(ds.getSpec().getSelector().getMatchLabels());
+        assertThat(ds.getSpec().getUpdateStrategy().getRollingUpdate().getMaxSurge().getIntVal()).isZero();
+
+        // a fully qualified image whose tag is the project's version (the labels' too)
+        String version = projectVersion();
+        assertThat(c.getImage()).matches("[a-z0-9.-]+\\.[a-z]+(:[0-9]+)?/.+").endsWith(":" + version);
+        assertThat(labels).containsEntry("app.kubernetes.io/version", version);
+    }
+
+    static int orZero(Integer i) {
+        return i == null ? 0 : i;
+    }
+
+    static String projectVersion() throws IOException {
+        String pom = Files.readString(Path.of("..", "pom.xml"));
+        var m = java.util.regex.Pattern.compile("<artifactId>ambientctl-parent</artifactId>\\s*<version>([^<]+)</version>")
+                .matcher(pom);
+        assertThat(m.find()).isTrue();
+        return m.group(1);
     }
 
     @Test
@@ -128,10 +178,42 @@ class ManifestsTest {
         assertThat(ds.getMetadata().getNamespace()).isEqualTo(sa.getMetadata().getNamespace());
     }
 
+    /** The jlink module list: one, in packaging/pom.xml (the tarball's runtime; the image is made from the tarball). */
+    static Set<String> jlinkModules() throws IOException {
+        String pom = Files.readString(Path.of("..", "packaging", "pom.xml"));
+        var m = java.util.regex.Pattern.compile("<jlink.modules>([^<]+)</jlink.modules>").matcher(pom);
+        assertThat(m.find()).as("jlink.modules in packaging/pom.xml").isTrue();
+        return Set.of(m.group(1).strip().split("\\s*,\\s*"));
+    }
+
     @Test
-    void theImageHasAJlinkRuntimeLibbpfIptablesAndIpset() throws IOException {
-        String file = Files.readString(DIR.resolve("Containerfile"));
-        assertThat(file).contains("jlink").contains("jdk.httpserver").contains("libbpf1").contains("iptables")
-                .contains("ipset").contains("iproute2");
+    void theRuntimeHasEveryModuleTheCodeUses() throws Exception {
+        // the modules this project's own classes use (jdeps), e.g. jdk.httpserver for the agent's /healthz
+        var jdeps = java.util.spi.ToolProvider.findFirst("jdeps").orElseThrow();
+        var out = new java.io.StringWriter();
+        List<String> dirs = new java.util.ArrayList<>(List.of("target/classes"));
+        if (Files.isDirectory(Path.of("..", "cli", "target", "classes"))) {
+            dirs.add("../cli/target/classes");
+        }
+        List<String> args = new java.util.ArrayList<>(List.of("--print-module-deps", "--ignore-missing-deps",
+                "--multi-release", "17"));
+        args.addAll(dirs);
+        int rc = jdeps.run(new java.io.PrintWriter(out), new java.io.PrintWriter(out), args.toArray(String[]::new));
+        assertThat(rc).as(out.toString()).isZero();
+        Set<String> used = Set.of(out.toString().strip().split(","));
+        assertThat(used).contains("jdk.httpserver");
+        assertThat(jlinkModules()).containsAll(used);
+        // and what the dependencies need at run time (TLS to the API server, name lookups, the zip file system)
+        assertThat(jlinkModules()).contains("java.naming", "jdk.crypto.ec", "jdk.zipfs", "jdk.unsupported");
+    }
+
+    @Test
+    void theImageIsMadeFromTheTarballWithNoModuleListOfItsOwn() throws IOException {
+        Path image = Path.of("..", "packaging", "image");
+        String build = Files.readString(image.resolve("build.sh"));
+        assertThat(build).contains("mmdebstrap").contains("podman import").contains("ambientctl-*-linux-x86_64.tar.gz")
+                .contains("/opt/ambientctl/bin/ambientctl").doesNotContain("jlink -").doesNotContain("--add-modules");
+        assertThat(Files.readAllLines(image.resolve("packages"))).contains("libbpf1", "iproute2", "iptables", "ipset");
+        assertThat(Files.exists(Path.of("..", "packaging", "kubernetes", "Containerfile"))).isFalse();
     }
 }

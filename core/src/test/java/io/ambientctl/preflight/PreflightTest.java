@@ -202,7 +202,22 @@ class PreflightTest {
         assertThat(c.required()).isTrue();
         assertThat(c.detail()).contains("CAP_BPF").contains("CAP_PERFMON").doesNotContain("CAP_NET_ADMIN,");
         assertThat(c.fix()).contains("grant CAP_BPF + CAP_PERFMON");
-        assertThat(run(RedirectMode.iptables, List.of()).get("capabilities").status()).isEqualTo(Status.pass);
+        CheckResult i = run(RedirectMode.iptables, List.of()).get("capabilities");
+        assertThat(i.status()).isEqualTo(Status.fail);
+        assertThat(i.detail()).contains("CAP_NET_RAW").contains("CAP_SYS_ADMIN").doesNotContain("CAP_BPF");
+    }
+
+    @Test
+    void withoutNetRawTheIpsetProbeBlamesTheCapabilityNotTheKernel() throws Exception {
+        healthy();
+        long all = 0x1ffffffffffL;
+        file("proc/self/status", "CapEff:\t" + Long.toHexString(all & ~(1L << Preflight.CAP_NET_RAW)) + "\n");
+        Map<String, CheckResult> r = run(RedirectMode.iptables, List.of("ipset"));
+        assertThat(r.get("capabilities").status()).isEqualTo(Status.fail);
+        assertThat(r.get("capabilities").fix()).contains("NET_RAW");
+        assertThat(r.get("iptables.ipset").fix()).contains("CAP_NET_RAW").doesNotContain("CONFIG_IP_SET");
+        // the eBPF mode does not need it
+        assertThat(run(RedirectMode.ebpf, List.of()).get("capabilities").status()).isEqualTo(Status.pass);
     }
 
     @Test

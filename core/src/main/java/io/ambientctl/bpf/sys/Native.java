@@ -36,7 +36,7 @@ public final class Native {
     }
 
     private static final class CHolder {
-        static final LibC LIB = LibraryLoader.create(LibC.class).failImmediately().load("c");
+        static final LibC LIB = loadC();
     }
 
     public static LibBpf bpf() {
@@ -51,7 +51,49 @@ public final class Native {
     }
 
     public static LibC libc() {
-        return CHolder.LIB;
+        try {
+            return CHolder.LIB;
+        } catch (ExceptionInInitializerError e) {
+            throw (NativeLibraryException) e.getCause();
+        } catch (NoClassDefFoundError e) {
+            return loadC();
+        }
+    }
+
+    private static LibC loadC() {
+        try {
+            return LibraryLoader.create(LibC.class).failImmediately().load("c");
+        } catch (LinkageError | RuntimeException e) {
+            NativeLibraryException stub = jffiStubFailure(e);
+            throw stub != null ? stub : new NativeLibraryException("cannot load libc: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * jnr-ffi's own native half (jffi's stub, libjffi-1.2.so) failing to load looks, to a caller, like the library
+     * being bound failing: name the real cause. jffi takes the stub from {@code -Djffi.boot.library.path} (the
+     * launchers point it at their cache directory), else extracts it from the jar into {@code java.io.tmpdir},
+     * else into the working directory; with none of them writable and executable it cannot load.
+     */
+    static NativeLibraryException jffiStubFailure(Throwable e) {
+        String root = null;
+        boolean jffi = false;
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            String m = String.valueOf(t.getMessage());
+            if (m.contains("FFI provider") || m.contains("jffi") || t.getClass().getName().startsWith("com.kenai.jffi")) {
+                jffi = true;
+            }
+            root = t.getMessage();
+        }
+        if (!jffi) {
+            return null;
+        }
+        String boot = System.getProperty("jffi.boot.library.path");
+        return new NativeLibraryException("jnr-ffi's native stub (libjffi-1.2.so, from the jar) could not be loaded: " + root
+                + (boot != null ? " (not found in -Djffi.boot.library.path=" + boot + ")" : "")
+                + "; it is extracted into java.io.tmpdir (" + System.getProperty("java.io.tmpdir")
+                + ") or the working directory, which must be writable and not mounted noexec: run"
+                + " with AMBIENTCTL_JAVA_OPTS=-Djava.io.tmpdir=DIR naming such a directory (this is not a libbpf problem)", e);
     }
 
     /** errno of the last native call made on this thread. */
@@ -85,6 +127,10 @@ public final class Native {
         try {
             lib = LibraryLoader.create(LibBpf.class).failImmediately().load(path.toString());
         } catch (LinkageError | RuntimeException e) {
+            NativeLibraryException stub = jffiStubFailure(e);
+            if (stub != null) {
+                throw stub;
+            }
             throw new NativeLibraryException("cannot load " + path + ": " + e.getMessage()
                     + "; ambientctl needs libbpf 1.x (apt-get install libbpf1)", e);
         }
