@@ -776,49 +776,66 @@ public final class Node {
             nodeProblems.add("an operation was interrupted (" + journal.text()
                     + "); the next changing command, or 'ambientctl repair', finishes it");
         }
+        // the other modes' leftovers are looked for meanwhile (their tools are processes and libraries: their
+        // time overlaps the current mode's reading of the kernel)
+        java.util.concurrent.CompletableFuture<List<String>> others = java.util.concurrent.CompletableFuture
+                .supplyAsync(() -> otherModes(state));
+        long t = io.ambientctl.util.Trace.start();
         if (state.mode != RedirectMode.none) {
             try (Redirector r = modes.reader(state.mode, cfg, state)) {
                 nodeProblems.addAll(r.verifyNode());
+                t = io.ambientctl.util.Trace.since(t, "status: verifyNode");
                 List<Verification> vs = r.verifyAll(state.workloads);
+                t = io.ambientctl.util.Trace.since(t, "status: verifyAll");
                 Map<Integer, Counters> counters = r.counters(state.workloads);
+                t = io.ambientctl.util.Trace.since(t, "status: counters");
                 for (int i = 0; i < vs.size(); i++) {
                     Workload w = state.workloads.get(i);
                     out.add(new WorkloadStatus(w, vs.get(i), counters.getOrDefault(w.id(), Counters.ZERO)));
                 }
                 r.reconcile(true).forEach(x -> nodeProblems.add("not in the state file: " + x.replaceFirst(
                         "^(detach|delete|remove) ", "")));
+                t = io.ambientctl.util.Trace.since(t, "status: reconcile (dry run)");
             }
         }
+        try {
+            nodeProblems.addAll(others.join());
+        } catch (java.util.concurrent.CompletionException e) {
+            throw e.getCause() instanceof RuntimeException re ? re : e;
+        }
+        io.ambientctl.util.Trace.since(t, "status: other modes (waited for)");
+        return new Status(state.mode, state.ztunnel, state.options(), out, nodeProblems);
+    }
+
+    /** Leftovers of the modes the state is not in; with nothing recorded, what a lost state file left redirected. */
+    private List<String> otherModes(State state) {
+        List<String> problems = new ArrayList<>();
         // with nothing recorded, look further only where a mode left a trace (a fresh node stays cheap)
-        boolean traces = state.mode != RedirectMode.none || modes.traces(cfg);
+        if (state.mode == RedirectMode.none && !modes.traces(cfg)) {
+            return problems;
+        }
         for (RedirectMode other : modes.all()) {
             if (state.mode == RedirectMode.none) {
-                if (!traces) {
-                    break;
-                }
                 try (Redirector o = modes.reader(other, cfg, state)) {
                     Redirector.Adoptable a = o.adoptable();
                     if (!a.empty()) {
-                        nodeProblems.add("the state file records nothing, but the " + other + " mode's objects hold "
+                        problems.add("the state file records nothing, but the " + other + " mode's objects hold "
                                 + a.workloads().size() + " workload(s)" + (a.ztunnelHostIfindex() > 0
                                 || a.ztunnelHostInterface() != null ? " and ztunnel" : "") + " (a lost or moved state "
                                 + "file?): 'ambientctl repair --adopt' rebuilds the state from them and keeps them "
                                 + "redirected");
                     }
                 }
-                continue;
-            }
-            if (other == state.mode) {
-                continue;
-            }
-            try (Redirector o = modes.reader(other, cfg, state)) {
-                if (o.present()) {
-                    nodeProblems.add("leftovers of the " + other + " mode are on the node ('ambientctl repair' "
-                            + "removes them)");
+            } else if (other != state.mode) {
+                try (Redirector o = modes.reader(other, cfg, state)) {
+                    if (o.present()) {
+                        problems.add("leftovers of the " + other + " mode are on the node ('ambientctl repair' "
+                                + "removes them)");
+                    }
                 }
             }
         }
-        return new Status(state.mode, state.ztunnel, state.options(), out, nodeProblems);
+        return problems;
     }
 
     /** The workload as the current mode has it in the kernel (read-only). */

@@ -424,9 +424,9 @@ public final class EbpfRedirector implements Redirector {
                     }
                 }
             }
-            Map<TcDirection, Map<Integer, List<AttachedProgram>>> filters = new HashMap<>();
+            Map<TcDirection, Map<Integer, List<io.ambientctl.net.TcFilter>>> filters = new HashMap<>();
             for (TcDirection dir : TcDirection.values()) {
-                filters.put(dir, Tc.queryAll(tcIfindexes, dir));
+                filters.put(dir, Tc.filtersAll(tcIfindexes, dir));
             }
             for (Workload w : ws) {
                 List<String> problems = new ArrayList<>();
@@ -465,7 +465,7 @@ public final class EbpfRedirector implements Redirector {
 
     /** The recorded hook of that direction is in the kernel with our program (TCX by syscall, tc from the dump). */
     private static void checkHook(List<String> problems, Workload w, List<Hook> hooks, TcDirection dir, String program,
-                                  int want, Map<TcDirection, Map<Integer, List<AttachedProgram>>> filters) {
+                                  int want, Map<TcDirection, Map<Integer, List<io.ambientctl.net.TcFilter>>> filters) {
         Hook h = hooks.stream().filter(x -> x.tc().direction() == dir && x.tc().ifindex() == w.hostIfindex())
                 .findFirst().orElse(null);
         boolean there;
