@@ -175,6 +175,44 @@ public final class Tc {
             detachTcx(Path.of(a.linkPin()));
             return;
         }
+        detachFilter(a);
+        if (a.createdQdisc()) {
+            removeQdiscIfUnused(a.ifindex());
+        }
+    }
+
+    /**
+     * Removes many tc filters of ours (in the calling thread's namespace): each filter, then, once per
+     * interface whose clsact qdisc we created, the qdisc when nobody else uses it. The first failure is thrown
+     * after trying all.
+     */
+    public static void detachFilters(List<TcAttachment> filters, Runnable beforeEach) {
+        RuntimeException first = null;
+        java.util.Set<Integer> ours = new java.util.LinkedHashSet<>();
+        for (TcAttachment a : filters) {
+            try {
+                beforeEach.run();
+                if (detachFilter(a) && a.createdQdisc()) {
+                    ours.add(a.ifindex());
+                }
+            } catch (RuntimeException e) {
+                first = first == null ? e : first;
+            }
+        }
+        for (int ifindex : ours) {
+            try {
+                removeQdiscIfUnused(ifindex);
+            } catch (RuntimeException e) {
+                first = first == null ? e : first;
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+    }
+
+    /** Removes our filter; false when the interface is gone. */
+    private static boolean detachFilter(TcAttachment a) {
         Pointer hook = hook(a.ifindex(), a.direction());
         Pointer opts = Bpf.alloc(Layouts.TC_OPTS_SIZE);
         opts.putLong(0, Layouts.TC_OPTS_SIZE);
@@ -184,9 +222,16 @@ public final class Tc {
         if (rc < 0 && rc != -Errno.ENOENT && rc != -Errno.EINVAL && rc != -Errno.ENODEV) {
             throw new BpfException("bpf_tc_detach", "ifindex " + a.ifindex() + " " + a.direction().label(), -rc);
         }
-        if (a.createdQdisc() && rc != -Errno.ENODEV && clsactUnused(a.ifindex())) {
-            // we created the clsact qdisc and nobody else uses it: remove it too
-            Pointer both = hook(a.ifindex(), TcDirection.INGRESS);
+        return rc != -Errno.ENODEV;
+    }
+
+    /**
+     * The clsact qdisc we created on the interface goes when nobody uses it (no filter, no TCX link); in the
+     * calling thread's namespace; an interface that is gone is fine.
+     */
+    public static void removeQdiscIfUnused(int ifindex) {
+        if (clsactUnused(ifindex)) {
+            Pointer both = hook(ifindex, TcDirection.INGRESS);
             both.putInt(Layouts.TC_HOOK_ATTACH_POINT, 3); // BPF_TC_INGRESS | BPF_TC_EGRESS
             Bpf.lib().bpf_tc_hook_destroy(both);
         }

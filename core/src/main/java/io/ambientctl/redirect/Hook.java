@@ -11,9 +11,13 @@ public record Hook(String netns, TcAttachment tc) {
                 && tc.priority() == o.tc.priority() && tc.handle() == o.tc.handle();
     }
 
-    /** This hook, remembering that an earlier attachment to the same slot created the clsact qdisc. */
+    /**
+     * This hook, remembering that an earlier attachment to the same interface (any direction or kind) created the
+     * clsact qdisc there: the qdisc is ours to remove once nothing uses it, whatever kind hangs there now.
+     */
     public Hook inheriting(java.util.List<Hook> earlier) {
-        boolean created = tc.createdQdisc() || earlier.stream().anyMatch(h -> h.sameSlot(this) && h.tc.createdQdisc());
+        boolean created = tc.createdQdisc() || earlier.stream().anyMatch(h -> h.netns.equals(netns)
+                && h.tc.ifindex() == tc.ifindex() && h.tc.createdQdisc());
         if (created == tc.createdQdisc()) {
             return this;
         }

@@ -120,10 +120,13 @@ class AttachKindSequencesKernelTest {
             assertThat(f.node.status().verified()).as("status after " + s).isTrue();
             assertCaptured();
         }
+        String veth = hostIf();
         f.node.unenroll(List.of(), true, false);
         f.node.ztunnelUnset(false);
-        assertThat(ours()).filteredOn(x -> x.startsWith(hostIf() + " ") || x.contains("ingress"))
+        assertThat(ours()).filteredOn(x -> x.startsWith(veth + " ") || x.contains("ingress"))
                 .as("our programs after unenroll --all and ztunnel unset").isEmpty();
+        assertThat(f.lab.node().exec("tc", "qdisc", "show", "dev", veth).stdout())
+                .as("the clsact qdisc ambientctl created on the pod's veth").doesNotContain("clsact");
         try (var s = Files.list(Datapath.linksDir(f.bpffs))) {
             assertThat(s.toList()).as("link pins").isEmpty();
         } catch (java.io.IOException e) {

@@ -163,20 +163,28 @@ public final class EbpfRedirector implements Redirector {
                 }
             }
             NetNs ns = NetNs.parse(e.getKey());
+            // a qdisc we created under a TCX hook (the kind changed since) goes with the last of ours there
+            List<Integer> createdUnderTcx = tcx.stream().filter(h -> h.tc().createdQdisc()).map(h -> h.tc().ifindex())
+                    .distinct().toList();
+            if (tc.isEmpty() && !createdUnderTcx.isEmpty() && ns.exists()) {
+                try {
+                    ns.run(() -> createdUnderTcx.forEach(Tc::removeQdiscIfUnused));
+                } catch (RuntimeException ex) {
+                    first = first == null ? ex : first;
+                }
+            }
             if (tc.isEmpty() || !ns.exists()) {
                 continue;
             }
             try {
+                // the filters, then each qdisc we created once (not a check per filter)
                 RuntimeException inner = ns.call(() -> {
-                    RuntimeException f = null;
-                    for (Hook h : tc) {
-                        try {
-                            detachHere(h);
-                        } catch (RuntimeException ex) {
-                            f = f == null ? ex : f;
-                        }
+                    try {
+                        Tc.detachFilters(tc.stream().map(Hook::tc).toList(), () -> Faults.step("tc-detach"));
+                        return null;
+                    } catch (RuntimeException ex) {
+                        return ex;
                     }
-                    return f;
                 });
                 first = first == null ? inner : first;
             } catch (RuntimeException ex) {
