@@ -127,13 +127,7 @@ public final class IptablesRedirector implements Redirector {
     }
 
     private void inZtunnel(Ztunnel zt, Consumer<NetNs> body) {
-        if (zt == null) {
-            return;
-        }
-        NetNs ns = NetNs.parse(zt.netns());
-        if (ns.exists()) {
-            body.accept(ns);
-        }
+        io.ambientctl.redirect.Spaces.inZtunnel(zt, body);
     }
 
     // ---- Redirector ----
@@ -246,11 +240,7 @@ public final class IptablesRedirector implements Redirector {
     }
 
     private List<NetNs> ztunnelAndNode() {
-        List<NetNs> l = new ArrayList<>(List.of(cfg.nodeNetns()));
-        if (state.ztunnel != null && NetNs.parse(state.ztunnel.netns()).exists()) {
-            l.add(NetNs.parse(state.ztunnel.netns()));
-        }
-        return l;
+        return io.ambientctl.redirect.Spaces.nodeAndZtunnel(cfg, state.ztunnel);
     }
 
     private static boolean inSet(String ip) {

@@ -139,21 +139,11 @@ public final class NftablesRedirector implements Redirector {
     }
 
     private void inZtunnel(Ztunnel zt, Consumer<NetNs> body) {
-        if (zt == null) {
-            return;
-        }
-        NetNs ns = NetNs.parse(zt.netns());
-        if (ns.exists()) {
-            body.accept(ns);
-        }
+        io.ambientctl.redirect.Spaces.inZtunnel(zt, body);
     }
 
     private List<NetNs> ztunnelAndNode() {
-        List<NetNs> l = new ArrayList<>(List.of(cfg.nodeNetns()));
-        if (state.ztunnel != null && NetNs.parse(state.ztunnel.netns()).exists()) {
-            l.add(NetNs.parse(state.ztunnel.netns()));
-        }
-        return l;
+        return io.ambientctl.redirect.Spaces.nodeAndZtunnel(cfg, state.ztunnel);
     }
 
     // ---- Redirector ----
