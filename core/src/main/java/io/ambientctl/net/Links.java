@@ -35,11 +35,6 @@ public final class Links {
         return Netlink.nsids(nsFiles);
     }
 
-    /** The policy routing rules of the calling thread's namespace, IPv4 ({@code v6} false) or IPv6, in-process. */
-    public static List<Rule> rulesHere(boolean v6) {
-        return Netlink.rules(v6 ? 10 : 2);
-    }
-
     public static Optional<Link> byIndex(List<Link> links, int ifindex) {
         return links.stream().filter(l -> l.ifindex() == ifindex).findFirst();
     }

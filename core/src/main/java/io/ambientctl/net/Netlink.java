@@ -59,35 +59,6 @@ final class Netlink {
         }
     }
 
-    static final int RTM_NEWRULE = 32;
-    static final int RTM_GETRULE = 34;
-    static final int FRA_PRIORITY = 6;
-    static final int FRA_FWMARK = 10;
-    static final int FRA_TABLE = 15;
-    static final int FRA_FWMASK = 16;
-
-    /** The policy routing rules of one family (AF_INET 2 or AF_INET6 10) of the calling thread's namespace. */
-    static List<Rule> rules(int family) {
-        List<Rule> out = new ArrayList<>();
-        try (Socket s = Socket.open()) {
-            byte[] hdr = new byte[12]; // struct fib_rule_hdr
-            hdr[0] = (byte) family;
-            s.dump(RTM_GETRULE, hdr, m -> {
-                int fam = m.get(0) & 0xff;
-                int table = m.get(4) & 0xff;
-                Map<Integer, ByteBuffer> a = attributes(m, 12);
-                if (a.containsKey(FRA_TABLE)) {
-                    table = a.get(FRA_TABLE).getInt(0);
-                }
-                long mark = a.containsKey(FRA_FWMARK) ? a.get(FRA_FWMARK).getInt(0) & 0xffffffffL : 0;
-                long mask = a.containsKey(FRA_FWMASK) ? a.get(FRA_FWMASK).getInt(0) & 0xffffffffL : 0;
-                int prio = a.containsKey(FRA_PRIORITY) ? a.get(FRA_PRIORITY).getInt(0) : 0;
-                out.add(new Rule(fam, mark, mask, table, prio));
-            });
-        }
-        return out;
-    }
-
     /** A dump the kernel answered with an error (NLMSG_ERROR): its errno. */
     static final class DumpFailed extends IllegalStateException {
         private final int errno;

@@ -73,9 +73,8 @@ public final class NodeRouting {
         return m.find() ? m.group(1) : null;
     }
 
-    /** Whether the family's rule is there (read over rtnetlink, no process). */
     private static boolean ruleHere(String fam) {
-        return io.ambientctl.net.Links.rulesHere(fam.equals("-6")).stream()
-                .anyMatch(r -> r.matches(Marks.node(), Integer.parseInt(Marks.NODE_TABLE)));
+        return Exec.run(List.of("ip", fam, "rule", "show")).stdout().lines()
+                .anyMatch(l -> l.contains("fwmark " + Marks.node()) && l.contains("lookup " + Marks.NODE_TABLE));
     }
 }

@@ -45,10 +45,9 @@ public final class ZtunnelRouting {
         return present("-4") && present("-6");
     }
 
-    /** Whether the family's rule is there (read over rtnetlink, no process). */
     private static boolean present(String fam) {
-        return io.ambientctl.net.Links.rulesHere(fam.equals("-6")).stream()
-                .anyMatch(r -> r.matches(MARK, Integer.parseInt(TABLE)));
+        String rules = Exec.run(List.of("ip", fam, "rule", "show")).stdout();
+        return rules.lines().anyMatch(l -> l.contains("fwmark " + MARK) && l.contains("lookup " + TABLE));
     }
 
     public static void ensure(NetNs ns) {

@@ -191,6 +191,9 @@ class KubeAgentKernelTest {
         k.labelNamespace("shop", Pods.DATAPLANE_MODE, Pods.AMBIENT);
         agent = start();
         awaitEnrolled("shop/p1", "shop/p2");
+        // its annotations too: the mock API server blocks its event loop when a watch closes while it still
+        // sends events (WatchEventsListener.onClosed awaits its executor), which a real API server does not
+        KubeFixture.await("annotated", SOON, () -> annotated("shop", "p1") && annotated("shop", "p2"));
         agent.close();
         agent = null;
 

@@ -99,22 +99,4 @@ class NetNsKernelTest {
         assertThat(y0.globalIps()).extracting(IpAddrs::format).containsExactly("198.51.100.7", "2001:db8::7");
         assertThat(y0.addresses()).anyMatch(x -> x.scope().equals("link")); // fe80::
     }
-
-    /** Policy routing rules read over rtnetlink are the ones ip(8) added (no ip process on the status path). */
-    @Test
-    void rulesReadOverNetlinkAreWhatIpAdded() {
-        NetNs ns = net.netns("rules");
-        ns.exec("ip", "-4", "rule", "add", "fwmark", "0x111/0xfff", "lookup", "133", "pref", "32098").check();
-        ns.exec("ip", "-6", "rule", "add", "fwmark", "0x2000/0xf000", "lookup", "134", "pref", "32099").check();
-        List<Rule> v4 = ns.call(() -> Links.rulesHere(false));
-        List<Rule> v6 = ns.call(() -> Links.rulesHere(true));
-        assertThat(v4).anyMatch(r -> r.matches("0x111/0xfff", 133) && r.priority() == 32098 && r.family() == 2);
-        assertThat(v4).noneMatch(r -> r.matches("0x2000/0xf000", 134));
-        assertThat(v6).anyMatch(r -> r.matches("0x2000/0xf000", 134) && r.priority() == 32099 && r.family() == 10);
-        // and the kernel's own rules (local, main, default) with their tables, as ip shows them
-        assertThat(v4).anyMatch(r -> r.table() == 255 && r.priority() == 0 && r.fwmark() == 0);
-        assertThat(v4).anyMatch(r -> r.table() == 254 && r.priority() == 32766);
-        assertThat(v4).hasSize((int) ns.exec("ip", "-4", "rule", "show").stdout().lines().count());
-        assertThat(v6).hasSize((int) ns.exec("ip", "-6", "rule", "show").stdout().lines().count());
-    }
 }
