@@ -354,7 +354,7 @@ public final class Node {
                 if (!keys.add(w.key())) {
                     continue; // another address of a workload adopted already
                 }
-                int id = f.id() > 0 ? f.id() : 0;
+                int id = f.id(); // 0 where the mode does not know it (a new one is given below)
                 maxId = Math.max(maxId, id);
                 adopted.add(w.withId(id));
                 done.add("adopted " + w.key() + " " + w.ips() + " on " + w.hostInterface() + " as enrolled in " + mode
