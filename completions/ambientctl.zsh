@@ -1034,7 +1034,7 @@ function _picocli_ambientctl_agent() {
 
   local commands=""
   local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'--health-port' '--resync' '--lock-wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
+  local arg_opts="'--health-port' '--resync' '--verify-every' '--metrics-address' '--lock-wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
 
@@ -1045,6 +1045,12 @@ function _picocli_ambientctl_agent() {
       return
       ;;
     '--resync')
+      return
+      ;;
+    '--verify-every')
+      return
+      ;;
+    '--metrics-address')
       return
       ;;
     '--lock-wait')

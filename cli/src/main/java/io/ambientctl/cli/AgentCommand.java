@@ -15,12 +15,21 @@ import picocli.CommandLine.Option;
             + "the rest, and deleted Pods, are unenrolled. ztunnel's Pod (app=ztunnel in --ztunnel-namespace) is followed "
             + "when it is replaced. On start and every --resync everything is reconciled, so a restart repairs missed "
             + "events. Workloads enrolled by network namespace (--netns) are left alone.",
+    "Every --verify-every the kernel is checked: every enrolled workload and ztunnel's side verified in one read of "
+            + "the node, as 'status' does; what drifted (an entry deleted by hand, a veth re-created, hooks, chains, "
+            + "rules or the nft table removed by another tool, the pins lost in a reboot) is repaired as 'repair' "
+            + "does, with a log line, a metric and an Event on the Pod. Events (core/v1) on the Pods: Enrolled, "
+            + "Unenrolled, EnrollSkipped, EnrollFailed, RedirectionRepaired.",
+    "Metrics: Prometheus text format at http://--metrics-address/metrics (ambientctl_* series: per-workload "
+            + "redirected packets and bytes and drops in eBPF mode, enrolled workloads, mode, ztunnel present, "
+            + "reconcile runs, duration and errors, kernel checks, drift repairs by kind, API errors).",
     "Health: GET http://127.0.0.1:PORT/healthz (live) and /readyz (watching and reconciled). While the API server "
             + "cannot be reached the agent is live but not ready, and tries again after 1 s, doubling up to 30 s, one "
             + "line each time. Stops on SIGTERM or SIGINT, leaving the redirection in place."},
         footerHeading = "%nExamples:%n", footer = {
             "  NODE_NAME=worker-1 ambientctl agent",
-            "  ambientctl agent --kubeconfig ~/.kube/config --node worker-1 --health-port 0"})
+            "  ambientctl agent --kubeconfig ~/.kube/config --node worker-1 --health-port 0",
+            "  ambientctl agent --verify-every 30s --metrics-address 127.0.0.1:9884"})
 public class AgentCommand extends BaseCommand implements Callable<Integer> {
     @Option(names = "--health-port", paramLabel = "PORT",
             description = "Port of /healthz and /readyz on 127.0.0.1 (default: " + AgentSettings.DEFAULT_HEALTH_PORT
@@ -31,13 +40,24 @@ public class AgentCommand extends BaseCommand implements Callable<Integer> {
             description = "Reconcile everything this often, besides events (default: 5m).")
     Duration resync = Duration.ofMinutes(5);
 
+    @Option(names = "--verify-every", paramLabel = "DURATION", converter = WaitOption.DurationConverter.class,
+            description = "Check the kernel against the node state this often and repair what drifted (default: 10s).")
+    Duration verifyEvery = AgentSettings.DEFAULT_VERIFY_EVERY;
+
+    @Option(names = "--metrics-address", paramLabel = "HOST:PORT",
+            description = "Where to serve Prometheus metrics (/metrics): HOST:PORT, [IPv6]:PORT, :PORT (all addresses) "
+                    + "or none (default: " + AgentSettings.DEFAULT_METRICS_ADDRESS + "; port 0: any free port, printed "
+                    + "on start as 'metrics: listening on HOST:PORT').")
+    String metricsAddress = AgentSettings.DEFAULT_METRICS_ADDRESS;
+
     @Option(names = "--lock-wait", paramLabel = "DURATION", converter = WaitOption.DurationConverter.class,
             description = "How long a change waits for the node lock held by another ambientctl (default: 30s).")
     Duration lockWait = Duration.ofSeconds(30);
 
     @Override
     public Integer call() throws InterruptedException {
-        AgentSettings settings = AgentSettings.defaults().withResync(resync).withHealthPort(healthPort);
+        AgentSettings settings = AgentSettings.defaults().withResync(resync).withHealthPort(healthPort)
+                .withVerifyEvery(verifyEvery).withMetricsAddress(AgentSettings.metricsAddress(metricsAddress));
         try (KubeNode kube = KubeSupport.connect(g(), node(lockWait));
              var agent = kube.startAgent(settings, this::info)) {
             info("agent: running on node " + kube.nodeName()); // the health port: its own line, as soon as it listens

@@ -257,9 +257,12 @@ public final class Bench {
                 if (cli.isEmpty()) {
                     out.add(timed("enroll", n, () -> node.enroll(targets, false)));
                     out.add(timed("status", n, node::status));
+                    out.add(kernelCheck(node, n));
                     out.add(timed("mode set iptables", n, () -> node.modeSet(RedirectMode.iptables, false)));
+                    out.add(kernelCheck(node, n));
                     out.add(timed("mode set ebpf", n, () -> node.modeSet(RedirectMode.ebpf, false)));
                     out.add(timed("mode set nftables", n, () -> node.modeSet(RedirectMode.nftables, false)));
+                    out.add(kernelCheck(node, n));
                     out.add(timed("mode set ebpf (from nftables)", n, () -> node.modeSet(RedirectMode.ebpf, false)));
                     out.add(timed("unenroll", n, () -> node.unenroll(targets, false, false)));
                 } else {
@@ -307,6 +310,27 @@ public final class Bench {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted", e);
         }
+    }
+
+    /**
+     * The agent's kernel check (every --verify-every): {@link Node#status()} in a warm process, as the agent runs
+     * it; the median of 5.
+     */
+    private ControlPlane kernelCheck(Node node, int n) {
+        String op = "agent kernel check (" + node.recorded().mode + ")";
+        double[] s = new double[5];
+        for (int i = 0; i < s.length; i++) {
+            long t0 = System.nanoTime();
+            if (!node.status().verified()) {
+                throw new IllegalStateException(op + ": the node does not verify");
+            }
+            s[i] = (System.nanoTime() - t0) / 1e9;
+        }
+        java.util.Arrays.sort(s);
+        ControlPlane c = new ControlPlane(op, n, s[s.length / 2]);
+        say.accept(String.format("  %-18s %5d workloads  %.3f s (median of %d; %.3f-%.3f s)", op, n, c.seconds(),
+                s.length, s[0], s[s.length - 1]));
+        return c;
     }
 
     private ControlPlane timed(String op, int n, Runnable r) {

@@ -35,11 +35,20 @@ import io.fabric8.kubernetes.client.informers.cache.Cache;
  * ztunnel is set again. On start, and every resync period, every Pod the API shows and every Pod
  * the node state holds is reconciled, so a restart or a missed event repairs itself.
  *
+ * <p>Every {@code verifyEvery} (and after each resync) a kernel check verifies every enrolled workload and
+ * ztunnel's side against the kernel in one read of the node ({@link Node#status()}, as {@code ambientctl status}
+ * does); when anything drifted (an entry deleted by hand, a veth re-created, hooks, chains, rules or the nft
+ * table removed by another tool, the pins lost in a reboot) it repairs the node through {@link Node#repair}
+ * under the node lock, with a log line, a metric per repair by kind, and an Event on the Pod concerned. The
+ * check also refreshes the per-workload counters of the Prometheus metrics ({@link AgentMetrics}).
+ *
  * <p>Stopping leaves the redirection in place (the Pods keep their traffic going through ztunnel);
  * workloads of bare network namespaces (not Pods) are never touched.
  */
 public final class Agent implements AutoCloseable {
     static final String ZTUNNEL_KEY = "@ztunnel";
+    /** The kernel check's key: queued by its timer, run by the worker between batches (never beside one). */
+    static final String KERNEL_KEY = "@kernel";
 
     private final KubernetesClient client;
     private final Node node;
@@ -62,6 +71,13 @@ public final class Agent implements AutoCloseable {
     private boolean closed;
     private volatile boolean reconciledOnce;
     private volatile String lastZtunnelProblem;
+    private final AgentMetrics metrics = new AgentMetrics();
+    private final PodEvents events;
+    /** The mode as the last kernel check saw it (for the Events' messages). */
+    private volatile io.ambientctl.redirect.RedirectMode mode;
+    private volatile String lastKernelProblem;
+    /** Pods told (by an Event) why they are skipped, by key: told once per reason. */
+    private final java.util.Map<String, String> skipped = new java.util.concurrent.ConcurrentHashMap<>();
 
     Agent(KubernetesClient client, Node node, KubeOptions options, AgentSettings settings, Consumer<String> log) {
         this.client = client;
@@ -76,6 +92,7 @@ public final class Agent implements AutoCloseable {
             return t;
         });
         this.queue = new WorkQueue(timer, settings.maxRetryDelay());
+        this.events = new PodEvents(client, nodeName, metrics, this.log);
     }
 
     /** The first wait before connecting to the API again, and the longest. */
@@ -94,6 +111,11 @@ public final class Agent implements AutoCloseable {
             if (settings.healthPort() >= 0) {
                 health = HealthServer.start(settings.healthPort(), this::live, this::ready);
                 log.accept("health: listening on 127.0.0.1:" + health.port());
+            }
+            if (settings.metricsAddress() != null) {
+                metrics.serve(settings.metricsAddress());
+                log.accept("metrics: listening on " + io.ambientctl.net.IpAddrs.format(
+                        settings.metricsAddress().getAddress()) + ":" + metrics.port() + " (/metrics)");
             }
             worker = new Thread(this::run, "agent-worker");
             worker.setDaemon(true);
@@ -199,13 +221,17 @@ public final class Agent implements AutoCloseable {
             enqueueEverything();
             timer.scheduleAtFixedRate(this::enqueueEverything, settings.resync().toMillis(),
                     settings.resync().toMillis(), TimeUnit.MILLISECONDS);
+            timer.scheduleAtFixedRate(() -> queue.add(KERNEL_KEY), settings.verifyEvery().toMillis(),
+                    settings.verifyEvery().toMillis(), TimeUnit.MILLISECONDS);
             return null;
         } catch (java.util.concurrent.TimeoutException e) {
             stopInformers(p, n);
+            metrics.apiError("watch");
             return "the API at " + client.getMasterUrl() + " did not list Pods and namespaces within "
                     + settings.syncTimeout().toSeconds() + " s (is it reachable, and may this account list them?)";
         } catch (java.util.concurrent.ExecutionException | RuntimeException e) {
             stopInformers(p, n);
+            metrics.apiError("watch");
             Throwable c = e instanceof java.util.concurrent.ExecutionException ? e.getCause() : e;
             while (c instanceof java.util.concurrent.CompletionException && c.getCause() != null) {
                 c = c.getCause();
@@ -270,6 +296,7 @@ public final class Agent implements AutoCloseable {
         } catch (RuntimeException e) {
             log.accept("agent: cannot read the node state: " + e.getMessage());
         }
+        queue.add(KERNEL_KEY); // after the Pods: what they change is no drift
     }
 
     private void work() throws InterruptedException {
@@ -280,6 +307,9 @@ public final class Agent implements AutoCloseable {
             if (now != watching) {
                 log.accept(now ? "agent: watching the API again" : "agent: lost the watch on the API at "
                         + client.getMasterUrl() + "; the client reconnects (not ready meanwhile)");
+                if (!now) {
+                    metrics.apiError("watch");
+                }
                 watching = now;
             }
             List<String> batch = queue.take(settings.batch(), Duration.ofMillis(500));
@@ -290,11 +320,20 @@ public final class Agent implements AutoCloseable {
                 }
                 continue;
             }
-            try {
-                reconcile(batch);
-            } catch (RuntimeException e) {
-                log.accept("agent: reconciling " + batch.size() + " keys failed, will retry: " + e.getMessage());
-                batch.forEach(queue::retryLater);
+            boolean check = batch.remove(KERNEL_KEY);
+            if (!batch.isEmpty()) {
+                long t0 = System.nanoTime();
+                try {
+                    int errors = reconcile(batch);
+                    metrics.reconciled(System.nanoTime() - t0, errors);
+                } catch (RuntimeException e) {
+                    metrics.reconciled(System.nanoTime() - t0, 1);
+                    log.accept("agent: reconciling " + batch.size() + " keys failed, will retry: " + e.getMessage());
+                    batch.forEach(queue::retryLater);
+                }
+            }
+            if (check) {
+                verifyKernel();
             }
         }
     }
@@ -302,23 +341,33 @@ public final class Agent implements AutoCloseable {
     private record Change(Pod pod, Node.Target target) {
     }
 
-    private void reconcile(List<String> batch) {
+    /** Reconciles the keys with the node; returns how many failed (and come back later). */
+    private int reconcile(List<String> batch) {
+        int errors = 0;
         if (batch.remove(ZTUNNEL_KEY)) {
             try {
                 reconcileZtunnel();
             } catch (RuntimeException e) {
+                errors++;
                 log.accept("agent: following ztunnel failed, will retry: " + e.getMessage());
                 queue.retryLater(ZTUNNEL_KEY);
             }
         }
         State state = node.recorded();
+        if (state.mode != io.ambientctl.redirect.RedirectMode.none) {
+            mode = state.mode;
+        }
         PodNetns where = PodNetns.of(node.config().nodeNetns());
         List<Change> enroll = new ArrayList<>();
         List<Change> unenroll = new ArrayList<>();
         for (String key : batch) {
             Pod p = pods.getStore().getByKey(key);
             Optional<Workload> rec = state.workload(key);
+            if (p == null) {
+                skipped.remove(key);
+            }
             if (p != null && wanted(p)) {
+                skipped.remove(key);
                 if (rec.isPresent() && Objects.equals(rec.get().uid(), Pods.uid(p))
                         && NetNs.parse(rec.get().netns()).exists()) {
                     if (!Pods.annotated(p)) {
@@ -332,8 +381,11 @@ public final class Agent implements AutoCloseable {
                     enroll.add(new Change(p, new Node.Target(at.netns(), p.getMetadata().getName(),
                             p.getMetadata().getNamespace(), Pods.uid(p))));
                 } catch (RuntimeException e) {
-                    log.accept("agent: " + key + ": " + e.getMessage() + "; retry in " + queue.retryLater(key).toMillis()
-                            + " ms");
+                    errors++;
+                    String retry = "retry in " + queue.retryLater(key).toMillis() + " ms";
+                    log.accept("agent: " + key + ": " + e.getMessage() + "; " + retry);
+                    events.warning(p, PodEvents.FAILED, "Cannot redirect this Pod's traffic to ztunnel on node "
+                            + nodeName + ": " + e.getMessage() + "; " + retry);
                 }
             } else if (rec.isPresent()) {
                 PodRef ref = PodRef.parse(key, null);
@@ -342,19 +394,58 @@ public final class Agent implements AutoCloseable {
                 if (p != null && Pods.annotated(p)) {
                     annotate(key, false);
                 }
+                if (p != null) {
+                    skip(key, p);
+                }
                 queue.forget(key);
             }
         }
         long t0 = System.nanoTime();
         if (!unenroll.isEmpty()) {
-            apply(unenroll, false);
+            errors += apply(unenroll, false);
         }
         if (!enroll.isEmpty()) {
-            apply(enroll, true);
+            errors += apply(enroll, true);
         }
         if (enroll.size() + unenroll.size() > 1) {
             log.accept("agent: batch of " + batch.size() + " keys: " + enroll.size() + " to enroll, " + unenroll.size()
                     + " to unenroll, " + (System.nanoTime() - t0) / 1_000_000 + " ms");
+        }
+        return errors;
+    }
+
+    /**
+     * A Pod that asks for the mesh (ambient on it, or on its namespace and not none on it) but is not enrolled
+     * for a lasting reason (an Istio sidecar, the host network) is told why by an Event, once per reason. Not
+     * yet running or without an IP is no reason: it is enrolled when it runs.
+     */
+    private void skip(String key, Pod p) {
+        if (Pods.isZtunnel(p, options.ztunnelNamespace()) || !nodeName.equals(Pods.nodeName(p))) {
+            return;
+        }
+        java.util.Map<String, String> labels = p.getMetadata().getLabels();
+        String own = labels == null ? null : labels.get(Pods.DATAPLANE_MODE);
+        Namespace ns = namespaces.getStore().getByKey(p.getMetadata().getNamespace());
+        String nsMode = ns == null ? null : mode(ns);
+        if (!(Pods.AMBIENT.equals(own) || (!Pods.NONE.equals(own) && Pods.AMBIENT.equals(nsMode)))) {
+            skipped.remove(key);
+            return;
+        }
+        String why = null;
+        java.util.Map<String, String> annotations = p.getMetadata().getAnnotations();
+        if (annotations != null && annotations.containsKey(Pods.SIDECAR_STATUS)) {
+            why = "it has an Istio sidecar (annotation " + Pods.SIDECAR_STATUS + "), which handles its traffic; "
+                    + "remove the sidecar to use the ambient mesh";
+        } else if (Pods.hostNetwork(p)) {
+            why = "it uses the host network (hostNetwork: true): its traffic is the node's own and would loop "
+                    + "through ztunnel";
+        }
+        if (why != null && !why.equals(skipped.put(key, why))) {
+            log.accept("agent: " + key + " is in an ambient " + (Pods.AMBIENT.equals(own) ? "Pod label" : "namespace")
+                    + " but skipped: " + why);
+            events.normal(p, PodEvents.SKIPPED, "Not redirected to ztunnel although "
+                    + (Pods.AMBIENT.equals(own) ? "labelled " : "its namespace is labelled ") + Pods.DATAPLANE_MODE
+                    + "=" + Pods.AMBIENT + ": " + why);
         }
     }
 
@@ -367,30 +458,43 @@ public final class Agent implements AutoCloseable {
         return Pods.inMesh(p, ns);
     }
 
-    /** The whole batch under one lock; if that fails, one by one, so one bad Pod holds up no other. */
-    private void apply(List<Change> changes, boolean enroll) {
+    /**
+     * The whole batch under one lock; if that fails, one by one, so one bad Pod holds up no other. Returns how
+     * many failed.
+     */
+    private int apply(List<Change> changes, boolean enroll) {
         try {
             run(changes, enroll);
-            return;
+            return 0;
         } catch (RuntimeException e) {
             if (changes.size() == 1) {
-                String key = changes.get(0).target().key();
+                Change c = changes.get(0);
+                String key = c.target().key();
+                String retry = "retry in " + queue.retryLater(key).toMillis() + " ms";
                 log.accept("agent: " + (enroll ? "enrolling " : "unenrolling ") + key + " failed: " + e.getMessage()
-                        + "; retry in " + queue.retryLater(key).toMillis() + " ms");
-                return;
+                        + "; " + retry);
+                events.warning(c.pod(), PodEvents.FAILED, (enroll ? "Redirecting this Pod's traffic to ztunnel"
+                        : "Removing this Pod's redirection") + " on node " + nodeName + " failed: " + e.getMessage()
+                        + "; " + retry);
+                return 1;
             }
         }
+        int failed = 0;
         for (Change c : changes) {
-            apply(List.of(c), enroll);
+            failed += apply(List.of(c), enroll);
         }
+        return failed;
     }
 
     private void run(List<Change> changes, boolean enroll) {
         List<Node.Target> targets = changes.stream().map(Change::target).toList();
-        if (enroll) {
-            node.enrollTargets(targets, false);
-        } else {
-            node.unenrollTargets(targets, false, false);
+        java.util.Map<String, Workload> done = new java.util.HashMap<>();
+        List<Node.Outcome> outcomes = enroll ? node.enrollTargets(targets, false)
+                : node.unenrollTargets(targets, false, false);
+        for (Node.Outcome o : outcomes) {
+            if (o.workload() != null) {
+                done.put(o.workload().key(), o.workload());
+            }
         }
         // the annotations, several PATCHes at once (one at a time, 500 Pods wait seconds on the API's round trips)
         List<java.util.concurrent.CompletableFuture<Void>> patches = new ArrayList<>();
@@ -400,6 +504,16 @@ public final class Agent implements AutoCloseable {
             log.accept("agent: " + (enroll ? "enrolled " : "unenrolled ") + key);
             if (c.pod() != null) {
                 patches.add(java.util.concurrent.CompletableFuture.runAsync(() -> annotate(key, enroll), annotators));
+                Workload w = done.get(key);
+                String ips = w == null || w.ips() == null ? "" : " (" + String.join(", ", w.ips()) + ")";
+                if (enroll) {
+                    events.normal(c.pod(), PodEvents.ENROLLED, "Traffic" + ips + " redirected to ztunnel on node "
+                            + nodeName + (mode != null && mode != io.ambientctl.redirect.RedirectMode.none
+                            ? " (" + mode + " mode)" : ""));
+                } else {
+                    events.normal(c.pod(), PodEvents.UNENROLLED, "Traffic" + ips + " no longer redirected to ztunnel "
+                            + "on node " + nodeName);
+                }
             }
             queue.forget(key);
         }
@@ -417,7 +531,88 @@ public final class Agent implements AutoCloseable {
         try {
             RedirectionAnnotation.set(client, PodRef.parse(key, null), enabled);
         } catch (RuntimeException e) {
+            metrics.apiError("annotate");
             log.accept("agent: " + e.getMessage() + "; retry in " + queue.retryLater(key).toMillis() + " ms");
+        }
+    }
+
+    /**
+     * The kernel check: every enrolled workload and the node's objects verified against the kernel in one read
+     * (read-only, no lock); when anything drifted, the node is repaired through {@link Node#repair} (under the
+     * lock, as any change), each repair logged, counted by kind and told to its Pod.
+     */
+    private void verifyKernel() {
+        long t0 = System.nanoTime();
+        Node.Status st;
+        try {
+            st = node.status();
+        } catch (RuntimeException e) {
+            metrics.kernelCheckFailed();
+            kernelProblem("agent: kernel check failed: " + e.getMessage() + "; again in "
+                    + settings.verifyEvery().toSeconds() + " s");
+            return;
+        }
+        metrics.kernel(st, System.nanoTime() - t0);
+        mode = st.mode();
+        if (st.verified()) {
+            if (lastKernelProblem != null) {
+                log.accept("agent: kernel check: the node is as its state says again");
+                lastKernelProblem = null;
+            }
+            return;
+        }
+        List<String> did;
+        long t1 = System.nanoTime();
+        try {
+            did = node.repair(false);
+        } catch (RuntimeException e) {
+            metrics.kernelCheckFailed();
+            List<String> problems = new ArrayList<>(st.nodeProblems());
+            st.workloads().stream().filter(w -> !w.verification().verified())
+                    .forEach(w -> problems.add(w.workload().key() + ": " + String.join("; ", w.verification().problems())));
+            kernelProblem("agent: kernel check: the node drifted from its state (" + String.join("; ", problems)
+                    + ") and repairing it failed: " + e.getMessage() + "; tried again in "
+                    + settings.verifyEvery().toSeconds() + " s");
+            return;
+        }
+        for (Drift.Repair r : Drift.classify(st, did)) {
+            r.kinds().forEach(metrics::repaired);
+            log.accept("agent: repaired drift (" + r.kinds().stream().map(Drift.Kind::label)
+                    .collect(java.util.stream.Collectors.joining(", ")) + "): " + r.line());
+            SharedIndexInformer<Pod> informer = pods;
+            Pod p = r.key() == null || informer == null ? null : informer.getStore().getByKey(r.key());
+            if (p != null) {
+                events.warning(p, PodEvents.REPAIRED, "The kernel had drifted from this Pod's redirection on node "
+                        + nodeName + "; repaired: " + r.line().substring(r.key().length() + 2));
+            }
+        }
+        long t2 = System.nanoTime();
+        // checked again: the metrics get the counters as they are now, and what the repair could not fix is said
+        Node.Status after;
+        try {
+            after = node.status();
+        } catch (RuntimeException e) {
+            kernelProblem("agent: kernel check after the repair failed: " + e.getMessage());
+            return;
+        }
+        metrics.kernel(after, System.nanoTime() - t2);
+        if (after.verified()) {
+            log.accept("agent: kernel check: drift repaired in " + (t2 - t1) / 1_000_000 + " ms");
+            lastKernelProblem = null;
+        } else {
+            metrics.kernelCheckFailed();
+            List<String> problems = new ArrayList<>(after.nodeProblems());
+            after.workloads().stream().filter(w -> !w.verification().verified()).forEach(w -> problems.add(
+                    w.workload().key() + ": " + String.join("; ", w.verification().problems())));
+            kernelProblem("agent: kernel check: still not as the state says after the repair: "
+                    + String.join("; ", problems) + "; tried again in " + settings.verifyEvery().toSeconds() + " s");
+        }
+    }
+
+    private void kernelProblem(String message) {
+        if (!message.equals(lastKernelProblem)) {
+            log.accept(message);
+            lastKernelProblem = message;
         }
     }
 
@@ -461,6 +656,15 @@ public final class Agent implements AutoCloseable {
         SharedIndexInformer<Pod> p = pods;
         SharedIndexInformer<Namespace> n = namespaces;
         return live() && reconciledOnce && p != null && n != null && p.isWatching() && n.isWatching();
+    }
+
+    /** The metrics port actually bound (-1 without one). */
+    public int metricsPort() {
+        return metrics.port();
+    }
+
+    AgentMetrics metrics() {
+        return metrics;
     }
 
     /** The health port actually bound (-1 without one). */
@@ -524,6 +728,8 @@ public final class Agent implements AutoCloseable {
                 health.close();
             }
             annotators.shutdown();
+            events.close();
+            metrics.close();
             log.accept("agent: stopped; the redirection stays as it is");
         } finally {
             closeDone.countDown();

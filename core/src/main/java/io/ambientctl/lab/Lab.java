@@ -188,6 +188,18 @@ public final class Lab {
         batch(pod, podSide(i, ip4, ip6));
     }
 
+    /**
+     * Deletes pod {@code p}'s veth pair and makes it again, in the same namespace with the same MACs and addresses
+     * but a new ifindex: a veth re-created under a Pod whose namespace stays.
+     */
+    public void replumbPod(Pod p) {
+        NetNs node = node();
+        node.exec("ip", "link", "del", p.hostInterface()).check();
+        int i = Integer.parseInt(p.hostInterface().substring(2));
+        batch(node, hostSide(i, p.netns().name(), p.hostInterface(), p.ipv4(), p.ipv6()));
+        batch(p.netns(), podSide(i, p.ipv4(), p.ipv6()));
+    }
+
     /** Deletes ztunnel's namespace and makes it again (a new veth): as a restarted ztunnel Pod. */
     public void recreateZtunnel() {
         node().exec("ip", "link", "del", "vzt"); // the pair goes at once (a netns' devices go later)
