@@ -89,10 +89,23 @@ class ManifestsTest {
         // the probes reach the agent's loopback-only health port (host network: the node's loopback), declared by name
         int port = Integer.parseInt(c.getArgs().get(c.getArgs().indexOf("--health-port") + 1));
         assertThat(port).isEqualTo(AgentSettings.DEFAULT_HEALTH_PORT);
-        assertThat(c.getPorts()).singleElement().satisfies(p -> {
-            assertThat(p.getContainerPort()).isEqualTo(port);
-            assertThat(p.getName()).isEqualTo("health");
-        });
+        assertThat(c.getPorts()).filteredOn(p -> "health".equals(p.getName())).singleElement()
+                .satisfies(p -> assertThat(p.getContainerPort()).isEqualTo(port));
+        // the metrics port: the agent's address, declared, and what the scrape annotations name
+        String metricsArg = c.getArgs().get(c.getArgs().indexOf("--metrics-address") + 1);
+        var metrics = AgentSettings.metricsAddress(metricsArg);
+        assertThat(metrics.getPort()).isEqualTo(AgentSettings.DEFAULT_METRICS_PORT);
+        assertThat(c.getPorts()).extracting(p -> p.getName()).containsExactlyInAnyOrder("health", "metrics");
+        assertThat(c.getPorts()).filteredOn(p -> "metrics".equals(p.getName())).singleElement()
+                .satisfies(p -> assertThat(p.getContainerPort()).isEqualTo(metrics.getPort()));
+        assertThat(ds.getSpec().getTemplate().getMetadata().getAnnotations())
+                .containsEntry("prometheus.io/scrape", "true")
+                .containsEntry("prometheus.io/port", String.valueOf(metrics.getPort()))
+                .containsEntry("prometheus.io/path", "/metrics");
+        // both periods set: the API relist and the kernel check, each a duration the command accepts
+        assertThat(c.getArgs()).contains("--resync", "--verify-every");
+        assertThat(c.getArgs().get(c.getArgs().indexOf("--verify-every") + 1)).matches("[0-9]+[smh]");
+        assertThat(c.getArgs().get(c.getArgs().indexOf("--resync") + 1)).matches("[0-9]+[smh]");
         for (var probe : List.of(c.getStartupProbe(), c.getLivenessProbe(), c.getReadinessProbe())) {
             assertThat(probe).as("startup, liveness and readiness probes").isNotNull();
             assertThat(probe.getHttpGet().getHost()).isEqualTo("127.0.0.1");
