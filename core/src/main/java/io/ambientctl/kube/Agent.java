@@ -377,7 +377,9 @@ public final class Agent implements AutoCloseable {
                     continue;
                 }
                 try {
+                    long tf = io.ambientctl.util.Trace.start();
                     PodNetns.Located at = where.find(key, Pods.ips(p));
+                    io.ambientctl.util.Trace.since(tf, "agent: " + key + " located");
                     enroll.add(new Change(p, new Node.Target(at.netns(), p.getMetadata().getName(),
                             p.getMetadata().getNamespace(), Pods.uid(p))));
                 } catch (RuntimeException e) {
@@ -517,7 +519,9 @@ public final class Agent implements AutoCloseable {
             }
             queue.forget(key);
         }
+        long tp = io.ambientctl.util.Trace.start();
         patches.forEach(java.util.concurrent.CompletableFuture::join);
+        io.ambientctl.util.Trace.since(tp, "agent: " + patches.size() + " annotations patched");
     }
 
     /** Sends the annotations' PATCHes, a few at a time. */
