@@ -30,11 +30,13 @@ import io.fabric8.kubernetes.api.model.Event;
  * deleted by hand, a Pod's veth re-created with a new ifindex, ztunnel's routing rules removed, the mode's
  * objects removed by another tool (iptables chains flushed, the nft table deleted, the eBPF hooks' qdisc
  * deleted), and everything in the kernel lost while the state file stayed (a reboot). Each time: the repair is
- * counted under its kind, the node verifies again, and real traffic is captured by ztunnel again.
+ * counted under its kind, the node verifies again, and real traffic is captured by ztunnel again. (That the
+ * kernel had drifted is shown by the agent's repair of that kind: a check of the traffic right after the drift
+ * would race the agent's next check, which may already have repaired it.)
  */
 class KubeAgentDriftKernelTest {
     static final Duration CHECK = Duration.ofSeconds(2);
-    static final Duration SOON = Duration.ofSeconds(30);
+    static final Duration SOON = Duration.ofSeconds(60);
 
     KubeFixture k;
     Agent agent;
@@ -61,8 +63,19 @@ class KubeAgentDriftKernelTest {
 
     /** Waits for the next repair of {@code kind}, then for the node to verify and {@code a}'s traffic to be captured. */
     void repaired(String what, Drift.Kind kind, long before, Lab.Pod a, Lab.Pod c) {
-        KubeFixture.await(what + ": a repair of kind " + kind.label() + " (log: " + log + ")", SOON,
-                () -> agent.metrics().repairs(kind) > before);
+        try {
+            KubeFixture.await(what + ": a repair of kind " + kind.label() + " (log: " + log + ")", SOON,
+                    () -> agent.metrics().repairs(kind) > before);
+        } catch (AssertionError e) {
+            // what the agent's threads were doing, to tell a slow check from a stuck one
+            Thread.getAllStackTraces().forEach((t, st) -> {
+                if (t.getName().startsWith("agent") || t.getName().startsWith("netns")) {
+                    System.out.println(t.getName() + ": " + java.util.Arrays.stream(st).limit(25)
+                            .map(String::valueOf).collect(java.util.stream.Collectors.joining("\n    ")));
+                }
+            });
+            throw e;
+        }
         KubeFixture.await(what + ": the node verifies again (log: " + log + ")", SOON,
                 () -> k.lab.node.status().verified());
         assertThat(captured(a, c)).as(what + ": captured again").isTrue();
@@ -107,7 +120,6 @@ class KubeAgentDriftKernelTest {
             default -> k.lab.lab.node().exec("nft", "delete", "element", NftRules.FAMILY, NftRules.TABLE,
                     NftRules.SET4, "{ " + a.ipv4() + " }").check();
         }
-        assertThat(captured(a, c)).as("the entry is gone").isFalse();
         repaired("a workload's entry deleted", Drift.Kind.WORKLOAD, n, a, c);
         KubeFixture.await("an Event RedirectionRepaired on p1", SOON, () -> events("shop", "p1").stream()
                 .anyMatch(e -> e.getReason().equals(PodEvents.REPAIRED)));
@@ -131,7 +143,6 @@ class KubeAgentDriftKernelTest {
         // 3. ztunnel's routing rules removed
         n = m.repairs(Drift.Kind.ZTUNNEL);
         ZtunnelRouting.remove(k.lab.lab.ztunnel());
-        assertThat(captured(a, c)).as("no local delivery in ztunnel's namespace").isFalse();
         repaired("ztunnel's routing rules removed", Drift.Kind.ZTUNNEL, n, a, c);
 
         // 4. the mode's objects removed by another tool
@@ -163,7 +174,6 @@ class KubeAgentDriftKernelTest {
             r.uninstall();
         }
         ZtunnelRouting.remove(k.lab.lab.ztunnel());
-        assertThat(captured(a, c)).isFalse();
         repaired("everything lost but the state file", kind, n, a, c);
         assertThat(m.repairs(Drift.Kind.WORKLOAD)).as("both workloads re-enrolled").isGreaterThanOrEqualTo(w + 2);
         assertThat(captured(b, c)).isTrue();
