@@ -76,6 +76,8 @@ public final class Agent implements AutoCloseable {
     /** The mode as the last kernel check saw it (for the Events' messages). */
     private volatile io.ambientctl.redirect.RedirectMode mode;
     private volatile String lastKernelProblem;
+    /** When the kernel check came due and was put behind waiting Pods (0: not waiting). */
+    private long checkDueSince;
     /** Pods told (by an Event) why they are skipped, by key: told once per reason. */
     private final java.util.Map<String, String> skipped = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -333,7 +335,18 @@ public final class Agent implements AutoCloseable {
                 }
             }
             if (check) {
-                verifyKernel();
+                // Pods waiting go first (a burst is not slowed by a check between its batches), but a check waits
+                // at most one period
+                long due = System.nanoTime();
+                if (checkDueSince == 0) {
+                    checkDueSince = due;
+                }
+                if (queue.size() > 0 && due - checkDueSince < settings.verifyEvery().toNanos()) {
+                    queue.add(KERNEL_KEY);
+                } else {
+                    checkDueSince = 0;
+                    verifyKernel();
+                }
             }
         }
     }
