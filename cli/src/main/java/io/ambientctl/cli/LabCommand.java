@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
@@ -108,7 +109,9 @@ public class LabCommand extends BaseCommand implements Runnable {
                     .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
             Files.writeString(pidFile(g, name), Long.toString(p.pid()));
             Path ready = dir.resolve("ready");
-            for (int i = 0; i < 200 && !Files.exists(ready); i++) {
+            // every pod's echo servers start before 'ready': allow for a thousand pods on a busy machine
+            long waitMs = 10_000 + 30L * pods;
+            for (long i = 0; i < waitMs / 50 && !Files.exists(ready); i++) {
                 if (!p.isAlive()) {
                     lab.down();
                     throw new IllegalStateException("the lab's services did not start: " + Files.readString(log).strip());
@@ -117,8 +120,11 @@ public class LabCommand extends BaseCommand implements Runnable {
             }
             if (!Files.exists(ready)) {
                 p.destroy();
+                p.waitFor(5, TimeUnit.SECONDS);
+                String said = Files.exists(log) ? Files.readString(log).strip() : "";
                 lab.down();
-                throw new IllegalStateException("the lab's services did not start within 10 s; see " + log);
+                throw new IllegalStateException("the lab's services did not start within " + waitMs / 1000 + " s"
+                        + (said.isEmpty() ? " (they said nothing)" : ": " + said));
             }
             Map<String, Object> doc = Status.document(g, lab);
             Output.render(g, out(), doc, () -> {
