@@ -122,6 +122,14 @@ limit=$(printf '%s\n' "${opts[@]}" | sed -n 's/^--memory=//p')
 echo "ci: image: agent $state: $agent_pods Pods enrolled and annotated ${t_all} s after its start; GET /readyz -> $code;"\
   "RSS ${rss} MB, peak ${hwm} MB (limit ${limit:-none})"
 [ "$code" = 200 ] || { "${engine[@]}" logs "$agent" 2>&1 | tail -20; echo "ci: image: the agent is not ready" >&2; exit 1; }
+# its metrics, on the DaemonSet's --metrics-address, as Prometheus scrapes them: promtool accepts them, and they count
+# the 1,000 workloads
+maddr=$(printf '%s\n' "${args[@]}" | sed -n '/--metrics-address/{n;p}')
+curl -sf "http://127.0.0.1:${maddr##*:}/metrics" >"$work/metrics" || { echo "ci: image: no metrics on $maddr" >&2; exit 1; }
+promtool check metrics <"$work/metrics" || { echo "ci: image: promtool rejects the agent's metrics" >&2; exit 1; }
+enrolled=$(awk '$1 == "ambientctl_workloads_enrolled" {print int($2)}' "$work/metrics")
+echo "ci: image: metrics on $maddr: promtool ok, ambientctl_workloads_enrolled $enrolled, $(wc -l <"$work/metrics") lines"
+[ "$enrolled" = "$agent_pods" ] || { echo "ci: image: the metrics count $enrolled workloads, not $agent_pods" >&2; exit 1; }
 # traffic between two of those Pods goes through the lab's ztunnel stand-in
 reply=$(nsenter --net="/var/run/netns/$lab-p1" timeout 5 bash -c \
   'exec 3<>/dev/tcp/10.77.0.12/8080; echo ci >&3; IFS= read -r -t 3 line <&3; printf "%s" "$line"' || true)
