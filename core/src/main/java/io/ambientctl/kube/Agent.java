@@ -330,7 +330,7 @@ public final class Agent implements AutoCloseable {
                 try {
                     PodNetns.Located at = where.find(key, Pods.ips(p));
                     enroll.add(new Change(p, new Node.Target(at.netns(), p.getMetadata().getName(),
-                            p.getMetadata().getNamespace(), Pods.uid(p))));
+                            p.getMetadata().getNamespace(), Pods.uid(p), null, Pods.dnsCapture(p))));
                 } catch (RuntimeException e) {
                     log.accept("agent: " + key + ": " + e.getMessage() + "; retry in " + queue.retryLater(key).toMillis()
                             + " ms");
