@@ -1033,7 +1033,7 @@ function _picocli_ambientctl_agent() {
   local prev_word=${COMP_WORDS[COMP_CWORD-1]}
 
   local commands=""
-  local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
+  local flag_opts="'--take-over' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
   local arg_opts="'--health-port' '--resync' '--lock-wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
