@@ -14,6 +14,8 @@ import io.ambientctl.util.Exec;
  */
 public final class CrowdedNode {
     public static final String VIP = "10.96.0.10";
+    /** The nftables flavour's ClusterIP when both flavours are on one node. */
+    public static final String VIP2 = "10.96.0.20";
     public static final int VIP_PORT = 80;
     public static final String NFT_TABLE = "kube-proxy";
 
@@ -69,11 +71,16 @@ public final class CrowdedNode {
 
     /** kube-proxy's nftables mode, one Service (VIP:80 -> backend:8080). */
     public static void kubeProxyNftables(NetNs node, String backend) {
+        kubeProxyNftables(node, backend, VIP);
+    }
+
+    /** kube-proxy's nftables mode, one Service ({@code vip}:80 -> backend:8080). */
+    public static void kubeProxyNftables(NetNs node, String backend, String vip) {
         String table = String.join("\n",
                 "table ip " + NFT_TABLE + " {",
                 " chain mark-for-masquerade { meta mark set meta mark | 0x4000; }",
                 " chain masquerading { meta mark & 0x4000 == 0 return; meta mark set meta mark ^ 0x4000; masquerade; }",
-                " chain services { ip daddr . meta l4proto . th dport vmap { " + VIP + " . tcp . " + VIP_PORT
+                " chain services { ip daddr . meta l4proto . th dport vmap { " + vip + " . tcp . " + VIP_PORT
                         + " : goto service-test }; }",
                 " chain service-test { ip saddr != 10.77.0.0/16 jump mark-for-masquerade; goto endpoint-test; }",
                 " chain endpoint-test { ip saddr " + backend + " jump mark-for-masquerade; meta l4proto tcp dnat to "
@@ -115,9 +122,20 @@ public final class CrowdedNode {
                 Exec.run(List.of("ip", "route", "show", "table", "200")).stdout()));
     }
 
-    /** iptables-save without its comment lines and packet counters. */
+    /**
+     * iptables-save's rules and user chains, each with its table (an empty built-in table, as the nft backend
+     * leaves one once its last rule went, holds nothing of anyone's).
+     */
     private static String strip(String save) {
-        return save.lines().filter(l -> !l.startsWith("#")).map(l -> l.replaceAll("\\[\\d+:\\d+\\]", "[0:0]"))
-                .reduce("", (a, b) -> a + b + "\n");
+        StringBuilder sb = new StringBuilder();
+        String table = "";
+        for (String l : save.lines().toList()) {
+            if (l.startsWith("*")) {
+                table = l.substring(1);
+            } else if (l.startsWith("-A ") || (l.startsWith(":") && l.contains(" - ["))) {
+                sb.append(table).append(' ').append(l.replaceAll("\\[\\d+:\\d+\\]", "[0:0]")).append('\n');
+            }
+        }
+        return sb.toString();
     }
 }
