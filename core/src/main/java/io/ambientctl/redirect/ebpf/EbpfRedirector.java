@@ -467,6 +467,10 @@ public final class EbpfRedirector implements Redirector {
                     problems.add("no workload map entry for " + ip);
                 } else if (e.get().ifindex() != w.hostIfindex() || e.get().id() != w.id()) {
                     problems.add("workload map entry for " + ip + " points at ifindex " + e.get().ifindex());
+                } else if (((e.get().flags() & WORKLOAD_F_NO_DNS_CAPTURE) != 0) != w.noDnsCapture()) {
+                    problems.add("workload map entry for " + ip + (w.noDnsCapture() ? " lacks" : " has")
+                            + " the DNS capture opt-out the state records " + (w.noDnsCapture() ? "" : "not ")
+                            + "for it");
                 }
             }
             out.add(Verification.of(problems));
