@@ -529,7 +529,7 @@ function _picocli_ambientctl_enroll() {
   local prev_word=${COMP_WORDS[COMP_CWORD-1]}
 
   local commands=""
-  local flag_opts="'-A' '--all-namespaces' '--dry-run' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
+  local flag_opts="'-A' '--all-namespaces' '--dry-run' '--no-dns-capture' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
   local arg_opts="'--netns' '-n' '--namespace' '-l' '--selector' '--wait' '--attach' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local NAMEPATH_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --netns values
   local KIND_option_args=("auto" "tcx" "tc") # --attach values
@@ -1033,7 +1033,7 @@ function _picocli_ambientctl_agent() {
   local prev_word=${COMP_WORDS[COMP_CWORD-1]}
 
   local commands=""
-  local flag_opts="'-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
+  local flag_opts="'--take-over' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
   local arg_opts="'--health-port' '--resync' '--verify-every' '--metrics-address' '--lock-wait' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
@@ -1847,7 +1847,7 @@ function _picocli_ambientctl_mode_set() {
 
   local commands=""
   local flag_opts="'--dry-run' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
-  local arg_opts="'--wait' '--attach' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
+  local arg_opts="'--mark-bit' '--wait' '--attach' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local KIND_option_args=("auto" "tcx" "tc") # --attach values
   local FORMAT_option_args=("table" "json" "yaml") # --output values
   local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
@@ -1855,6 +1855,9 @@ function _picocli_ambientctl_mode_set() {
   type compopt &>/dev/null && compopt +o default
 
   case ${prev_word} in
+    '--mark-bit')
+      return
+      ;;
     '--wait')
       return
       ;;

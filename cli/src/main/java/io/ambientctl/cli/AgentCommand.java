@@ -54,8 +54,20 @@ public class AgentCommand extends BaseCommand implements Callable<Integer> {
             description = "How long a change waits for the node lock held by another ambientctl (default: 30s).")
     Duration lockWait = Duration.ofSeconds(30);
 
+    @Option(names = "--take-over", description = "Run even when istio-cni is on this node (its CNI configuration, its "
+            + "ISTIO_* chains, ztunnel's /var/run/ztunnel), taking its Pods over; without it the agent refuses to run "
+            + "beside istio-cni (two controllers of the same label and annotation would fight).")
+    boolean takeOver;
+
     @Override
     public Integer call() throws InterruptedException {
+        io.ambientctl.preflight.KernelProbes probes = new io.ambientctl.preflight.KernelProbes(config().nodeNetns());
+        try {
+            io.ambientctl.preflight.Coexistence.requireNoIstioCni(probes.nodeRules(),
+                    io.ambientctl.preflight.Coexistence.IstioPaths.REAL, takeOver, this::info);
+        } finally {
+            probes.close();
+        }
         AgentSettings settings = AgentSettings.defaults().withResync(resync).withHealthPort(healthPort)
                 .withVerifyEvery(verifyEvery).withMetricsAddress(AgentSettings.metricsAddress(metricsAddress));
         try (KubeNode kube = KubeSupport.connect(g(), node(lockWait));

@@ -25,6 +25,31 @@ final class Docs {
         m.put("hostInterface", w.hostInterface());
         m.put("hostIfindex", w.hostIfindex());
         m.put("id", w.id());
+        m.put("dnsCapture", w.noDnsCapture() ? Boolean.FALSE : null);
+        return m;
+    }
+
+    /**
+     * The marks, routing tables and rule preferences in use: the node's mark bit (set and matched masked by
+     * itself; used in the node's namespace by the iptables and nftables modes), ztunnel's namespace's mark.
+     */
+    static Map<String, Object> marks(Node.Status s) {
+        int bit = s.options().markBit();
+        boolean netfilter = s.mode() == io.ambientctl.redirect.RedirectMode.iptables
+                || s.mode() == io.ambientctl.redirect.RedirectMode.nftables;
+        Map<String, Object> node = new LinkedHashMap<>();
+        node.put("bit", io.ambientctl.redirect.Marks.hex(bit));
+        node.put("mark", io.ambientctl.redirect.Marks.node(bit));
+        node.put("inUse", netfilter);
+        node.put("table", Integer.parseInt(io.ambientctl.redirect.Marks.NODE_TABLE));
+        node.put("rulePreference", Integer.parseInt(io.ambientctl.redirect.Marks.NODE_RULE_PREF));
+        Map<String, Object> zt = new LinkedHashMap<>();
+        zt.put("mark", io.ambientctl.redirect.Marks.tproxy());
+        zt.put("table", Integer.parseInt(io.ambientctl.redirect.Marks.ZTUNNEL_TABLE));
+        zt.put("rulePreference", Integer.parseInt(io.ambientctl.redirect.Marks.ZTUNNEL_RULE_PREF));
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("node", node);
+        m.put("ztunnel", zt);
         return m;
     }
 
@@ -52,6 +77,7 @@ final class Docs {
         m.put("ztunnel", ztunnel(s.ztunnel()));
         m.put("dnsCapture", s.options().dnsCapture());
         m.put("failOpen", s.options().failOpen());
+        m.put("marks", marks(s));
         List<Map<String, Object>> ws = new ArrayList<>();
         for (Node.WorkloadStatus w : s.workloads()) {
             Map<String, Object> d = workload(w.workload());

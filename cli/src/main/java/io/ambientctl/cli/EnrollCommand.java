@@ -41,6 +41,11 @@ public class EnrollCommand extends BaseCommand implements Callable<Integer> {
     @Option(names = "--dry-run", description = "Show what would be enrolled; change nothing.")
     boolean dryRun;
 
+    @Option(names = "--no-dns-capture", description = "These workloads (--netns) opt out of DNS capture: their "
+            + "UDP/TCP 53 is not sent to ztunnel even when the node captures DNS (a Pod opts out with the annotation "
+            + "ambient.istio.io/dns-capture: \"false\"). Enrolling without it again follows the node's choice.")
+    boolean noDnsCapture;
+
     @Override
     public Integer call() {
         if (targets.empty()) {
@@ -48,6 +53,10 @@ public class EnrollCommand extends BaseCommand implements Callable<Integer> {
                     + "--netns NAME|PATH (repeatable)");
         }
         targets.check("enroll");
+        if (noDnsCapture && targets.kube()) {
+            throw new IllegalArgumentException("--no-dns-capture is for --netns targets; a Pod opts out of DNS capture "
+                    + "with the annotation ambient.istio.io/dns-capture: \"false\"");
+        }
         List<Node.Outcome> done;
         List<Map<String, Object>> skipped = new ArrayList<>();
         if (targets.kube()) {
@@ -58,7 +67,7 @@ public class EnrollCommand extends BaseCommand implements Callable<Integer> {
             }
         } else {
             done = withProgress(node(waitOption.wait, attach.attachKind()),
-                    n -> n.enroll(targets.namespaces(), dryRun));
+                    n -> n.enroll(targets.namespaces(), noDnsCapture ? Boolean.FALSE : null, dryRun));
         }
         Map<String, Object> doc = Docs.outcomes(done, dryRun);
         if (targets.kube()) {

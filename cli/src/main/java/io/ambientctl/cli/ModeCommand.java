@@ -69,6 +69,12 @@ public class ModeCommand extends BaseCommand implements Runnable {
         @Option(names = "--dry-run", description = "Show the plan; change nothing.")
         boolean dryRun;
 
+        @Option(names = "--mark-bit", paramLabel = "BIT",
+                description = "The one packet-mark bit the iptables and nftables modes set and match in the node's "
+                        + "namespace (masked by itself; e.g. 0x1000, the default); kept in the state for every mode. "
+                        + "Changing it applies the rules and routes again with the new bit.")
+        String markBit;
+
         @Mixin
         WaitOption waitOption;
 
@@ -78,7 +84,8 @@ public class ModeCommand extends BaseCommand implements Runnable {
         @Override
         public Integer call() {
             RedirectMode to = RedirectMode.parse(mode);
-            Node.Switch sw = withProgress(node(waitOption.wait, attach.attachKind()), n -> n.modeSet(to, dryRun));
+            Node.Switch sw = withProgress(node(waitOption.wait, attach.attachKind()), n -> n.modeSet(to,
+                    markBit == null ? null : io.ambientctl.redirect.Marks.parseBit(markBit), dryRun));
             Map<String, Object> doc = new LinkedHashMap<>();
             doc.put("dryRun", dryRun);
             doc.put("from", sw.from().name());

@@ -60,8 +60,9 @@ public class PreflightCommand extends BaseCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--mode takes ebpf, iptables or nftables");
         }
         RedirectMode required = m;
+        io.ambientctl.redirect.State recorded = node(null).recorded();
         if (required == null) {
-            RedirectMode current = node(null).recorded().mode;
+            RedirectMode current = recorded.mode;
             required = current == RedirectMode.none ? null : current;
         }
         KernelProbes probes = new KernelProbes(config().nodeNetns());
@@ -69,7 +70,7 @@ public class PreflightCommand extends BaseCommand implements Callable<Integer> {
         try {
             Host h = Host.real();
             report = new Preflight(new Host(h.proc(), h.sys(), h.boot(), h.path(), probes), config().bpffs(), m,
-                    m != null ? m : required).run();
+                    m != null ? m : required).markBit(recorded.options().markBit()).run();
         } finally {
             probes.close();
         }

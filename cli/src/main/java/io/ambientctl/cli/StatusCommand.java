@@ -34,6 +34,14 @@ public class StatusCommand extends BaseCommand implements Callable<Integer> {
                     + (s.options().failOpen() ? "passes: fail open)" : "is dropped: fail closed)")
                     : s.ztunnel().netns() + " " + String.join(",", s.ztunnel().ips())));
             out().println("dns:     " + (s.options().dnsCapture() ? "captured" : "not captured"));
+            int bit = s.options().markBit();
+            boolean netfilter = s.mode() == io.ambientctl.redirect.RedirectMode.iptables
+                    || s.mode() == io.ambientctl.redirect.RedirectMode.nftables;
+            out().println("marks:   node " + io.ambientctl.redirect.Marks.node(bit) + (netfilter ? "" : " (not in use in "
+                    + s.mode() + " mode)") + ", table " + io.ambientctl.redirect.Marks.NODE_TABLE + " pref "
+                    + io.ambientctl.redirect.Marks.NODE_RULE_PREF + "; ztunnel's netns "
+                    + io.ambientctl.redirect.Marks.tproxy() + ", table " + io.ambientctl.redirect.Marks.ZTUNNEL_TABLE
+                    + " pref " + io.ambientctl.redirect.Marks.ZTUNNEL_RULE_PREF);
             s.nodeProblems().forEach(p -> out().println("PROBLEM: " + p));
             if (s.workloads().isEmpty()) {
                 out().println("no workloads enrolled");

@@ -394,7 +394,7 @@ public final class Agent implements AutoCloseable {
                     PodNetns.Located at = where.find(key, Pods.ips(p));
                     io.ambientctl.util.Trace.since(tf, "agent: " + key + " located");
                     enroll.add(new Change(p, new Node.Target(at.netns(), p.getMetadata().getName(),
-                            p.getMetadata().getNamespace(), Pods.uid(p))));
+                            p.getMetadata().getNamespace(), Pods.uid(p), null, Pods.dnsCapture(p))));
                 } catch (RuntimeException e) {
                     errors++;
                     String retry = "retry in " + queue.retryLater(key).toMillis() + " ms";

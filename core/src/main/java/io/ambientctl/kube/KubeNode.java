@@ -65,9 +65,12 @@ public final class KubeNode implements AutoCloseable {
     public Result enroll(PodSelection sel, boolean dryRun) {
         List<Pod> pods = new ArrayList<>();
         List<Skipped> skipped = new ArrayList<>();
+        java.util.Set<String> enrolled = new java.util.HashSet<>();
+        node.recorded().workloads.forEach(w -> enrolled.add(w.key()));
         if (sel.listing()) {
             for (Pod p : list(sel)) {
-                Optional<RuntimeException> why = Pods.refusal(p, nodeName, options.ztunnelNamespace());
+                Optional<RuntimeException> why = Pods.refusal(p, nodeName, options.ztunnelNamespace())
+                        .or(() -> Pods.redirectedByAnother(p, enrolled));
                 if (why.isPresent()) {
                     skipped.add(new Skipped(Pods.key(p), why.get().getMessage()));
                 } else {
@@ -77,7 +80,8 @@ public final class KubeNode implements AutoCloseable {
         } else {
             for (PodRef ref : refs(sel)) {
                 Pod p = get(ref).orElseThrow(() -> ExitCodeException.notFound("Pod " + ref + " not found"));
-                Optional<RuntimeException> why = Pods.refusal(p, nodeName, options.ztunnelNamespace());
+                Optional<RuntimeException> why = Pods.refusal(p, nodeName, options.ztunnelNamespace())
+                        .or(() -> Pods.redirectedByAnother(p, enrolled));
                 if (why.isPresent()) {
                     throw why.get();
                 }
@@ -90,7 +94,7 @@ public final class KubeNode implements AutoCloseable {
             PodNetns.Located at = where.find(Pods.key(p), Pods.ips(p));
             // every IP the API gives the Pod must be in the namespace found: checked before anything changes
             targets.add(new Node.Target(at.netns(), p.getMetadata().getName(), p.getMetadata().getNamespace(),
-                    Pods.uid(p), Pods.ips(p)));
+                    Pods.uid(p), Pods.ips(p), Pods.dnsCapture(p)));
         }
         List<Node.Outcome> done = targets.isEmpty() ? List.of() : node.enrollTargets(targets, dryRun);
         if (!dryRun) {

@@ -92,6 +92,30 @@ public final class Pods {
                 && ZTUNNEL_LABEL_VALUE.equals(label(p.getMetadata().getLabels(), ZTUNNEL_LABEL));
     }
 
+    /** The Pod annotation by which a Pod opts out of DNS capture (value "false"). */
+    public static final String DNS_CAPTURE_ANNOTATION = "ambient.istio.io/dns-capture";
+
+    /** The Pod's own DNS capture choice: false when annotated {@code ambient.istio.io/dns-capture: "false"}, else null. */
+    public static Boolean dnsCapture(Pod p) {
+        Map<String, String> a = p.getMetadata().getAnnotations();
+        return a != null && "false".equalsIgnoreCase(String.valueOf(a.get(DNS_CAPTURE_ANNOTATION)).strip()) ? Boolean.FALSE
+                : null;
+    }
+
+    /**
+     * Refuses a Pod that is annotated as redirected while {@code enrolled} (ambientctl's state) does not hold it:
+     * another controller (istio-cni) redirects it, and two would fight over its traffic and the annotation.
+     */
+    public static Optional<RuntimeException> redirectedByAnother(Pod p, java.util.Set<String> enrolled) {
+        if (annotated(p) && !enrolled.contains(key(p))) {
+            return Optional.of(new IllegalStateException("Pod " + key(p) + " is annotated " + REDIRECTION_ANNOTATION
+                    + "=" + REDIRECTION_ENABLED + " but ambientctl did not enroll it: another controller (istio-cni?) "
+                    + "redirects it; remove it from that controller first (or remove the annotation if nothing "
+                    + "redirects it)"));
+        }
+        return Optional.empty();
+    }
+
     public static boolean annotated(Pod p) {
         Map<String, String> a = p.getMetadata().getAnnotations();
         return a != null && REDIRECTION_ENABLED.equals(a.get(REDIRECTION_ANNOTATION));

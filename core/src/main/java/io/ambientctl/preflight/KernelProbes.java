@@ -200,6 +200,24 @@ public final class KernelProbes implements Probes {
     }
 
     @Override
+    public Coexistence.NodeRules nodeRules() {
+        return node.call(() -> {
+            Backend b = Backend.detect();
+            return new Coexistence.NodeRules(out(b.tool(false, "save")), out(b.tool(true, "save")),
+                    out("nft", "list", "ruleset"), out("ip", "-4", "rule", "show"), out("ip", "-6", "rule", "show"));
+        });
+    }
+
+    private static String out(String... cmd) {
+        try {
+            Exec.Result r = Exec.run(List.of(cmd));
+            return r.ok() ? r.stdout() : "";
+        } catch (RuntimeException e) {
+            return ""; // the tool is missing
+        }
+    }
+
+    @Override
     public void close() {
         if (scratch != null) {
             scratch.delete();

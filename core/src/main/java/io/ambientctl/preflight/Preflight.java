@@ -53,6 +53,8 @@ public final class Preflight {
     private final Path bpffs;
     private final RedirectMode only; // null: both modes are checked
     private final RedirectMode mode; // the mode whose needs are required; null: none
+    private int markBit = io.ambientctl.redirect.Marks.DEFAULT_NODE_BIT;
+    private Coexistence.IstioPaths istioPaths;
 
     /** Checks {@code only} that mode (null: both) and marks what {@code required} needs (null: nothing). */
     public Preflight(Host host, Path bpffs, RedirectMode only, RedirectMode required) {
@@ -60,6 +62,26 @@ public final class Preflight {
         this.bpffs = bpffs;
         this.only = only;
         this.mode = required;
+    }
+
+    /** The node's mark bit to look for in other owners' rules (default: Marks' default). */
+    public Preflight markBit(int bit) {
+        this.markBit = io.ambientctl.redirect.Marks.requireBit(bit);
+        return this;
+    }
+
+    /** Where to look for istio-cni's CNI configuration and ztunnel's socket directory (default: the host's, or under a fake root). */
+    public Preflight istioPaths(Coexistence.IstioPaths paths) {
+        this.istioPaths = paths;
+        return this;
+    }
+
+    private Coexistence.IstioPaths istioPathsOrDefault() {
+        if (istioPaths != null) {
+            return istioPaths;
+        }
+        return host.proc().equals(java.nio.file.Path.of("/proc")) ? Coexistence.IstioPaths.REAL
+                : Coexistence.IstioPaths.under(host.proc().getParent());
     }
 
     /** Checks one mode and marks what it requires. */
@@ -102,6 +124,7 @@ public final class Preflight {
         }
         out.add(routing());
         out.add(others());
+        coexistence(out);
         return new Report(mode, out);
     }
 
@@ -423,6 +446,47 @@ public final class Preflight {
         return a.ok() ? CheckResult.pass("routing.policy", r, a.detail())
                 : CheckResult.fail("routing.policy", r, a.detail(), "a kernel with CONFIG_IP_MULTIPLE_TABLES and "
                         + "CONFIG_IPV6_MULTIPLE_TABLES");
+    }
+
+    /** Our mark bit, routing tables and preferences in other owners' rules; istio-cni on the node. */
+    private void coexistence(List<CheckResult> out) {
+        Coexistence.NodeRules rules;
+        try {
+            rules = host.probes().nodeRules();
+        } catch (RuntimeException e) {
+            out.add(CheckResult.skip("marks.node-bit", false, "could not read the node's rules: " + e.getMessage()));
+            return;
+        }
+        String bit = io.ambientctl.redirect.Marks.hex(markBit);
+        List<String> users = Coexistence.markUsers(rules, markBit);
+        List<String> known = io.ambientctl.redirect.Marks.collisions(markBit).stream()
+                .map(o -> o.owner() + " (" + io.ambientctl.redirect.Marks.hex(o.mask()) + ": " + o.use() + ")").toList();
+        String fix = "choose a free bit: 'ambientctl mode set MODE --mark-bit BIT' (docs/datapath.md lists the bits "
+                + "others use)";
+        if (!users.isEmpty()) {
+            out.add(CheckResult.warn("marks.node-bit", false, "the node's mark bit " + bit + " is used by "
+                    + users.size() + " rule(s) of other owners: " + String.join("; ", users), fix));
+        } else if (!known.isEmpty()) {
+            out.add(CheckResult.warn("marks.node-bit", false, "the node's mark bit " + bit + " is a bit of "
+                    + String.join(", ", known) + " (no rule here uses it yet)", fix));
+        } else {
+            out.add(CheckResult.pass("marks.node-bit", false, "the node's mark bit " + bit + " (" + bit + "/" + bit
+                    + "): no other owner's rule uses it"));
+        }
+        List<String> routes = Coexistence.routingUsers(rules);
+        out.add(routes.isEmpty() ? CheckResult.pass("routing.tables", false, "tables "
+                + io.ambientctl.redirect.Marks.ZTUNNEL_TABLE + "/" + io.ambientctl.redirect.Marks.NODE_TABLE
+                + " and rule preferences " + io.ambientctl.redirect.Marks.NODE_RULE_PREF + "/"
+                + io.ambientctl.redirect.Marks.ZTUNNEL_RULE_PREF + " are free")
+                : CheckResult.warn("routing.tables", false, "another owner's policy routing uses our table or rule "
+                        + "preference: " + String.join("; ", routes), "move that owner's rules off tables 133/134 and "
+                        + "preferences 32099/32100, or ambientctl's routing and theirs will mix"));
+        List<String> istio = Coexistence.istioCni(rules, istioPathsOrDefault());
+        out.add(istio.isEmpty() ? CheckResult.pass("istio-cni", false, "istio-cni not found on this node")
+                : CheckResult.warn("istio-cni", false, "istio-cni is on this node: " + String.join("; ", istio)
+                        + ". It owns the same label and the ambient.istio.io/redirection annotation: two controllers "
+                        + "would fight over the Pods", "remove istio-cni's node agent (its DaemonSet) first, or run "
+                        + "ambientctl's agent with --take-over to take its Pods over"));
     }
 
     private CheckResult others() {

@@ -53,6 +53,14 @@ public interface Probes {
     /** TC programs of others on the node's veths: "ifname direction id name" lines. */
     java.util.List<String> otherPrograms();
 
+    /**
+     * The node's rules as text (iptables-save of both families in the backend in use, nft list ruleset, ip rule
+     * show of both families), for the coexistence checks; empty where a tool is missing.
+     */
+    default Coexistence.NodeRules nodeRules() {
+        return Coexistence.NodeRules.EMPTY;
+    }
+
     /** Removes what the probes made (the throw-away namespace). */
     default void close() {
     }

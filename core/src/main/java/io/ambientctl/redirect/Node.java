@@ -102,15 +102,26 @@ public final class Node {
     /**
      * What to enroll: a network namespace, and the identity of the workload in it (a Kubernetes Pod's
      * name, namespace and uid; for a bare namespace the name is the namespace's and the rest null), and
-     * the addresses it must hold (a Pod's IPs as the API gives them; null: any).
+     * the addresses it must hold (a Pod's IPs as the API gives them; null: any), and its own DNS capture choice
+     * ({@code false}: opted out, e.g. by the Pod annotation {@code ambient.istio.io/dns-capture: "false"}; null:
+     * the node's).
      */
-    public record Target(NetNs netns, String name, String namespace, String uid, List<String> expectIps) {
+    public record Target(NetNs netns, String name, String namespace, String uid, List<String> expectIps,
+                         Boolean dnsCapture) {
+        public Target(NetNs netns, String name, String namespace, String uid, List<String> expectIps) {
+            this(netns, name, namespace, uid, expectIps, null);
+        }
+
         public Target(NetNs netns, String name, String namespace, String uid) {
-            this(netns, name, namespace, uid, null);
+            this(netns, name, namespace, uid, null, null);
+        }
+
+        public Target withDnsCapture(Boolean capture) {
+            return new Target(netns, name, namespace, uid, expectIps, capture);
         }
 
         public static Target of(NetNs ns) {
-            return new Target(ns, ns.display(), null, null, null);
+            return new Target(ns, ns.display(), null, null, null, null);
         }
 
         /** The key the state knows the workload by (see {@link Workload#key()}). */
@@ -396,7 +407,12 @@ public final class Node {
 
     /** Enrolls the workloads in these network namespaces: all of them, or none on failure. */
     public List<Outcome> enroll(List<NetNs> targets, boolean dryRun) {
-        return enrollTargets(targets.stream().map(Target::of).toList(), dryRun);
+        return enroll(targets, null, dryRun);
+    }
+
+    /** As {@link #enroll(List, boolean)}; {@code dnsCapture} false: these workloads opt out of DNS capture. */
+    public List<Outcome> enroll(List<NetNs> targets, Boolean dnsCapture, boolean dryRun) {
+        return enrollTargets(targets.stream().map(t -> Target.of(t).withDnsCapture(dnsCapture)).toList(), dryRun);
     }
 
     /**
@@ -417,8 +433,13 @@ public final class Node {
         List<Discovery.Request> requests = targets.stream().map(x -> new Discovery.Request(x.netns(),
                 nsids.get(x.netns().path().toString()), x.name(), x.namespace(), x.uid())).toList();
         // each namespace is entered and read over rtnetlink, on a few reused threads
-        List<Workload> found = Discovery.fromNetnsAll(requests, cfg.nodeNetns(), hostLinks,
-                Math.min(8, Math.max(2, Runtime.getRuntime().availableProcessors() * 2)));
+        List<Workload> found = new ArrayList<>(Discovery.fromNetnsAll(requests, cfg.nodeNetns(), hostLinks,
+                Math.min(8, Math.max(2, Runtime.getRuntime().availableProcessors() * 2))));
+        for (int i = 0; i < targets.size(); i++) {
+            if (targets.get(i).dnsCapture() != null) {
+                found.set(i, found.get(i).withDnsCapture(targets.get(i).dnsCapture()));
+            }
+        }
         io.ambientctl.util.Trace.since(t, "resolve: " + targets.size() + " namespaces discovered");
         for (int i = 0; i < targets.size(); i++) {
             Target x = targets.get(i);
@@ -671,21 +692,39 @@ public final class Node {
      * objects are removed again and the old mode, never touched, keeps working.
      */
     public Switch modeSet(RedirectMode mode, boolean dryRun) {
+        return modeSet(mode, null, dryRun);
+    }
+
+    /**
+     * As {@link #modeSet(RedirectMode, boolean)}, and with {@code markBit} non-null the node's mark bit becomes
+     * that one bit (kept in the state for every mode): in the same mode its rules and routes are applied again
+     * with the new bit (the old bit's go).
+     */
+    public Switch modeSet(RedirectMode mode, Integer markBit, boolean dryRun) {
         if (mode == RedirectMode.none) {
             throw new IllegalArgumentException("mode none is not a mode to switch to; use 'unenroll --all'");
         }
+        if (markBit != null) {
+            Marks.requireBit(markBit);
+        }
         return change("mode set", dryRun, (state, old) -> {
+            boolean bitChanged = markBit != null && state.options().markBit() != markBit;
+            if (markBit != null && !dryRun) {
+                state.markBit = markBit;
+            }
             List<String> keys = state.workloads.stream().map(Workload::key).toList();
             String rules;
             try (Redirector planner = modes.reader(mode, cfg, state)) {
-                rules = planner.plan(state.ztunnel, state.options());
+                rules = planner.plan(state.ztunnel, markBit == null ? state.options()
+                        : state.options().withMarkBit(markBit));
             }
             if (state.mode == mode) {
-                // same mode: make sure everything is in place (a no-op when it is; another attach kind re-hooks)
+                // same mode: make sure everything is in place (a no-op when it is; another attach kind re-hooks;
+                // a new mark bit replaces the old one's rules and routes)
                 if (!dryRun) {
                     install(old, state, progress);
                 }
-                return new Switch(state.mode, mode, keys, rules, false);
+                return new Switch(state.mode, mode, keys, rules, bitChanged);
             }
             if (dryRun) {
                 return new Switch(state.mode, mode, keys, rules, true);

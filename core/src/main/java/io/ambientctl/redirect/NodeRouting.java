@@ -1,6 +1,9 @@
 package io.ambientctl.redirect;
 
+import java.util.ArrayList;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import io.ambientctl.net.IpAddrs;
 import io.ambientctl.util.Exec;
@@ -8,22 +11,37 @@ import io.ambientctl.util.Faults;
 
 /**
  * The policy routing in the node's namespace of the modes that mark (iptables, nftables): {@code ip rule
- * fwmark 0x2000/0xf000 lookup 134 pref 32099} and, in table 134, the default route to ztunnel's eth0 over its
- * veth ({@code via ZTUNNEL_IP dev VETH onlink}), or a blackhole without ztunnel (fail closed), both families
- * (the values: {@link Marks}). Both modes install the same rule; the one switched away from removes it only
- * when the other holds nothing on the node.
+ * fwmark BIT/BIT lookup 134 pref 32099} (BIT: the node's mark bit) and, in table 134, the default route to
+ * ztunnel's eth0 over its veth ({@code via ZTUNNEL_IP dev VETH onlink}), or a blackhole without ztunnel (fail
+ * closed), both families (the values: {@link Marks}). Both modes install the same rule; the one switched away
+ * from removes it only when the other holds nothing on the node. Our rule is the one at our preference that
+ * looks up our table: one with another mark (the bit changed, or an older release's {@code 0x2000/0xf000}) is
+ * replaced.
  */
 public final class NodeRouting {
+    private static final Pattern FWMARK = Pattern.compile("fwmark (0x[0-9a-f]+(?:/0x[0-9a-f]+)?)");
+
     private NodeRouting() {
     }
 
-    /** Installs the rule (once) and the route to {@code zt} (or the blackhole). Call inside the node's namespace. */
-    public static void ensureHere(Ztunnel zt) {
+    /**
+     * Installs the rule for {@code bit} (once; ours with another mark go) and the route to {@code zt} (or the
+     * blackhole). Call inside the node's namespace.
+     */
+    public static void ensureHere(Ztunnel zt, int bit) {
+        String mark = Marks.node(bit);
         for (boolean v6 : new boolean[] {false, true}) {
             String fam = v6 ? "-6" : "-4";
-            if (!ruleHere(fam)) {
+            List<String> ours = ourMarks(fam);
+            for (String other : ours) {
+                if (!other.equals(mark)) {
+                    Exec.run(List.of("ip", fam, "rule", "del", "pref", Marks.NODE_RULE_PREF, "fwmark", other, "lookup",
+                            Marks.NODE_TABLE));
+                }
+            }
+            if (!ours.contains(mark)) {
                 Faults.step("ip-rule");
-                Exec.run(List.of("ip", fam, "rule", "add", "fwmark", Marks.node(), "lookup", Marks.NODE_TABLE,
+                Exec.run(List.of("ip", fam, "rule", "add", "fwmark", mark, "lookup", Marks.NODE_TABLE,
                         "pref", Marks.NODE_RULE_PREF)).check();
             }
             String via = zt == null ? null : zt.ips().stream().filter(ip -> IpAddrs.isV6(IpAddrs.parse(ip)) == v6)
@@ -37,29 +55,27 @@ public final class NodeRouting {
         }
     }
 
-    /** Removes the rule and flushes the table (a missing one is fine). Call inside the node's namespace. */
+    /** Removes our rules (whatever their mark) and flushes the table (a missing one is fine). Call inside the node's namespace. */
     public static void removeHere() {
         for (String fam : List.of("-4", "-6")) {
-            while (ruleHere(fam)) {
-                if (!Exec.run(List.of("ip", fam, "rule", "del", "fwmark", Marks.node(), "lookup", Marks.NODE_TABLE))
-                        .ok()) {
-                    break;
-                }
+            for (String mark : ourMarks(fam)) {
+                Exec.run(List.of("ip", fam, "rule", "del", "pref", Marks.NODE_RULE_PREF, "fwmark", mark, "lookup",
+                        Marks.NODE_TABLE));
             }
             Exec.run(List.of("ip", fam, "route", "flush", "table", Marks.NODE_TABLE));
         }
     }
 
-    /** Whether the rule is there in either family. Call inside the node's namespace. */
+    /** Whether a rule of ours is there in either family (whatever its mark). Call inside the node's namespace. */
     public static boolean anyHere() {
-        return ruleHere("-4") || ruleHere("-6");
+        return !ourMarks("-4").isEmpty() || !ourMarks("-6").isEmpty();
     }
 
-    /** Whether both families have the rule and a route in the table. Call inside the node's namespace. */
-    public static boolean presentHere() {
+    /** Whether both families have the rule for {@code bit} and a route in the table. Call inside the node's namespace. */
+    public static boolean presentHere(int bit) {
         for (String fam : List.of("-4", "-6")) {
-            if (!ruleHere(fam) || Exec.run(List.of("ip", fam, "route", "show", "table", Marks.NODE_TABLE)).stdout()
-                    .isBlank()) {
+            if (!ourMarks(fam).equals(List.of(Marks.node(bit))) || Exec.run(List.of("ip", fam, "route", "show", "table",
+                    Marks.NODE_TABLE)).stdout().isBlank()) {
                 return false;
             }
         }
@@ -69,12 +85,23 @@ public final class NodeRouting {
     /** The veth of the IPv4 default route to ztunnel in the table, or null (none, or the blackhole). */
     public static String ztunnelInterfaceHere() {
         String route = Exec.run(List.of("ip", "-4", "route", "show", "table", Marks.NODE_TABLE)).stdout();
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile(" dev (\\S+)").matcher(route);
+        Matcher m = Pattern.compile(" dev (\\S+)").matcher(route);
         return m.find() ? m.group(1) : null;
     }
 
-    private static boolean ruleHere(String fam) {
-        return Exec.run(List.of("ip", fam, "rule", "show")).stdout().lines()
-                .anyMatch(l -> l.contains("fwmark " + Marks.node()) && l.contains("lookup " + Marks.NODE_TABLE));
+    /** The marks ("0x1000/0x1000") of our rules: at our preference, looking up our table. */
+    static List<String> ourMarks(String fam) {
+        List<String> out = new ArrayList<>();
+        for (String l : Exec.run(List.of("ip", fam, "rule", "show")).stdout().lines().toList()) {
+            if (!l.startsWith(Marks.NODE_RULE_PREF + ":") || !l.contains("lookup " + Marks.NODE_TABLE)) {
+                continue;
+            }
+            Matcher m = FWMARK.matcher(l);
+            if (m.find()) {
+                String mk = m.group(1);
+                out.add(mk.contains("/") ? mk : mk + "/0xffffffff");
+            }
+        }
+        return out;
     }
 }

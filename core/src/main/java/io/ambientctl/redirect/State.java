@@ -22,6 +22,11 @@ public final class State {
     public Ztunnel ztunnel;
     public boolean dnsCapture;
     public boolean failOpen;
+    /**
+     * The node's mark bit (one bit; iptables and nftables modes mark with it in the node's namespace, masked by
+     * itself; eBPF reads it too). A file without it reads as the default, {@link Marks#DEFAULT_NODE_BIT}.
+     */
+    public int markBit = Marks.DEFAULT_NODE_BIT;
     public int nextId = 1;
     public List<Workload> workloads = new ArrayList<>();
     /** eBPF mode: what we attached, by workload key ("ztunnel" for ztunnel's side). */
@@ -32,7 +37,7 @@ public final class State {
     }
 
     public DatapathOptions options() {
-        return new DatapathOptions(dnsCapture, failOpen);
+        return new DatapathOptions(dnsCapture, failOpen, markBit == 0 ? Marks.DEFAULT_NODE_BIT : markBit);
     }
 
     /** Adds or replaces by key; a new workload gets the next id, a known one keeps its id. */

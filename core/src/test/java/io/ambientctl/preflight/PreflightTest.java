@@ -34,67 +34,76 @@ class PreflightTest {
 
     /** Fake probes: everything works unless named in {@code broken}. */
     static Probes probes(List<String> broken) {
-        return new Probes() {
-            Answer a(String what) {
-                return broken.contains(what) ? Answer.no(what + " failed") : Answer.yes(what + " works");
-            }
+        return new FakeProbes(broken);
+    }
 
-            @Override
-            public Answer schedClsLoads() {
-                return a("sched_cls");
-            }
+    /** Fake probes: everything works unless named in {@code broken}; the node holds no rules. */
+    static class FakeProbes implements Probes {
+        private final List<String> broken;
 
-            @Override
-            public Answer helper(String name) {
-                return a(name);
-            }
+        FakeProbes(List<String> broken) {
+            this.broken = broken;
+        }
 
-            @Override
-            public Answer tcx() {
-                return a("tcx");
-            }
+        Answer a(String what) {
+            return broken.contains(what) ? Answer.no(what + " failed") : Answer.yes(what + " works");
+        }
 
-            @Override
-            public Answer clsact() {
-                return a("clsact");
-            }
+        @Override
+        public Answer schedClsLoads() {
+            return a("sched_cls");
+        }
 
-            @Override
-            public Answer tproxy(boolean v6) {
-                return a(v6 ? "tproxy6" : "tproxy");
-            }
+        @Override
+        public Answer helper(String name) {
+            return a(name);
+        }
 
-            @Override
-            public Answer ipsetMatch() {
-                return a("ipset");
-            }
+        @Override
+        public Answer tcx() {
+            return a("tcx");
+        }
 
-            @Override
-            public Answer nftablesLibrary() {
-                return a("libnftables");
-            }
+        @Override
+        public Answer clsact() {
+            return a("clsact");
+        }
 
-            @Override
-            public Answer nftables(String feature) {
-                return a("nft-" + feature);
-            }
+        @Override
+        public Answer tproxy(boolean v6) {
+            return a(v6 ? "tproxy6" : "tproxy");
+        }
 
-            @Override
-            public Answer policyRouting() {
-                return a("routing");
-            }
+        @Override
+        public Answer ipsetMatch() {
+            return a("ipset");
+        }
 
-            @Override
-            public int[] iptablesRules() {
-                return new int[] {3, 0};
-            }
+        @Override
+        public Answer nftablesLibrary() {
+            return a("libnftables");
+        }
 
-            @Override
-            public List<String> otherPrograms() {
-                return broken.contains("others") ? List.of("veth1 ingress tc prio 1: id 7 cil_from_container")
-                        : List.of();
-            }
-        };
+        @Override
+        public Answer nftables(String feature) {
+            return a("nft-" + feature);
+        }
+
+        @Override
+        public Answer policyRouting() {
+            return a("routing");
+        }
+
+        @Override
+        public int[] iptablesRules() {
+            return new int[] {3, 0};
+        }
+
+        @Override
+        public List<String> otherPrograms() {
+            return broken.contains("others") ? List.of("veth1 ingress tc prio 1: id 7 cil_from_container")
+                    : List.of();
+        }
     }
 
     private void file(String rel, String content) throws Exception {

@@ -92,7 +92,7 @@ class ModeSwitchKernelTest {
     private void assertNoIptablesLeft() {
         for (NetNs ns : List.of(f.lab.node(), f.lab.ztunnel())) {
             String all = iptablesOf(ns);
-            assertThat(all).doesNotContainIgnoringCase("ambient").doesNotContain("0x2000/0xf000");
+            assertThat(all).doesNotContainIgnoringCase("ambient").doesNotContain("0x1000/0x1000");
         }
     }
 
@@ -118,7 +118,7 @@ class ModeSwitchKernelTest {
             assertNoNftablesLeft();
         }
         if (mode == RedirectMode.ebpf) {
-            assertNoIptablesLeft(); // also no fwmark 0x2000 rule
+            assertNoIptablesLeft(); // also no fwmark 0x1000 rule
         } else if (mode == RedirectMode.nftables) {
             // iptables' chains and sets are gone; the node's fwmark routing is nftables' too now
             for (NetNs ns : List.of(f.lab.node(), f.lab.ztunnel())) {
@@ -126,7 +126,7 @@ class ModeSwitchKernelTest {
                         "list", "-n").stdout()).doesNotContainIgnoringCase("ambient");
             }
             assertThat(f.lab.node().exec("nft", "list", "table", "inet", "ambientctl").stdout()).contains("pods4")
-                    .contains("pods6").contains("0x00002000");
+                    .contains("pods6").contains("meta mark | 0x00001000");
             assertThat(f.lab.ztunnel().exec("nft", "list", "table", "inet", "ambientctl").stdout())
                     .contains("tproxy ip to :15001").contains("tproxy ip6 to :15006");
         }
@@ -166,7 +166,7 @@ class ModeSwitchKernelTest {
         f.node.enroll(List.of(a.netns()), false);
         Node.Switch sw = f.node.modeSet(RedirectMode.nftables, true);
         assertThat(sw.rules()).contains("add table inet ambientctl").contains("iifname \"vzt\" return")
-                .contains("tproxy ip6 to :15008").contains("meta mark set meta mark & 0xffff0fff | 0x00002000");
+                .contains("tproxy ip6 to :15008").contains("meta mark set meta mark | 0x00001000");
         assertThat(f.node.recorded().mode).isEqualTo(RedirectMode.ebpf);
         assertNoNftablesLeft();
     }

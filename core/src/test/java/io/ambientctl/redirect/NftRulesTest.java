@@ -24,19 +24,27 @@ class NftRulesTest {
                 .contains("prerouting iifname \"vzt\" return\n")
                 .contains("prerouting fib daddr type local return\n")
                 .contains("meta l4proto { tcp, udp } th dport 53 ip saddr @pods4 return")
-                .contains("meta l4proto { tcp, udp } ip6 daddr @pods6 meta mark set meta mark & 0xffff0fff | 0x00002000");
+                .contains("meta l4proto { tcp, udp } ip6 daddr @pods6 meta mark set meta mark | 0x00001000")
+                .contains("add set inet ambientctl nodns4 { type ipv4_addr; }\n")
+                .contains("add chain inet ambientctl untrack { type filter hook prerouting priority raw; policy accept; }")
+                .contains("untrack meta l4proto { tcp, udp } ip saddr @pods4 notrack\n")
+                .contains("untrack iifname \"vzt\" meta l4proto { tcp, udp } ip6 daddr @pods6 notrack\n");
+        assertThat(t.indexOf("chain inet ambientctl untrack")).isLessThan(t.indexOf("chain inet ambientctl prerouting"));
         // the same rules as iptables' two chains, in one: per family, no rule names a pod
         long ipt = Rules.node(false, ZT, DatapathOptions.DEFAULT, false).lines().filter(l -> l.startsWith("-A")).count()
                 + Rules.node(true, ZT, DatapathOptions.DEFAULT, false).lines().filter(l -> l.startsWith("-A")).count();
         // iptables splits tcp and udp; nftables matches both with one set of protocols, and needs one
         // local/ztunnel-veth rule for both families
         assertThat(NftRules.nodeRules(ZT, DatapathOptions.DEFAULT)).hasSize(10);
-        assertThat(ipt).isEqualTo(20);
+        assertThat(NftRules.notrackRules(ZT, DatapathOptions.DEFAULT)).hasSize(8);
+        assertThat(NftRules.notrackRules(null, DatapathOptions.DEFAULT)).isEmpty();
+        assertThat(ipt).isEqualTo(36);
     }
 
     @Test
     void optionsAndNoZtunnelChangeTheRules() {
-        assertThat(NftRules.node(ZT, new DatapathOptions(true, false))).doesNotContain("dport 53");
+        assertThat(NftRules.node(ZT, new DatapathOptions(true, false))).doesNotContain("dport 53 ip saddr @pods4")
+                .contains("meta l4proto { tcp, udp } th dport 53 ip saddr @nodns4 return");
         assertThat(NftRules.ztunnel(new DatapathOptions(true, false)))
                 .contains("meta l4proto { tcp, udp } th dport 53 ip saddr @pods4 tproxy ip to :15053");
         assertThat(NftRules.node(null, DatapathOptions.DEFAULT)).contains("meta mark set").doesNotContain("iifname");
@@ -66,12 +74,16 @@ class NftRulesTest {
         assertThat(NftRules.deleteElements(List.of("10.0.0.1"))).isEqualTo(
                 "add element inet ambientctl pods4 { 10.0.0.1 }\ndelete element inet ambientctl pods4 { 10.0.0.1 }\n");
         assertThat(NftRules.addElements(List.of())).isEmpty();
+        assertThat(NftRules.addNoDnsElements(List.of("10.0.0.1"))).isEqualTo(
+                "add element inet ambientctl nodns4 { 10.0.0.1 }\n");
         assertThat(NftRules.removal()).isEqualTo("add table inet ambientctl\ndelete table inet ambientctl\n");
     }
 
     @Test
     void theMarksComeFromMarks() {
-        assertThat(Rules.NODE_MARK).isEqualTo("0x2000/0xf000");
+        assertThat(Rules.nodeMark(DatapathOptions.DEFAULT)).isEqualTo("0x1000/0x1000");
+        assertThat(NftRules.node(ZT, DatapathOptions.DEFAULT.withMarkBit(0x20))).contains("meta mark | 0x00000020")
+                .doesNotContain("0x00001000");
         assertThat(ZtunnelRouting.MARK).isEqualTo(Rules.TPROXY_MARK).isEqualTo("0x111/0xfff");
         assertThat(Marks.NODE_TABLE).isEqualTo(Rules.NODE_TABLE);
     }

@@ -64,7 +64,8 @@ class NftablesRedirectionKernelTest extends RedirectionSuite {
         ztunnel();
         List<Long> node = ruleHandles(f.lab.node());
         List<Long> zt = ruleHandles(f.lab.ztunnel());
-        assertThat(node).hasSize(NftRules.nodeRules(f.node.recorded().ztunnel, DatapathOptions.DEFAULT).size());
+        assertThat(node).hasSize(NftRules.nodeRules(f.node.recorded().ztunnel, DatapathOptions.DEFAULT).size()
+                + NftRules.notrackRules(f.node.recorded().ztunnel, DatapathOptions.DEFAULT).size());
         enroll(a, b);
         f.node.unenroll(List.of(a.netns()), false, false);
         assertThat(ruleHandles(f.lab.node())).isEqualTo(node);
@@ -113,6 +114,63 @@ class NftablesRedirectionKernelTest extends RedirectionSuite {
             assertThat(ns.exec("iptables-nft", "-t", "mangle", "-S", "PREROUTING").stdout()).contains(other);
         }
         assertThat(tcp(a, b.ipv4(), 8080).answer()).isEqualTo(b.name() + " hello");
+    }
+
+    /** ztunnel sees the Service VIP in every mode: a switch among them changes nothing of what it sees. */
+    @Test
+    void aModeSwitchDoesNotChangeTheDestinationZtunnelSeesForServiceTraffic() {
+        io.ambientctl.testing.CrowdedNode.kubeProxyIptables(f.lab.node(), b.ipv4());
+        ztunnel();
+        enroll(a);
+        for (RedirectMode m : List.of(RedirectMode.ebpf, RedirectMode.iptables, RedirectMode.nftables)) {
+            f.node.modeSet(m, false);
+            f.standIn.clear();
+            assertThat(tcp(a, io.ambientctl.testing.CrowdedNode.VIP, 80).answer()).as(m.name())
+                    .isEqualTo(b.name() + " hello");
+            assertThat(f.standIn.captures()).as(m.name()).singleElement().satisfies(cap -> {
+                assertThat(cap.port()).isEqualTo(15001);
+                assertThat(cap.originalDestination()).isEqualTo(io.ambientctl.testing.CrowdedNode.VIP + ":80");
+                assertThat(cap.source()).startsWith(a.ipv4() + ":");
+            });
+        }
+    }
+
+    /**
+     * The node's mark is one bit, set and matched masked by itself; changing it (in either netfilter mode, and
+     * across a switch) moves the rules and the policy routing to the new bit and leaves nothing of the old one.
+     */
+    @Test
+    void changingTheMarkBitMovesRulesAndRoutesToTheNewBit() {
+        ztunnel();
+        enroll(a);
+        String rules = f.lab.node().exec("ip", "rule", "show").stdout();
+        assertThat(rules).contains("fwmark 0x1000/0x1000 lookup 134");
+        f.node.modeSet(RedirectMode.nftables, 0x40, false);
+        assertThat(f.node.recorded().markBit).isEqualTo(0x40);
+        assertThat(f.lab.node().exec("ip", "rule", "show").stdout()).contains("fwmark 0x40/0x40 lookup 134")
+                .doesNotContain("0x1000");
+        assertThat(f.lab.node().exec("ip", "-6", "rule", "show").stdout()).contains("fwmark 0x40/0x40 lookup 134")
+                .doesNotContain("0x1000");
+        assertThat(f.lab.node().exec("nft", "list", "table", "inet", NftRules.TABLE).stdout())
+                .contains("meta mark | 0x00000040").doesNotContain("0x00001000");
+        assertThat(tcp(a, b.ipv4(), 8080).answer()).isEqualTo(b.name() + " hello");
+        assertThat(f.standIn.captures()).hasSize(1);
+        assertThat(f.node.status().verified()).isTrue();
+
+        f.node.modeSet(RedirectMode.iptables, false);
+        assertThat(f.lab.node().exec("iptables-nft-save", "-t", "mangle").stdout())
+                .contains("--set-xmark 0x40/0x40").doesNotContain("0x1000");
+        assertThat(f.lab.node().exec("ip", "rule", "show").stdout()).contains("fwmark 0x40/0x40 lookup 134");
+        assertThat(tcp(a, b.ipv6(), 8080).answer()).isEqualTo(b.name() + " hello");
+        assertThat(f.standIn.captures()).hasSize(2);
+        f.node.modeSet(RedirectMode.iptables, 0x1000, false);
+        assertThat(f.lab.node().exec("iptables-nft-save", "-t", "mangle").stdout())
+                .contains("--set-xmark 0x1000/0x1000").doesNotContain("0x40/0x40");
+        assertThat(f.lab.node().exec("ip", "rule", "show").stdout()).contains("fwmark 0x1000/0x1000 lookup 134")
+                .doesNotContain("0x40/0x40");
+        assertThat(tcp(a, b.ipv4(), 8080).answer()).isEqualTo(b.name() + " hello");
+        assertThat(f.standIn.captures()).hasSize(3);
+        assertThat(f.node.status().verified()).isTrue();
     }
 
     @Test

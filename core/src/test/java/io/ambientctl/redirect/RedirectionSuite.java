@@ -28,6 +28,7 @@ import io.ambientctl.net.Links;
 import io.ambientctl.net.NetNs;
 import io.ambientctl.redirect.ebpf.EbpfRedirector;
 import io.ambientctl.redirect.ebpf.Maps;
+import io.ambientctl.testing.CrowdedNode;
 import io.ambientctl.testing.Kernel;
 import io.ambientctl.testing.LabFixture;
 import io.ambientctl.util.ExitCodeException;
@@ -132,6 +133,42 @@ abstract class RedirectionSuite {
                 .startsWith(hostPort(v6 ? c.ipv6() : c.ipv4(), 0).replace(":0", ":")));
     }
 
+    /**
+     * kube-proxy's Service NAT on the node (its iptables or its nftables form): an enrolled pod's connection to
+     * the ClusterIP reaches ztunnel with the VIP and port as destination and the pod's own source, also after
+     * kube-proxy re-synced its jumps to the top; an unenrolled pod keeps getting the NAT.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"iptables", "nftables"})
+    void serviceTrafficReachesZtunnelWithTheVipWhateverKubeProxysFlavour(String kubeProxy) {
+        boolean nft = kubeProxy.equals("nftables");
+        if (nft) {
+            CrowdedNode.kubeProxyNftables(f.lab.node(), b.ipv4());
+        } else {
+            CrowdedNode.kubeProxyIptables(f.lab.node(), b.ipv4());
+        }
+        assertThat(tcp(a, CrowdedNode.VIP, CrowdedNode.VIP_PORT).answer()).isEqualTo(b.name() + " hello");
+        ztunnel();
+        enroll(a);
+        for (int round = 0; round < 2; round++) {
+            assertThat(tcp(a, CrowdedNode.VIP, CrowdedNode.VIP_PORT).answer()).as("round " + round)
+                    .isEqualTo(b.name() + " hello");
+            assertThat(f.standIn.captures()).as("round " + round).singleElement().satisfies(cap -> {
+                assertThat(cap.port()).isEqualTo(15001);
+                assertThat(cap.originalDestination()).isEqualTo(CrowdedNode.VIP + ":" + CrowdedNode.VIP_PORT);
+                assertThat(cap.source()).startsWith(a.ipv4() + ":");
+            });
+            f.standIn.clear();
+            assertThat(tcp(c, CrowdedNode.VIP, CrowdedNode.VIP_PORT).answer()).isEqualTo(b.name() + " hello");
+            assertThat(f.standIn.captures()).isEmpty();
+            if (nft) {
+                CrowdedNode.resyncNftables(f.lab.node());
+            } else {
+                CrowdedNode.resyncIptables(f.lab.node());
+            }
+        }
+    }
+
     @Test
     void podToPodWithBothEnrolledGoesThroughZtunnelOnce() {
         ztunnel();
@@ -157,6 +194,47 @@ abstract class RedirectionSuite {
             assertThat(cap.originalDestination()).isEqualTo(c.ipv4() + ":53");
         });
         assertThat(r.answer()).isEqualTo("ztunnel-dns:query");
+    }
+
+    /**
+     * A workload that opted out of DNS capture (the Pod annotation ambient.istio.io/dns-capture: "false";
+     * {@code enroll --no-dns-capture}) keeps its DNS away from ztunnel while the node captures DNS; its other
+     * traffic is captured. (eBPF mode: needs the layout-2 programs that honour WORKLOAD_F_NO_DNS_CAPTURE.)
+     */
+    @Test
+    void aWorkloadThatOptedOutOfDnsCaptureKeepsItsDnsWhileTheNodeCapturesIt() {
+        // the eBPF programs honour the workload flag from datapath layout 2 on (Maps mirrors ambient.h's flag)
+        org.junit.jupiter.api.Assumptions.assumeTrue(mode() != RedirectMode.ebpf || layout2Flag(),
+                "the eBPF programs of this build do not know WORKLOAD_F_NO_DNS_CAPTURE (datapath layout 2)");
+        f.node.ztunnelSet(f.lab.ztunnel(), true, null, false);
+        f.node.enroll(List.of(a.netns()), false, false);
+        enroll(b);
+        assertThat(f.node.recorded().workload(a.netns().display()).orElseThrow().dnsCapture()).isFalse();
+        Traffic.Result r = Traffic.udp(a.netns(), c.ipv4(), 53, "query", LabFixture.SHORT);
+        assertThat(r.answer()).isEqualTo(c.name() + " query");
+        assertThat(tcp(a, c.ipv4(), 53).answer()).isEqualTo(c.name() + " hello");
+        assertThat(f.standIn.captures()).isEmpty();
+        r = Traffic.udp(b.netns(), c.ipv4(), 53, "query", LabFixture.SHORT);
+        assertThat(r.answer()).isEqualTo("ztunnel-dns:query");
+        f.standIn.clear();
+        assertThat(tcp(a, c.ipv4(), 8080).answer()).isEqualTo(c.name() + " hello");
+        assertThat(f.standIn.captures()).extracting(Capture::port).containsExactly(15001);
+        assertThat(f.node.status().verified()).isTrue();
+        // enrolled again without the opt-out: it follows the node's choice
+        f.standIn.clear();
+        assertThat(f.node.enroll(List.of(a.netns()), false)).extracting(Node.Outcome::action)
+                .containsExactly("re-enrolled");
+        r = Traffic.udp(a.netns(), c.ipv4(), 53, "query", LabFixture.SHORT);
+        assertThat(r.answer()).isEqualTo("ztunnel-dns:query");
+    }
+
+    private static boolean layout2Flag() {
+        try {
+            Maps.class.getField("WORKLOAD_F_NO_DNS_CAPTURE");
+            return true;
+        } catch (NoSuchFieldException e) {
+            return false;
+        }
     }
 
     @Test

@@ -20,18 +20,24 @@ class RulesTest {
                 .contains("-A AMBIENT-PREROUTING -i vzt -j RETURN\n")
                 .contains("-A AMBIENT-PREROUTING -m addrtype --dst-type LOCAL -j RETURN\n")
                 .contains("-p udp --dport 53 -m set --match-set ambient-pods-v4 src -j RETURN")
-                .contains("-p tcp -m set --match-set ambient-pods-v4 src -j MARK --set-xmark 0x2000/0xf000")
-                .contains("-p udp -m set --match-set ambient-pods-v4 dst -j MARK --set-xmark 0x2000/0xf000")
+                .contains("-p tcp -m set --match-set ambient-pods-v4 src -j MARK --set-xmark 0x1000/0x1000")
+                .contains("-p udp -m set --match-set ambient-pods-v4 dst -j MARK --set-xmark 0x1000/0x1000")
                 .endsWith("COMMIT\n");
-        // the per-packet cost is the sets': no rule names a pod
-        assertThat(r.lines().filter(l -> l.startsWith("-A"))).hasSize(10);
+        // the per-packet cost is the sets': no rule names a pod (mangle 10, raw 8)
+        assertThat(Rules.mangle(false, ZT, DatapathOptions.DEFAULT, false).lines().filter(l -> l.startsWith("-A")))
+                .hasSize(10);
+        assertThat(r.lines().filter(l -> l.startsWith("-A"))).hasSize(18);
         assertThat(Rules.node(true, ZT, DatapathOptions.DEFAULT, false)).contains("ambient-pods-v6")
                 .doesNotContain("-I PREROUTING");
     }
 
     @Test
     void dnsCaptureAndFailOpenChangeTheRules() {
-        assertThat(Rules.node(false, ZT, new DatapathOptions(true, false), false)).doesNotContain("--dport 53");
+        // DNS captured: only the workloads that opted out keep their DNS away from ztunnel
+        assertThat(Rules.node(false, ZT, new DatapathOptions(true, false), false))
+                .doesNotContain("--dport 53 -m set --match-set ambient-pods-v4")
+                .contains("-A AMBIENT-PREROUTING -p udp --dport 53 -m set --match-set ambient-nodns-v4 src -j RETURN")
+                .contains("-A AMBIENT-PREROUTING -p tcp --sport 53 -m set --match-set ambient-nodns-v4 dst -j RETURN");
         assertThat(Rules.ztunnel(false, new DatapathOptions(true, false), false))
                 .contains("-p udp --dport 53 -m set --match-set ambient-pods-v4 src -j TPROXY --tproxy-mark 0x111/0xfff "
                         + "--on-port 15053");
@@ -58,9 +64,47 @@ class RulesTest {
     }
 
     @Test
+    void theRawChainLeavesCapturedFlowsUntrackedSoNoNatTableSeesThem() {
+        String raw = Rules.raw(false, ZT, DatapathOptions.DEFAULT, true);
+        assertThat(raw).startsWith("*raw\n:AMBIENT-PREROUTING - [0:0]\n-F AMBIENT-PREROUTING\n"
+                + "-I PREROUTING 1 -j AMBIENT-PREROUTING\n");
+        List<String> rules = raw.lines().filter(l -> l.startsWith("-A")).toList();
+        assertThat(rules).containsExactly(
+                "-A AMBIENT-PREROUTING -i vzt -p tcp -m set --match-set ambient-pods-v4 dst -j CT --notrack",
+                "-A AMBIENT-PREROUTING -i vzt -p udp -m set --match-set ambient-pods-v4 dst -j CT --notrack",
+                "-A AMBIENT-PREROUTING -i vzt -j RETURN",
+                "-A AMBIENT-PREROUTING -m addrtype --dst-type LOCAL -j RETURN",
+                "-A AMBIENT-PREROUTING -p udp --dport 53 -m set --match-set ambient-pods-v4 src -j RETURN",
+                "-A AMBIENT-PREROUTING -p tcp --dport 53 -m set --match-set ambient-pods-v4 src -j RETURN",
+                "-A AMBIENT-PREROUTING -p tcp -m set --match-set ambient-pods-v4 src -j CT --notrack",
+                "-A AMBIENT-PREROUTING -p udp -m set --match-set ambient-pods-v4 src -j CT --notrack");
+        // no ztunnel: nothing goes to ztunnel, nothing is untracked
+        assertThat(Rules.raw(false, null, DatapathOptions.DEFAULT, false)).doesNotContain("-A ");
+    }
+
+    @Test
+    void theNodeMarkIsOneBitMaskedByItself() {
+        String r = Rules.node(true, ZT, DatapathOptions.DEFAULT.withMarkBit(0x40), false);
+        assertThat(r).contains("-j MARK --set-xmark 0x40/0x40").doesNotContain("0x1000");
+        assertThat(Rules.nodeMark(DatapathOptions.DEFAULT)).isEqualTo("0x1000/0x1000");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> DatapathOptions.DEFAULT.withMarkBit(0x3000))
+                .hasMessageContaining("exactly one bit");
+        assertThat(Marks.parseBit("0x2000")).isEqualTo(0x2000);
+        assertThat(Marks.parseBit("64")).isEqualTo(0x40);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Marks.parseBit("0")).hasMessageContaining("bit");
+        // the default collides with no known owner; 0x2000 with the container engines', 0x4000 with kube-proxy's
+        assertThat(Marks.collisions(Marks.DEFAULT_NODE_BIT)).isEmpty();
+        assertThat(Marks.collisions(0x2000)).extracting(Marks.Owner::owner).singleElement().asString()
+                .contains("container engines");
+        assertThat(Marks.collisions(0x4000)).extracting(Marks.Owner::owner).containsExactly("kube-proxy");
+    }
+
+    @Test
     void removalTouchesOnlyOurChainAndJump() {
         assertThat(Rules.removal(true, true)).isEqualTo("*mangle\n-D PREROUTING -j AMBIENT-PREROUTING\n"
                 + "-F AMBIENT-PREROUTING\n-X AMBIENT-PREROUTING\nCOMMIT\n");
         assertThat(Rules.removal(false, false)).isEqualTo("*mangle\nCOMMIT\n");
+        assertThat(Rules.removal("raw", true, true)).isEqualTo("*raw\n-D PREROUTING -j AMBIENT-PREROUTING\n"
+                + "-F AMBIENT-PREROUTING\n-X AMBIENT-PREROUTING\nCOMMIT\n");
     }
 }

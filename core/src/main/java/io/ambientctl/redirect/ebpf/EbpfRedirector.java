@@ -118,6 +118,9 @@ public final class EbpfRedirector implements Redirector {
         return Datapath.linksDir(cfg.bpffs()).resolve(name);
     }
 
+    /** ambient.h's WORKLOAD_F_NO_DNS_CAPTURE (layout 2): the workload opted out of DNS capture. */
+    static final int WORKLOAD_F_NO_DNS_CAPTURE = 0x2;
+
     private static int flags(DatapathOptions o) {
         return (o.dnsCapture() ? Maps.ZTUNNEL_F_DNS_CAPTURE : 0) | (o.failOpen() ? Maps.ZTUNNEL_F_FAIL_OPEN : 0);
     }
@@ -323,7 +326,7 @@ public final class EbpfRedirector implements Redirector {
                     }
                 }
                 Maps.WorkloadInfo info = new Maps.WorkloadInfo(w.hostIfindex(), w.id(), Mac.parse(w.podMac()),
-                        Maps.WORKLOAD_F_ENROLLED);
+                        Maps.WORKLOAD_F_ENROLLED | (w.noDnsCapture() ? WORKLOAD_F_NO_DNS_CAPTURE : 0));
                 for (String ip : w.ips()) {
                     InetAddress a = IpAddrs.parse(ip);
                     Faults.step("map-update");
@@ -464,6 +467,10 @@ public final class EbpfRedirector implements Redirector {
                     problems.add("no workload map entry for " + ip);
                 } else if (e.get().ifindex() != w.hostIfindex() || e.get().id() != w.id()) {
                     problems.add("workload map entry for " + ip + " points at ifindex " + e.get().ifindex());
+                } else if (((e.get().flags() & WORKLOAD_F_NO_DNS_CAPTURE) != 0) != w.noDnsCapture()) {
+                    problems.add("workload map entry for " + ip + (w.noDnsCapture() ? " lacks" : " has")
+                            + " the DNS capture opt-out the state records " + (w.noDnsCapture() ? "" : "not ")
+                            + "for it");
                 }
             }
             out.add(Verification.of(problems));

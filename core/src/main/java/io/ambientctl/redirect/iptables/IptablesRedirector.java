@@ -66,11 +66,19 @@ public final class IptablesRedirector implements Redirector {
     }
 
     private boolean jumpPresent(boolean v6) {
-        return Exec.run(List.of(backend().tool(v6, ""), "-t", "mangle", "-C", "PREROUTING", "-j", Rules.CHAIN)).ok();
+        return jumpPresent(v6, "mangle");
+    }
+
+    private boolean jumpPresent(boolean v6, String table) {
+        return Exec.run(List.of(backend().tool(v6, ""), "-t", table, "-C", "PREROUTING", "-j", Rules.CHAIN)).ok();
     }
 
     private boolean chainPresent(boolean v6) {
-        return Exec.run(List.of(backend().tool(v6, ""), "-t", "mangle", "-S", Rules.CHAIN)).ok();
+        return chainPresent(v6, "mangle");
+    }
+
+    private boolean chainPresent(boolean v6, String table) {
+        return Exec.run(List.of(backend().tool(v6, ""), "-t", table, "-S", Rules.CHAIN)).ok();
     }
 
     private static void ipset(List<String> lines) {
@@ -90,6 +98,25 @@ public final class IptablesRedirector implements Redirector {
         return l;
     }
 
+    /** The DNS opt-out sets' lines: added for the workloads that opted out, removed for the others. */
+    private static List<String> noDnsMembers(boolean add, List<Workload> ws) {
+        List<String> l = new ArrayList<>();
+        for (Workload w : ws) {
+            if (add && !w.noDnsCapture()) {
+                continue;
+            }
+            for (String ip : w.ips()) {
+                boolean v6 = IpAddrs.isV6(IpAddrs.parse(ip));
+                l.add((add ? "add " : "del ") + Rules.noDnsSet(v6) + " " + ip);
+            }
+        }
+        return l;
+    }
+
+    private static boolean noDnsSetsHere() {
+        return Exec.run(List.of("ipset", "list", "-n")).stdout().lines().anyMatch(Rules.NODNS4::equals);
+    }
+
     private List<String> enrolledIps() {
         List<String> ips = new ArrayList<>();
         state.workloads.forEach(w -> ips.addAll(w.ips()));
@@ -97,26 +124,33 @@ public final class IptablesRedirector implements Redirector {
     }
 
     private void nodeRules(Ztunnel zt, DatapathOptions o) {
-        ipset(Rules.createSets());
+        boolean fresh = !noDnsSetsHere();
+        ipset(Rules.createNodeSets());
+        if (fresh) {
+            ipset(noDnsMembers(true, state.workloads));
+        }
         for (boolean v6 : new boolean[] {false, true}) {
-            restore(v6, Rules.node(v6, zt, o, !jumpPresent(v6)));
+            restore(v6, Rules.node(v6, zt, o, !jumpPresent(v6, "mangle"), !jumpPresent(v6, "raw")));
         }
     }
 
-    private void nodeRouting(Ztunnel zt) {
-        NodeRouting.ensureHere(zt);
+    private void nodeRouting(Ztunnel zt, DatapathOptions o) {
+        NodeRouting.ensureHere(zt, o.markBit());
     }
 
     private void removeHere() {
         for (boolean v6 : new boolean[] {false, true}) {
-            boolean jump = jumpPresent(v6);
-            boolean chain = chainPresent(v6);
-            if (jump || chain) {
-                restore(v6, Rules.removal(jump, chain));
+            for (String table : List.of("mangle", "raw")) {
+                boolean jump = jumpPresent(v6, table);
+                boolean chain = chainPresent(v6, table);
+                if (jump || chain) {
+                    restore(v6, Rules.removal(table, jump, chain));
+                }
             }
         }
-        Exec.run(List.of("ipset", "destroy", Rules.SET4));
-        Exec.run(List.of("ipset", "destroy", Rules.SET6));
+        for (String set : List.of(Rules.SET4, Rules.SET6, Rules.NODNS4, Rules.NODNS6)) {
+            Exec.run(List.of("ipset", "destroy", set));
+        }
     }
 
     /** The node's policy routing, unless the nftables mode (which shares it) holds its table there too. */
@@ -134,6 +168,11 @@ public final class IptablesRedirector implements Redirector {
 
     @Override
     public void installZtunnel(Ztunnel zt, DatapathOptions o) {
+        installZtunnel(zt, o, false);
+    }
+
+    /** {@code rollingBack}: putting the previous ztunnel back after a failure; failing again then just throws. */
+    private void installZtunnel(Ztunnel zt, DatapathOptions o, boolean rollingBack) {
         requireWritable();
         NetNs ztNs = NetNs.parse(zt.netns());
         try {
@@ -147,18 +186,21 @@ public final class IptablesRedirector implements Redirector {
             });
             cfg.nodeNetns().run(() -> {
                 nodeRules(zt, o);
-                nodeRouting(zt);
+                nodeRouting(zt, o);
             });
         } catch (RuntimeException e) {
+            if (rollingBack) {
+                throw e;
+            }
             // leave the node as before: the previous ztunnel's rules (or none)
             try {
                 ztNs.run(this::removeHere);
                 if (state.ztunnel != null && state.ztunnel.netns().equals(zt.netns())) {
-                    installZtunnel(state.ztunnel, state.options());
+                    installZtunnel(state.ztunnel, state.options(), true);
                 } else {
                     cfg.nodeNetns().run(() -> {
                         nodeRules(state.ztunnel, state.options());
-                        nodeRouting(state.ztunnel);
+                        nodeRouting(state.ztunnel, state.options());
                     });
                 }
             } catch (RuntimeException suppressed) {
@@ -176,7 +218,7 @@ public final class IptablesRedirector implements Redirector {
         requireWritable();
         cfg.nodeNetns().run(() -> {
             nodeRules(null, o);
-            nodeRouting(null);
+            nodeRouting(null, o);
         });
         inZtunnel(zt, ns -> ns.run(this::removeHere));
     }
@@ -186,7 +228,7 @@ public final class IptablesRedirector implements Redirector {
         requireWritable();
         cfg.nodeNetns().run(() -> {
             nodeRules(state.ztunnel, o);
-            nodeRouting(state.ztunnel);
+            nodeRouting(state.ztunnel, o);
         });
         inZtunnel(state.ztunnel, ns -> ns.run(() -> {
             for (boolean v6 : new boolean[] {false, true}) {
@@ -204,17 +246,21 @@ public final class IptablesRedirector implements Redirector {
         List<String> ips = new ArrayList<>();
         ws.forEach(w -> ips.addAll(w.ips()));
         cfg.nodeNetns().run(() -> {
-            if (!jumpPresent(false) || !jumpPresent(true)) {
+            if (!jumpPresent(false) || !jumpPresent(true) || !noDnsSetsHere()) {
                 nodeRules(state.ztunnel, state.options());
-                nodeRouting(state.ztunnel);
+                nodeRouting(state.ztunnel, state.options());
             }
+            ipset(noDnsMembers(true, ws));
             ipset(members(true, ips));
         });
         try {
             inZtunnel(state.ztunnel, ns -> ns.run(() -> ipset(members(true, ips))));
         } catch (RuntimeException e) {
             try {
-                cfg.nodeNetns().run(() -> ipset(members(false, ips)));
+                cfg.nodeNetns().run(() -> {
+                    ipset(members(false, ips));
+                    ipset(noDnsMembers(false, ws));
+                });
             } catch (RuntimeException suppressed) {
                 e.addSuppressed(suppressed);
             }
@@ -234,6 +280,9 @@ public final class IptablesRedirector implements Redirector {
             ns.run(() -> {
                 if (Exec.run(List.of("ipset", "list", "-n")).stdout().contains(Rules.SET4)) {
                     ipset(members(false, ips));
+                }
+                if (noDnsSetsHere()) {
+                    ipset(noDnsMembers(false, ws));
                 }
             });
         }
@@ -302,6 +351,9 @@ public final class IptablesRedirector implements Redirector {
                 String t = v6 ? "ip6tables" : "iptables";
                 if (!jumpPresent(v6)) {
                     problems.add("no jump to " + Rules.CHAIN + " in the node's " + t);
+                } else if (state.ztunnel != null && !jumpPresent(v6, "raw")) {
+                    problems.add("no jump to " + Rules.CHAIN + " in the node's " + t + " raw PREROUTING (Service "
+                            + "traffic would reach ztunnel DNATed)");
                 } else if (ruleCount(v6) != expected(Rules.node(v6, zt, state.options(), false))) {
                     problems.add("the node's " + t + " chain " + Rules.CHAIN + " has " + ruleCount(v6) + " rules, "
                             + "not the " + expected(Rules.node(v6, zt, state.options(), false)) + " it should");
@@ -332,9 +384,14 @@ public final class IptablesRedirector implements Redirector {
         return problems;
     }
 
+    /** Our chain's rules in mangle and raw. */
     private int ruleCount(boolean v6) {
-        return (int) Exec.run(List.of(backend().tool(v6, ""), "-t", "mangle", "-S", Rules.CHAIN)).stdout().lines()
-                .filter(l -> l.startsWith("-A ")).count();
+        int n = 0;
+        for (String table : List.of("mangle", "raw")) {
+            n += (int) Exec.run(List.of(backend().tool(v6, ""), "-t", table, "-S", Rules.CHAIN)).stdout().lines()
+                    .filter(l -> l.startsWith("-A ")).count();
+        }
+        return n;
     }
 
     private static int expected(String restoreInput) {
@@ -396,13 +453,14 @@ public final class IptablesRedirector implements Redirector {
 
     private boolean anyHere() {
         return jumpPresent(false) || jumpPresent(true) || chainPresent(false) || chainPresent(true)
+                || chainPresent(false, "raw") || chainPresent(true, "raw")
                 || Exec.run(List.of("ipset", "list", "-n")).stdout().contains(Rules.SET4);
     }
 
     /** Whether this mode's chain or jump is in the node's namespace (the nftables mode shares its routing). */
     public boolean chainsPresent() {
         return cfg.nodeNetns().call(() -> jumpPresent(false) || jumpPresent(true) || chainPresent(false)
-                || chainPresent(true));
+                || chainPresent(true) || chainPresent(false, "raw") || chainPresent(true, "raw"));
     }
 
     /** The rules this mode would apply, for --dry-run. */
@@ -443,8 +501,10 @@ public final class IptablesRedirector implements Redirector {
             setMembers().forEach(ip -> node.add(IpAddrs.format(IpAddrs.parse(ip))));
             for (boolean v6 : new boolean[] {false, true}) {
                 String t = v6 ? "ip6tables" : "iptables";
-                Exec.run(List.of(backend().tool(v6, ""), "-t", "mangle", "-S", Rules.CHAIN)).stdout().lines()
-                        .filter(l -> l.startsWith("-A")).map(l -> t + " " + l).forEach(rules::add);
+                for (String table : List.of("raw", "mangle")) {
+                    Exec.run(List.of(backend().tool(v6, ""), "-t", table, "-S", Rules.CHAIN)).stdout().lines()
+                            .filter(l -> l.startsWith("-A")).map(l -> t + " -t " + table + " " + l).forEach(rules::add);
+                }
             }
         });
         List<String> members = new ArrayList<>();

@@ -11,9 +11,16 @@ import io.ambientctl.redirect.Ztunnel;
  * The iptables-restore input of the iptables mode (pure: unit-tested without a kernel). Rules
  * match sets, never one pod at a time, so the per-packet cost does not grow with the pods.
  *
- * <p>Node namespace (mangle PREROUTING -> AMBIENT-PREROUTING): from ztunnel's veth and to the node's
- * own addresses: untouched; the pods' DNS (unless captured): untouched; TCP/UDP from or to an
- * enrolled pod: mark 0x2000/0xf000, which policy routing (table 134) sends to ztunnel's eth0.
+ * <p>Node namespace, mangle PREROUTING -> AMBIENT-PREROUTING: from ztunnel's veth and to the node's
+ * own addresses: untouched; the pods' DNS (unless captured, and always for the workloads that opted out of
+ * DNS capture): untouched; TCP/UDP from or to an enrolled pod: the node's mark bit ({@code --set-xmark
+ * BIT/BIT}: no other bit changes), which policy routing (table 134) sends to ztunnel's eth0.
+ *
+ * <p>Node namespace, raw PREROUTING -> AMBIENT-PREROUTING (Service VIPs kept): what an enrolled pod sends and
+ * the mark captures, and what ztunnel sends to an enrolled pod, is not tracked ({@code CT --notrack}), so no
+ * nat table (kube-proxy's DNAT of a ClusterIP, a masquerade) ever sees it: ztunnel gets the destination the
+ * application asked for, as in eBPF mode. Both directions of such a flow are untracked alike, so neither
+ * meets conntrack as INVALID; other owners' {@code ct state} rules see them as UNTRACKED.
  *
  * <p>ztunnel's namespace: packets of ztunnel's transparent sockets: mark 0x111 (local delivery);
  * to ztunnel's own addresses: untouched; from an enrolled pod: TPROXY 15001 (15053 for DNS); to an
@@ -23,7 +30,9 @@ public final class Rules {
     public static final String CHAIN = "AMBIENT-PREROUTING";
     public static final String SET4 = "ambient-pods-v4";
     public static final String SET6 = "ambient-pods-v6";
-    public static final String NODE_MARK = Marks.node();
+    /** The enrolled workloads that opted out of DNS capture (node namespace only). */
+    public static final String NODNS4 = "ambient-nodns-v4";
+    public static final String NODNS6 = "ambient-nodns-v6";
     public static final String NODE_TABLE = Marks.NODE_TABLE;
     public static final String NODE_RULE_PREF = Marks.NODE_RULE_PREF;
     public static final String TPROXY_MARK = Marks.tproxy();
@@ -35,8 +44,17 @@ public final class Rules {
         return v6 ? SET6 : SET4;
     }
 
-    private static String header(boolean addJump) {
-        StringBuilder sb = new StringBuilder("*mangle\n:" + CHAIN + " - [0:0]\n-F " + CHAIN + "\n");
+    public static String noDnsSet(boolean v6) {
+        return v6 ? NODNS6 : NODNS4;
+    }
+
+    /** The node's mark as the rules write it: the bit within itself. */
+    public static String nodeMark(DatapathOptions o) {
+        return Marks.node(o.markBit());
+    }
+
+    private static String header(String table, boolean addJump) {
+        StringBuilder sb = new StringBuilder("*" + table + "\n:" + CHAIN + " - [0:0]\n-F " + CHAIN + "\n");
         if (addJump) {
             sb.append("-I PREROUTING 1 -j ").append(CHAIN).append('\n');
         }
@@ -47,26 +65,67 @@ public final class Rules {
         return "-A " + CHAIN + " " + rule + "\n";
     }
 
-    /** The node's chain; {@code zt} null: no ztunnel (marked traffic then meets the blackhole route). */
+    /** The node's chains with both jumps added or neither. */
     public static String node(boolean v6, Ztunnel zt, DatapathOptions o, boolean addJump) {
+        return node(v6, zt, o, addJump, addJump);
+    }
+
+    /**
+     * The node's chains (mangle, then raw); {@code zt} null: no ztunnel (marked traffic then meets the blackhole
+     * route, and nothing is untracked).
+     */
+    public static String node(boolean v6, Ztunnel zt, DatapathOptions o, boolean addMangleJump, boolean addRawJump) {
+        return mangle(v6, zt, o, addMangleJump) + raw(v6, zt, o, addRawJump);
+    }
+
+    /** The DNS a pod sends that is not captured: all of it, or only the opted-out workloads'. */
+    private static void dnsReturns(StringBuilder sb, boolean v6, DatapathOptions o, boolean replies) {
+        String set = o.dnsCapture() ? noDnsSet(v6) : set(v6);
+        for (String p : List.of("udp", "tcp")) {
+            sb.append(a("-p " + p + " --dport 53 -m set --match-set " + set + " src -j RETURN"));
+            if (replies) {
+                sb.append(a("-p " + p + " --sport 53 -m set --match-set " + set + " dst -j RETURN"));
+            }
+        }
+    }
+
+    /** The node's mangle chain: marks what goes to ztunnel. */
+    public static String mangle(boolean v6, Ztunnel zt, DatapathOptions o, boolean addJump) {
         String set = set(v6);
-        StringBuilder sb = new StringBuilder(header(addJump));
+        StringBuilder sb = new StringBuilder(header("mangle", addJump));
         if (zt != null) {
             sb.append(a("-i " + zt.hostInterface() + " -j RETURN"));
         }
         sb.append(a("-m addrtype --dst-type LOCAL -j RETURN"));
-        if (!o.dnsCapture()) {
-            for (String p : List.of("udp", "tcp")) {
-                sb.append(a("-p " + p + " --dport 53 -m set --match-set " + set + " src -j RETURN"));
-                sb.append(a("-p " + p + " --sport 53 -m set --match-set " + set + " dst -j RETURN"));
-            }
-        }
+        dnsReturns(sb, v6, o, true);
         if (zt != null || !o.failOpen()) {
             for (String dir : List.of("src", "dst")) {
                 for (String p : List.of("tcp", "udp")) {
                     sb.append(a("-p " + p + " -m set --match-set " + set + " " + dir + " -j MARK --set-xmark "
-                            + NODE_MARK));
+                            + nodeMark(o)));
                 }
+            }
+        }
+        return sb.append("COMMIT\n").toString();
+    }
+
+    /**
+     * The node's raw chain: keeps what goes to ztunnel (and ztunnel's packets to enrolled pods) away from
+     * conntrack, and so from every nat table. Empty of rules without ztunnel.
+     */
+    public static String raw(boolean v6, Ztunnel zt, DatapathOptions o, boolean addJump) {
+        String set = set(v6);
+        StringBuilder sb = new StringBuilder(header("raw", addJump));
+        if (zt != null) {
+            for (String p : List.of("tcp", "udp")) {
+                sb.append(a("-i " + zt.hostInterface() + " -p " + p + " -m set --match-set " + set
+                        + " dst -j CT --notrack"));
+            }
+            sb.append(a("-i " + zt.hostInterface() + " -j RETURN"));
+            sb.append(a("-m addrtype --dst-type LOCAL -j RETURN"));
+            dnsReturns(sb, v6, o, false);
+            for (String p : List.of("tcp", "udp")) {
+                sb.append(a("-p " + p + " -m set --match-set " + set + " src -j CT --notrack"));
             }
         }
         return sb.append("COMMIT\n").toString();
@@ -76,7 +135,7 @@ public final class Rules {
     public static String ztunnel(boolean v6, DatapathOptions o, boolean addJump) {
         String set = set(v6);
         String tp = " -j TPROXY --tproxy-mark " + TPROXY_MARK + " --on-port ";
-        StringBuilder sb = new StringBuilder(header(addJump));
+        StringBuilder sb = new StringBuilder(header("mangle", addJump));
         sb.append(a("-m socket --transparent -j MARK --set-xmark " + TPROXY_MARK));
         sb.append(a("-m mark --mark " + TPROXY_MARK + " -j RETURN"));
         sb.append(a("-m addrtype --dst-type LOCAL -j RETURN"));
@@ -93,9 +152,14 @@ public final class Rules {
         return sb.append("COMMIT\n").toString();
     }
 
-    /** Removes our chain and the jump to it. */
+    /** Removes our chain and the jump to it from the mangle table. */
     public static String removal(boolean jumpPresent, boolean chainPresent) {
-        StringBuilder sb = new StringBuilder("*mangle\n");
+        return removal("mangle", jumpPresent, chainPresent);
+    }
+
+    /** Removes our chain and the jump to it from {@code table}. */
+    public static String removal(String table, boolean jumpPresent, boolean chainPresent) {
+        StringBuilder sb = new StringBuilder("*" + table + "\n");
         if (jumpPresent) {
             sb.append("-D PREROUTING -j ").append(CHAIN).append('\n');
         }
@@ -105,11 +169,19 @@ public final class Rules {
         return sb.append("COMMIT\n").toString();
     }
 
-    /** ipset restore lines creating both sets (idempotent with -exist). */
+    /** ipset restore lines creating the pod sets (idempotent with -exist). */
     public static List<String> createSets() {
         List<String> l = new ArrayList<>();
         l.add("create " + SET4 + " hash:ip family inet maxelem 65536");
         l.add("create " + SET6 + " hash:ip family inet6 maxelem 65536");
+        return l;
+    }
+
+    /** ipset restore lines creating the pod sets and the DNS opt-out sets (the node's namespace). */
+    public static List<String> createNodeSets() {
+        List<String> l = createSets();
+        l.add("create " + NODNS4 + " hash:ip family inet maxelem 65536");
+        l.add("create " + NODNS6 + " hash:ip family inet6 maxelem 65536");
         return l;
     }
 }

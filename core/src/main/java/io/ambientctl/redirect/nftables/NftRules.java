@@ -15,8 +15,12 @@ import io.ambientctl.redirect.Ztunnel;
  * one transaction. The rules are the iptables mode's ({@code iptables/Rules}), in nftables:
  *
  * <p>Node namespace: from ztunnel's veth and to the node's own addresses: untouched; the pods' DNS (unless
- * captured): untouched; TCP/UDP from or to an enrolled pod: the node mark, which policy routing sends to
- * ztunnel's eth0.
+ * captured, and always for the workloads that opted out of DNS capture: sets {@code nodns4/6}): untouched;
+ * TCP/UDP from or to an enrolled pod: the node's mark bit ({@code meta mark set meta mark | BIT}: no other bit
+ * changes), which policy routing sends to ztunnel's eth0. A second chain, {@code notrack} at the raw priority
+ * (-300, before conntrack), leaves untracked what an enrolled pod sends to ztunnel and what ztunnel sends to an
+ * enrolled pod, so no nat chain (kube-proxy's Service DNAT, whatever its priority) sees it: ztunnel gets the
+ * Service VIP the application asked for (the iptables mode's raw chain, in nftables).
  *
  * <p>ztunnel's namespace: packets of ztunnel's transparent sockets: the tproxy mark (local delivery); to
  * ztunnel's own addresses: untouched; from an enrolled pod: tproxy to 15001 (15053 for DNS when captured);
@@ -29,6 +33,10 @@ public final class NftRules {
     public static final String CHAIN = "prerouting";
     public static final String SET4 = "pods4";
     public static final String SET6 = "pods6";
+    public static final String NODNS4 = "nodns4";
+    public static final String NODNS6 = "nodns6";
+    /** The node's chain before conntrack (priority raw, -300). */
+    public static final String NOTRACK_CHAIN = "untrack";
     /** The chain's priority: mangle (-150), where the iptables mode's rules are. */
     public static final String PRIORITY = "mangle";
 
@@ -37,6 +45,15 @@ public final class NftRules {
 
     public static String set(boolean v6) {
         return v6 ? SET6 : SET4;
+    }
+
+    public static String noDnsSet(boolean v6) {
+        return v6 ? NODNS6 : NODNS4;
+    }
+
+    /** nft's {@code meta mark set meta mark | BIT}: iptables' {@code --set-xmark BIT/BIT}. */
+    static String markBit(int bit) {
+        return String.format("meta mark set meta mark | 0x%08x", bit);
     }
 
     /** "inet ambientctl". */
@@ -49,19 +66,67 @@ public final class NftRules {
         return String.format("meta mark set meta mark & 0x%08x | 0x%08x", ~mask, mark);
     }
 
-    /** Creates the table, the sets and the chain when missing, and replaces the chain's rules by {@code rules}. */
-    private static String table(List<String> rules) {
+    /**
+     * Creates the table, the sets and the chain when missing, and replaces the chain's rules by {@code rules};
+     * with {@code notrack} non-null (the node's table) also the opt-out sets and the notrack chain.
+     */
+    private static String table(List<String> rules, List<String> notrack) {
         StringBuilder sb = new StringBuilder();
         sb.append("add table ").append(table()).append('\n');
         sb.append("add set ").append(table()).append(' ').append(SET4).append(" { type ipv4_addr; }\n");
         sb.append("add set ").append(table()).append(' ').append(SET6).append(" { type ipv6_addr; }\n");
-        sb.append("add chain ").append(table()).append(' ').append(CHAIN).append(" { type filter hook prerouting ")
-                .append("priority ").append(PRIORITY).append("; policy accept; }\n");
-        sb.append("flush chain ").append(table()).append(' ').append(CHAIN).append('\n');
-        for (String r : rules) {
-            sb.append("add rule ").append(table()).append(' ').append(CHAIN).append(' ').append(r).append('\n');
+        if (notrack != null) {
+            sb.append("add set ").append(table()).append(' ').append(NODNS4).append(" { type ipv4_addr; }\n");
+            sb.append("add set ").append(table()).append(' ').append(NODNS6).append(" { type ipv6_addr; }\n");
+            chain(sb, NOTRACK_CHAIN, "raw", notrack);
         }
+        chain(sb, CHAIN, PRIORITY, rules);
         return sb.toString();
+    }
+
+    private static void chain(StringBuilder sb, String name, String priority, List<String> rules) {
+        sb.append("add chain ").append(table()).append(' ').append(name).append(" { type filter hook prerouting ")
+                .append("priority ").append(priority).append("; policy accept; }\n");
+        sb.append("flush chain ").append(table()).append(' ').append(name).append('\n');
+        for (String r : rules) {
+            sb.append("add rule ").append(table()).append(' ').append(name).append(' ').append(r).append('\n');
+        }
+    }
+
+    /** The DNS a pod sends (and, with {@code replies}, gets) that is not captured: all, or the opted-out ones'. */
+    private static void dnsReturns(List<String> r, DatapathOptions o, boolean replies) {
+        for (boolean v6 : new boolean[] {false, true}) {
+            String ip = v6 ? "ip6" : "ip";
+            String s = "@" + (o.dnsCapture() ? noDnsSet(v6) : set(v6));
+            r.add("meta l4proto { tcp, udp } th dport 53 " + ip + " saddr " + s + " return");
+            if (replies) {
+                r.add("meta l4proto { tcp, udp } th sport 53 " + ip + " daddr " + s + " return");
+            }
+        }
+    }
+
+    /**
+     * The node's notrack chain: what ztunnel sends to an enrolled pod, and what an enrolled pod sends that the
+     * mark captures, is not tracked (so never NATed); empty without ztunnel.
+     */
+    public static List<String> notrackRules(Ztunnel zt, DatapathOptions o) {
+        List<String> r = new ArrayList<>();
+        if (zt == null) {
+            return r;
+        }
+        for (boolean v6 : new boolean[] {false, true}) {
+            String ip = v6 ? "ip6" : "ip";
+            r.add("iifname \"" + zt.hostInterface() + "\" meta l4proto { tcp, udp } " + ip + " daddr @" + set(v6)
+                    + " notrack");
+        }
+        r.add("iifname \"" + zt.hostInterface() + "\" return");
+        r.add("fib daddr type local return");
+        dnsReturns(r, o, false);
+        for (boolean v6 : new boolean[] {false, true}) {
+            String ip = v6 ? "ip6" : "ip";
+            r.add("meta l4proto { tcp, udp } " + ip + " saddr @" + set(v6) + " notrack");
+        }
+        return r;
     }
 
     /** The node's rules; {@code zt} null: no ztunnel (marked traffic then meets the blackhole route). */
@@ -71,19 +136,13 @@ public final class NftRules {
             r.add("iifname \"" + zt.hostInterface() + "\" return");
         }
         r.add("fib daddr type local return");
-        if (!o.dnsCapture()) {
-            for (boolean v6 : new boolean[] {false, true}) {
-                String ip = v6 ? "ip6" : "ip";
-                r.add("meta l4proto { tcp, udp } th dport 53 " + ip + " saddr @" + set(v6) + " return");
-                r.add("meta l4proto { tcp, udp } th sport 53 " + ip + " daddr @" + set(v6) + " return");
-            }
-        }
+        dnsReturns(r, o, true);
         if (zt != null || !o.failOpen()) {
             for (boolean v6 : new boolean[] {false, true}) {
                 String ip = v6 ? "ip6" : "ip";
                 for (String dir : List.of("saddr", "daddr")) {
                     r.add("meta l4proto { tcp, udp } " + ip + " " + dir + " @" + set(v6) + " "
-                            + markSet(Marks.NODE_MARK, Marks.NODE_MASK));
+                            + markBit(o.markBit()));
                 }
             }
         }
@@ -118,17 +177,27 @@ public final class NftRules {
 
     /** The node's table (one transaction). */
     public static String node(Ztunnel zt, DatapathOptions o) {
-        return table(nodeRules(zt, o));
+        return table(nodeRules(zt, o), notrackRules(zt, o));
     }
 
     /** ztunnel's table (one transaction). */
     public static String ztunnel(DatapathOptions o) {
-        return table(ztunnelRules(o));
+        return table(ztunnelRules(o), null);
     }
 
     /** Adds the addresses to the sets (an element already there is fine). */
     public static String addElements(List<String> ips) {
         return elements("add", ips);
+    }
+
+    /** Adds the addresses of the workloads that opted out of DNS capture to the opt-out sets (node's table). */
+    public static String addNoDnsElements(List<String> ips) {
+        return elements("add", ips, true);
+    }
+
+    /** Removes the addresses from the opt-out sets (node's table; one not there is no error). */
+    public static String deleteNoDnsElements(List<String> ips) {
+        return elements("add", ips, true) + elements("delete", ips, true);
     }
 
     /**
@@ -140,12 +209,17 @@ public final class NftRules {
     }
 
     private static String elements(String verb, List<String> ips) {
+        return elements(verb, ips, false);
+    }
+
+    private static String elements(String verb, List<String> ips, boolean noDns) {
         StringBuilder sb = new StringBuilder();
         for (boolean v6 : new boolean[] {false, true}) {
             List<String> of = ips.stream().filter(ip -> IpAddrs.isV6(IpAddrs.parse(ip)) == v6)
                     .map(ip -> IpAddrs.format(IpAddrs.parse(ip))).distinct().toList();
             if (!of.isEmpty()) {
-                sb.append(verb).append(" element ").append(table()).append(' ').append(set(v6)).append(" { ")
+                sb.append(verb).append(" element ").append(table()).append(' ').append(noDns ? noDnsSet(v6) : set(v6))
+                        .append(" { ")
                         .append(String.join(", ", of)).append(" }\n");
             }
         }

@@ -81,7 +81,8 @@ public final class NftablesRedirector implements Redirector {
     }
 
     /** Our table as the kernel has it: the sets' elements (canonical text) and the chain's rules. */
-    public record Listing(Set<String> elements, boolean set4, boolean set6, boolean chain, int rules, JsonNode json) {
+    public record Listing(Set<String> elements, boolean set4, boolean set6, boolean chain, int rules, JsonNode json,
+                          boolean noDnsSets, boolean notrackChain, int notrackRules) {
         public boolean has(String ip) {
             return elements.contains(IpAddrs.format(IpAddrs.parse(ip)));
         }
@@ -95,8 +96,10 @@ public final class NftablesRedirector implements Redirector {
         JsonNode n = Nftables.json("list table " + NftRules.table());
         Set<String> elements = new HashSet<>();
         boolean[] sets = new boolean[2];
+        boolean noDns = false;
         for (JsonNode s : Nftables.objects(n, "set")) {
             String name = s.path("name").asText();
+            noDns |= name.equals(NftRules.NODNS4);
             if (!name.equals(NftRules.SET4) && !name.equals(NftRules.SET6)) {
                 continue;
             }
@@ -112,7 +115,11 @@ public final class NftablesRedirector implements Redirector {
                 .asText()) && "prerouting".equals(c.path("hook").asText()));
         int rules = (int) Nftables.objects(n, "rule").stream().filter(r -> NftRules.CHAIN.equals(r.path("chain")
                 .asText())).count();
-        return new Listing(elements, sets[0], sets[1], chain, rules, n);
+        boolean notrack = Nftables.objects(n, "chain").stream().anyMatch(c -> NftRules.NOTRACK_CHAIN.equals(c.path(
+                "name").asText()));
+        int notrackRules = (int) Nftables.objects(n, "rule").stream().filter(r -> NftRules.NOTRACK_CHAIN.equals(r
+                .path("chain").asText())).count();
+        return new Listing(elements, sets[0], sets[1], chain, rules, n, noDns, notrack, notrackRules);
     }
 
     private List<String> enrolledIps() {
@@ -129,7 +136,14 @@ public final class NftablesRedirector implements Redirector {
 
     private void nodeSide(Ztunnel zt, DatapathOptions o) {
         apply(NftRules.node(zt, o));
-        NodeRouting.ensureHere(zt);
+        NodeRouting.ensureHere(zt, o.markBit());
+    }
+
+    /** The addresses of the workloads that opted out of DNS capture. */
+    private static List<String> noDnsIps(List<Workload> ws) {
+        List<String> ips = new ArrayList<>();
+        ws.stream().filter(Workload::noDnsCapture).forEach(w -> ips.addAll(w.ips()));
+        return ips;
     }
 
     private static void removeTableHere() {
@@ -150,6 +164,11 @@ public final class NftablesRedirector implements Redirector {
 
     @Override
     public void installZtunnel(Ztunnel zt, DatapathOptions o) {
+        installZtunnel(zt, o, false);
+    }
+
+    /** {@code rollingBack}: putting the previous ztunnel back after a failure; failing again then just throws. */
+    private void installZtunnel(Ztunnel zt, DatapathOptions o, boolean rollingBack) {
         requireWritable();
         NetNs ztNs = NetNs.parse(zt.netns());
         try {
@@ -159,11 +178,14 @@ public final class NftablesRedirector implements Redirector {
             });
             cfg.nodeNetns().run(() -> nodeSide(zt, o));
         } catch (RuntimeException e) {
+            if (rollingBack) {
+                throw e;
+            }
             // leave the node as before: the previous ztunnel's table (or none)
             try {
                 ztNs.run(NftablesRedirector::removeTableHere);
                 if (state.ztunnel != null && state.ztunnel.netns().equals(zt.netns())) {
-                    installZtunnel(state.ztunnel, state.options());
+                    installZtunnel(state.ztunnel, state.options(), true);
                 } else {
                     cfg.nodeNetns().run(() -> nodeSide(state.ztunnel, state.options()));
                 }
@@ -200,19 +222,22 @@ public final class NftablesRedirector implements Redirector {
         }
         cfg.nodeNetns().run(() -> {
             Listing l = readHere();
-            if (l == null || !l.chain() || !NodeRouting.presentHere()) {
+            String noDns = NftRules.addNoDnsElements(noDnsIps(ws));
+            if (l == null || !l.chain() || !l.noDnsSets() || !NodeRouting.presentHere(state.options().markBit())) {
                 // the node's side is missing: the table with the elements in one transaction, then the routing
-                apply(NftRules.node(state.ztunnel, state.options()) + NftRules.addElements(ips));
-                NodeRouting.ensureHere(state.ztunnel);
+                apply(NftRules.node(state.ztunnel, state.options()) + NftRules.addElements(ips)
+                        + NftRules.addNoDnsElements(noDnsIps(state.workloads)) + noDns);
+                NodeRouting.ensureHere(state.ztunnel, state.options().markBit());
             } else {
-                apply(NftRules.addElements(ips));
+                apply(NftRules.addElements(ips) + noDns);
             }
         });
         try {
             inZtunnel(state.ztunnel, ns -> ns.run(() -> apply(NftRules.addElements(ips))));
         } catch (RuntimeException e) {
             try {
-                cfg.nodeNetns().run(() -> apply(NftRules.deleteElements(ips)));
+                cfg.nodeNetns().run(() -> apply(NftRules.deleteElements(ips) + NftRules.deleteNoDnsElements(
+                        noDnsIps(ws))));
             } catch (RuntimeException suppressed) {
                 e.addSuppressed(suppressed);
             }
@@ -228,9 +253,12 @@ public final class NftablesRedirector implements Redirector {
             return;
         }
         for (NetNs ns : ztunnelAndNode()) {
+            boolean node = ns.equals(cfg.nodeNetns());
             ns.run(() -> {
-                if (tablePresentHere()) {
-                    apply(NftRules.deleteElements(ips));
+                Listing l = node ? readHere() : null;
+                if (node ? l != null : tablePresentHere()) {
+                    apply(NftRules.deleteElements(ips) + (node && l.noDnsSets() ? NftRules.deleteNoDnsElements(ips)
+                            : ""));
                 }
             });
         }
@@ -276,17 +304,22 @@ public final class NftablesRedirector implements Redirector {
         cfg.nodeNetns().run(() -> {
             Listing l = readHere();
             int expected = NftRules.nodeRules(zt, state.options()).size();
+            int notrack = NftRules.notrackRules(zt, state.options()).size();
             if (l == null) {
                 problems.add("no table " + NftRules.table() + " in the node's namespace");
-            } else if (!l.chain() || !l.set4() || !l.set6()) {
-                problems.add("the node's table " + NftRules.table() + " lacks its chain or a set");
+            } else if (!l.chain() || !l.set4() || !l.set6() || !l.noDnsSets() || !l.notrackChain()) {
+                problems.add("the node's table " + NftRules.table() + " lacks a chain or a set");
             } else if (l.rules() != expected) {
                 problems.add("the node's chain " + NftRules.table() + " " + NftRules.CHAIN + " has " + l.rules()
                         + " rules, not the " + expected + " it should");
+            } else if (l.notrackRules() != notrack) {
+                problems.add("the node's chain " + NftRules.table() + " " + NftRules.NOTRACK_CHAIN + " has "
+                        + l.notrackRules() + " rules, not the " + notrack + " it should");
             }
-            if (!NodeRouting.presentHere()) {
-                problems.add("the node's namespace lacks the fwmark " + io.ambientctl.redirect.Marks.node()
-                        + " -> table " + io.ambientctl.redirect.Marks.NODE_TABLE + " routing");
+            if (!NodeRouting.presentHere(state.options().markBit())) {
+                problems.add("the node's namespace lacks the fwmark "
+                        + io.ambientctl.redirect.Marks.node(state.options().markBit()) + " -> table "
+                        + io.ambientctl.redirect.Marks.NODE_TABLE + " routing");
             }
         });
         if (zt != null) {
@@ -348,7 +381,8 @@ public final class NftablesRedirector implements Redirector {
     public String plan(Ztunnel zt, DatapathOptions o) {
         StringBuilder sb = new StringBuilder();
         sb.append("# node namespace: one nftables transaction\n").append(NftRules.node(zt, o));
-        sb.append("# node namespace: ip rule fwmark ").append(io.ambientctl.redirect.Marks.node()).append(" lookup ")
+        sb.append("# node namespace: ip rule fwmark ").append(io.ambientctl.redirect.Marks.node(o.markBit()))
+                .append(" lookup ")
                 .append(io.ambientctl.redirect.Marks.NODE_TABLE).append(", ").append(zt == null ? "blackhole default"
                         : "default via ztunnel's address dev " + zt.hostInterface() + " onlink").append(" (both families)\n");
         if (zt != null) {

@@ -1,0 +1,71 @@
+package io.ambientctl.kube;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.List;
+import java.util.Map;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import io.ambientctl.lab.Lab;
+import io.ambientctl.testing.KubeFixture;
+import io.fabric8.kubernetes.api.model.Pod;
+
+/**
+ * Pods and another controller of the ambient mesh (istio-cni), and a Pod's own DNS capture choice: a Pod that
+ * another controller redirects (annotated ambient.istio.io/redirection=enabled, not in ambientctl's state) is
+ * refused with the reason, or skipped in a selection; a Pod annotated ambient.istio.io/dns-capture: "false" is
+ * enrolled with its opt-out recorded.
+ */
+class KubeCoexistenceKernelTest {
+    KubeFixture k;
+    KubeNode kube;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        k = new KubeFixture(2, null);
+        kube = new KubeNode(k.client, k.lab.node, k.options(), false);
+    }
+
+    @AfterEach
+    void tearDown() {
+        if (k != null) {
+            k.close();
+        }
+    }
+
+    private Pod annotated(String name, Lab.Pod p, Map<String, String> annotations) {
+        Pod spec = k.podSpec("shop", name, p, Map.of("app", name), k.nodeName);
+        spec.getMetadata().setAnnotations(annotations);
+        return k.create(spec);
+    }
+
+    @Test
+    void aPodRedirectedByAnotherControllerIsRefusedAndAPodsDnsOptOutIsRecorded() {
+        k.ztunnelPod("ztunnel-abcde");
+        kube.ztunnelSet(null, null, null, false);
+        k.namespace("shop", Map.of());
+        annotated("theirs", k.lab.pod(1), Map.of(Pods.REDIRECTION_ANNOTATION, Pods.REDIRECTION_ENABLED));
+        annotated("nodns", k.lab.pod(2), Map.of(Pods.DNS_CAPTURE_ANNOTATION, "false"));
+
+        assertThatThrownBy(() -> kube.enroll(new PodSelection(List.of("theirs"), "shop", null, false), false))
+                .hasMessageContaining("shop/theirs").hasMessageContaining("another controller");
+        KubeNode.Result r = kube.enroll(new PodSelection(List.of(), "shop", null, false), false);
+        assertThat(r.skipped()).singleElement().satisfies(s -> {
+            assertThat(s.pod()).isEqualTo("shop/theirs");
+            assertThat(s.reason()).contains("istio-cni");
+        });
+        assertThat(r.outcomes()).singleElement().satisfies(o -> {
+            assertThat(o.target()).isEqualTo("shop/nodns");
+            assertThat(o.workload().dnsCapture()).isFalse();
+        });
+        assertThat(k.lab.node.recorded().workload("shop/nodns").orElseThrow().noDnsCapture()).isTrue();
+        assertThat(k.lab.node.recorded().workload("shop/theirs")).isEmpty();
+        // ours, annotated by us: enrolling it again is no refusal
+        assertThat(kube.enroll(new PodSelection(List.of("nodns"), "shop", null, false), false).outcomes())
+                .extracting(io.ambientctl.redirect.Node.Outcome::action).containsExactly("already-enrolled");
+    }
+}
