@@ -237,6 +237,29 @@ public final class NodeState {
         }
     }
 
+    /**
+     * For 'uninstall --force' only: the state as far as this version can read it, whatever its version (a newer
+     * one's fields that this version knows: mode, ztunnel, workloads, attachments), or the empty state when there is
+     * none or it cannot be parsed. Never for anything but removing.
+     */
+    public static State loadLoosely(Path stateDir) {
+        Path f = stateDir.resolve(FILE);
+        try {
+            if (!checkDir(stateDir, false) || !Files.exists(f, LinkOption.NOFOLLOW_LINKS)) {
+                return new State();
+            }
+            checkFile(f, "state file");
+            try (InputStream in = Files.newInputStream(f, LinkOption.NOFOLLOW_LINKS)) {
+                State s = Json.MAPPER.readValue(in, State.class);
+                return s == null ? new State() : s;
+            }
+        } catch (IOException | RuntimeException e) {
+            notes.accept("note: state file " + f + " not readable by this version (" + e.getMessage() + "): removing "
+                    + "by names and pins only");
+            return new State();
+        }
+    }
+
     /** What a downgrade is told: the state was written by a newer ambientctl. */
     static IllegalStateException newerState(Path f, int version) {
         return new IllegalStateException("state file " + f + " has version " + version
