@@ -281,6 +281,57 @@ class UpgradeKernelTest {
         assertThat(down.output()).contains("version 2");
     }
 
+    /**
+     * A downgrade: the state file and the pins of a newer version (state version 3 with a field this version does
+     * not know, pins of layout 3) are refused by every command, saying the way back; 'uninstall --force' removes them
+     * (the hooks the state records, every pin, the state file), and the Pod then leaves the mesh.
+     */
+    @Test
+    void aDowngradeIsRefusedWithTheWayBackAndUninstallForceRemovesWhatTheNewerVersionLeft() throws Exception {
+        f = new LabFixture(2, null);
+        f.node.ztunnelSet(f.lab.ztunnel(), null, null, false);
+        f.node.enroll(List.of(f.pod(1).netns()), false);
+        var doc = (com.fasterxml.jackson.databind.node.ObjectNode) stateFile();
+        doc.put("version", 3).put("layout", 3).put("somethingNew", true);
+        Files.writeString(f.stateDir.resolve(NodeState.FILE), doc.toString());
+        Files.move(Datapath.layoutDir(f.bpffs, 2), Datapath.layoutDir(f.bpffs, 3));
+        for (String[] cmd : List.of(new String[] {"enroll", "--netns", f.pod(2).netns().name()},
+                new String[] {"status"}, new String[] {"repair", "--upgrade"}, new String[] {"uninstall"})) {
+            OldRelease.Run r = current(null, cmd);
+            assertThat(r.exitCode()).as(String.join(" ", cmd) + ": " + r.output()).isEqualTo(1);
+            assertThat(r.output()).contains("newer ambientctl").contains("downgrading in place is refused")
+                    .contains("uninstall --force");
+        }
+        assertEveryPodRedirectedOf(List.of(f.pod(1)), "refused: nothing changed");
+        // pins of a newer layout with a state of this version: refused as well
+        doc.put("version", State.VERSION).put("layout", State.LAYOUT);
+        Files.writeString(f.stateDir.resolve(NodeState.FILE), doc.toString());
+        OldRelease.Run pins = current(null, "enroll", "--netns", f.pod(2).netns().name());
+        assertThat(pins.exitCode()).as(pins.output()).isEqualTo(1);
+        assertThat(pins.output()).contains("layout 3").contains("newer ambientctl");
+        doc.put("version", 3).put("layout", 3);
+        Files.writeString(f.stateDir.resolve(NodeState.FILE), doc.toString());
+
+        OldRelease.Run force = current(null, "uninstall", "--force");
+        assertThat(force.exitCode()).as(force.output()).isZero();
+        assertThat(f.stateDir.resolve(NodeState.FILE)).doesNotExist();
+        assertThat(Files.exists(f.bpffs) ? Datapath.layoutsPinned(f.bpffs) : List.of()).isEmpty();
+        assertThat(Datapath.linksDir(f.bpffs)).doesNotExist();
+        int before = f.standIn.captures().size();
+        Traffic.Result r = Traffic.tcp(f.pod(1).netns(), null, f.pod(2).ipv4(), 8080, "after", LabFixture.SHORT);
+        assertThat(r.answered()).isTrue();
+        assertThat(f.standIn.captures().size()).as("the Pod left the mesh").isEqualTo(before);
+    }
+
+    private void assertEveryPodRedirectedOf(List<Lab.Pod> pods, String where) {
+        for (Lab.Pod from : pods) {
+            int before = f.standIn.captures().size();
+            Traffic.Result r = Traffic.tcp(from.netns(), null, f.pod(2).ipv4(), 8080, "ping", LabFixture.SHORT);
+            assertThat(r.answered()).as(where).isTrue();
+            assertThat(f.standIn.captures().size()).as(where + ": captured").isGreaterThan(before);
+        }
+    }
+
     /** Pod 1's counted outgoing packets in the layout 1 counters map (40 bytes per CPU), summed. */
     private long oldCounters(int pod) {
         return f.node.recorded().workload(f.pod(pod).netns().display()).map(w -> {

@@ -102,7 +102,20 @@ final class LayoutUpgrade {
                     String name = program(e.getKey(), h);
                     BpfProgram next = dp.program(name);
                     Faults.step("upgrade-replace");
-                    TcAttachment t = replace(h, next);
+                    TcAttachment t;
+                    try {
+                        t = replace(h, next);
+                    } catch (BpfException gone) {
+                        if (gone.errno() != Errno.ENOENT && gone.errno() != Errno.ENODEV) {
+                            throw gone;
+                        }
+                        // nothing there to replace (a Pod's veth gone, a hook lost before): nothing runs an old
+                        // program on it; kept as recorded, for repair to re-attach or forget
+                        did.add(e.getKey() + ": its " + h.tc().direction().label() + " hook on ifindex "
+                                + h.tc().ifindex() + " is not there (" + gone.getMessage() + "): left to repair");
+                        now.add(h);
+                        continue;
+                    }
                     swapped.add(new Swapped(h, name));
                     now.add(new Hook(h.netns(), t));
                     n++;
@@ -143,7 +156,14 @@ final class LayoutUpgrade {
     /** The program a recorded hook runs: by the workload key and the hook's direction and namespace. */
     private String program(String key, Hook h) {
         if (key.equals(EbpfRedirector.ZTUNNEL_KEY)) {
-            return h.netns().equals(cfg.nodeNetns().display()) ? Datapath.ZTUNNEL_INGRESS : Datapath.ZTUNNEL_CAPTURE;
+            if (h.netns().equals(cfg.nodeNetns().display())) {
+                return Datapath.ZTUNNEL_INGRESS; // on ztunnel's host veth, in the node's namespace
+            }
+            if (state.ztunnel != null && h.netns().equals(NetNs.parse(state.ztunnel.netns()).display())) {
+                return Datapath.ZTUNNEL_CAPTURE; // on ztunnel's eth0, in its namespace
+            }
+            throw new IllegalStateException("ztunnel's hook in " + h.netns() + " is in neither the node's namespace ("
+                    + cfg.nodeNetns().display() + ") nor ztunnel's: not upgraded; 'ambientctl repair' re-attaches it");
         }
         return h.tc().direction() == TcDirection.INGRESS ? Datapath.POD_INGRESS : Datapath.POD_EGRESS;
     }
