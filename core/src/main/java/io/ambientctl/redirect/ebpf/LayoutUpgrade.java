@@ -45,6 +45,11 @@ import io.ambientctl.util.Faults;
 final class LayoutUpgrade {
     /** Bytes per CPU of layout 1's struct workload_counters (out/in packets and bytes, dropped_packets). */
     static final int COUNTERS1_SIZE = 40;
+    /** Layout 1's maps and programs, by pin name (fixed: later layouts may have more). */
+    static final List<String> LAYOUT1_MAPS = List.of("ambient_workloads", "ambient_ztunnel", "ambient_node_addrs",
+            "ambient_counters", "ambient_settings");
+    static final List<String> LAYOUT1_PROGRAMS = List.of("ambient_pod_ingress", "ambient_pod_egress",
+            "ambient_ztunnel_ingress", "ambient_ztunnel_capture");
 
     private final NodeConfig cfg;
     private final State state;
@@ -70,20 +75,20 @@ final class LayoutUpgrade {
         state.attachments.forEach((k, v) -> before.put(k, List.copyOf(v)));
         List<Swapped> swapped = new ArrayList<>();
         try {
-            for (String m : Maps.ALL) {
+            for (String m : LAYOUT1_MAPS) {
                 Path pin = Datapath.mapsDir(bpffs, 1).resolve(m);
                 if (Files.exists(pin)) {
                     oldMaps.put(m, BpfMap.openPinned(pin));
                 }
             }
-            for (String p : Datapath.PROGRAMS) {
+            for (String p : LAYOUT1_PROGRAMS) {
                 Path pin = Datapath.progsDir(bpffs, 1).resolve(p);
                 if (Files.exists(pin)) {
                     oldProgs.put(p, BpfProgram.openPinned(pin));
                 }
             }
             Map<Integer, byte[]> snapshot = Map.of();
-            if (oldMaps.keySet().containsAll(Maps.ALL)) {
+            if (oldMaps.keySet().containsAll(LAYOUT1_MAPS)) {
                 Faults.step("upgrade-copy");
                 copySame(oldMaps, Maps.WORKLOADS);
                 copySame(oldMaps, Maps.ZTUNNEL);
