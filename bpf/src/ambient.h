@@ -9,6 +9,9 @@
 
 #include <linux/types.h>
 
+/* The layout of the maps and pins: bumped whenever a map's layout changes (layout 1: release v0.1.0). */
+#define AMBIENT_LAYOUT          2
+
 #define AMBIENT_MAX_WORKLOADS   65536
 #define AMBIENT_MAX_NODE_ADDRS  256
 
@@ -53,13 +56,17 @@ struct node_addr_info {
 	__u32 flags;
 };
 
-/* per-workload counters (per-CPU): redirected packets and bytes in each direction. */
+/* Drop reasons: index of workload_counters.drops. */
+#define AMBIENT_DROP_REASONS    8
+#define AMBIENT_DROP_NO_ZTUNNEL 1   /* fail closed: no ztunnel set */
+
+/* per-workload counters (per-CPU): redirected packets and bytes in each direction, drops by reason. */
 struct workload_counters {
 	__u64 out_packets;
 	__u64 out_bytes;
 	__u64 in_packets;
 	__u64 in_bytes;
-	__u64 dropped_packets; /* fail-closed drops while no ztunnel is set */
+	__u64 drops[AMBIENT_DROP_REASONS];
 };
 
 /* settings map: one entry (key 0). */

@@ -160,7 +160,7 @@ static __always_inline int no_ztunnel(struct __sk_buff *skb, struct ztunnel_info
 		return decide(skb, AMBIENT_CB_PASS, 0);
 	struct workload_counters *c = counters(w->id);
 	if (c)
-		c->dropped_packets++;
+		c->drops[AMBIENT_DROP_NO_ZTUNNEL]++;
 	return decide(skb, AMBIENT_CB_DROP, 0);
 }
 

@@ -70,6 +70,8 @@ public class AgentCommand extends BaseCommand implements Callable<Integer> {
         }
         AgentSettings settings = AgentSettings.defaults().withResync(resync).withHealthPort(healthPort)
                 .withVerifyEvery(verifyEvery).withMetricsAddress(AgentSettings.metricsAddress(metricsAddress));
+        // what an older agent (or CLI) installed is upgraded in place before anything else (a rolling update)
+        node(lockWait).upgrade(false).forEach(line -> info("upgrade: " + line));
         try (KubeNode kube = KubeSupport.connect(g(), node(lockWait));
              var agent = kube.startAgent(settings, this::info)) {
             info("agent: running on node " + kube.nodeName()); // the health port: its own line, as soon as it listens

@@ -74,6 +74,8 @@ final class Docs {
     static Map<String, Object> status(Node.Status s) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("mode", s.mode().name());
+        m.put("layout", s.layout());
+        m.put("upgradedFrom", s.upgradedFrom());
         m.put("ztunnel", ztunnel(s.ztunnel()));
         m.put("dnsCapture", s.options().dnsCapture());
         m.put("failOpen", s.options().failOpen());

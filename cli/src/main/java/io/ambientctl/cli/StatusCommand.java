@@ -27,6 +27,10 @@ public class StatusCommand extends BaseCommand implements Callable<Integer> {
         }
         Output.render(g(), out(), doc, () -> {
             out().println("mode:    " + s.mode());
+            if (s.layout() > 0) {
+                out().println("layout:  " + s.layout() + (s.upgradedFrom() != null ? " (upgraded from layout "
+                        + s.upgradedFrom() + ")" : ""));
+            }
             if (journal.inProgress()) {
                 out().println("in progress: " + journal.text() + " (what follows may change as it proceeds)");
             }

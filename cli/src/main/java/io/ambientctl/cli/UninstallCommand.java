@@ -16,7 +16,10 @@ import picocli.CommandLine.Option;
             + "each mode's objects (eBPF programs, TCX links and pins under the bpffs directory; iptables chains, "
             + "rules, ipsets and policy routes), then the state file. Traffic then flows as without ambientctl. "
             + "Idempotent: on a clean node it does nothing. Stop the node agent first, or it enrolls its Pods again.",
-    "Run it before removing the package (the .deb refuses to be removed while workloads are enrolled)."},
+    "Run it before removing the package (the .deb refuses to be removed while workloads are enrolled).",
+    "A state file or pins written by a newer ambientctl are refused (a downgrade); --force removes them anyway, as far "
+            + "as this version can read them (the hooks the state records, every pin under the bpffs directory, each "
+            + "mode's chains and table by name)."},
         footerHeading = "%nExamples:%n", footer = {
             "  ambientctl uninstall --dry-run",
             "  ambientctl uninstall                    # then the package can go: apt-get purge ambientctl",
@@ -25,12 +28,16 @@ public class UninstallCommand extends BaseCommand implements Callable<Integer> {
     @Option(names = "--dry-run", description = "Say what would be removed; change nothing.")
     boolean dryRun;
 
+    @Option(names = "--force", description = "Also when the state file or the pins were written by a newer "
+            + "ambientctl (a downgrade): remove them anyway; every enrolled Pod leaves the mesh until enrolled again.")
+    boolean force;
+
     @Mixin
     WaitOption waitOption;
 
     @Override
     public Integer call() {
-        Node.Purge p = node(waitOption.wait).purge(dryRun);
+        Node.Purge p = force ? node(waitOption.wait).purgeForce(dryRun) : node(waitOption.wait).purge(dryRun);
         Map<String, Object> doc = new LinkedHashMap<>();
         doc.put("dryRun", dryRun);
         doc.put("unenrolled", Docs.outcomes(p.unenrolled(), dryRun));

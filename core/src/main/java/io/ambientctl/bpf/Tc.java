@@ -169,6 +169,49 @@ public final class Tc {
         return hook;
     }
 
+    /**
+     * Puts {@code prog} in place of the program of an attachment of ours, without a moment when the hook runs
+     * neither (an upgrade in place): a tc filter is replaced at its own priority and handle (bpf_tc_attach with
+     * BPF_TC_F_REPLACE: one RTM_NEWTFILTER with NLM_F_REPLACE), a TCX link gets the program by bpf_link_update on
+     * its pin (works from any namespace). A tc filter's interface is the calling thread's namespace's. Returns the
+     * attachment with the new program's id; throws when the filter or the link is not there (nothing is created).
+     */
+    public static TcAttachment replace(TcAttachment a, BpfProgram prog) {
+        String what = prog.name() + " in place on ifindex " + a.ifindex() + " " + a.direction().label();
+        int progId = prog.info().id();
+        if (a.kind() == AttachKind.TCX) {
+            int fd = Bpf.lib().bpf_obj_get(a.linkPin());
+            if (fd < 0) {
+                throw new BpfException("bpf_obj_get", "the TCX link pinned at " + a.linkPin(), -fd);
+            }
+            try {
+                BpfException.check(Bpf.lib().bpf_link_update(fd, prog.requireFd(), null), "bpf_link_update", what);
+                int linkId = linkInfo(fd, what).getInt(Layouts.LINK_INFO_ID);
+                return new TcAttachment(AttachKind.TCX, a.ifindex(), a.direction(), progId, linkId, a.linkPin(), 0, 0,
+                        a.createdQdisc());
+            } finally {
+                Bpf.closeFd(fd);
+            }
+        }
+        try (TcFilters filters = TcFilters.open()) {
+            boolean there = filters.list(a.ifindex(), parent(a.direction())).stream()
+                    .anyMatch(f -> f.priority() == a.priority() && f.handle() == a.handle() && f.progId() != 0);
+            if (!there) {
+                throw new BpfException("bpf_tc_attach(BPF_TC_F_REPLACE)", what + ": our filter (priority "
+                        + a.priority() + ", handle " + a.handle() + ") is not there", Errno.ENOENT);
+            }
+        }
+        Pointer opts = Bpf.alloc(Layouts.TC_OPTS_SIZE);
+        opts.putLong(0, Layouts.TC_OPTS_SIZE);
+        opts.putInt(Layouts.TC_OPTS_PROG_FD, prog.requireFd());
+        opts.putInt(Layouts.TC_OPTS_FLAGS, BPF_TC_F_REPLACE);
+        opts.putInt(Layouts.TC_OPTS_HANDLE, a.handle());
+        opts.putInt(Layouts.TC_OPTS_PRIORITY, a.priority());
+        BpfException.check(Bpf.lib().bpf_tc_attach(hook(a.ifindex(), a.direction()), opts), "bpf_tc_attach", what);
+        return new TcAttachment(AttachKind.TC, a.ifindex(), a.direction(), opts.getInt(Layouts.TC_OPTS_PROG_ID), 0,
+                null, a.priority(), a.handle(), a.createdQdisc());
+    }
+
     /** Removes what {@link #attach} made. Idempotent: an attachment already gone is fine. */
     public static void detach(TcAttachment a) {
         if (a.kind() == AttachKind.TCX) {

@@ -138,8 +138,13 @@ public final class Node {
     /** Runs {@code body} under the lock with the journal naming {@code operation} (e.g. "enroll") while it runs. */
     private <T> T change(String operation, boolean dryRun, Change<T> body) {
         lastRecovery = List.of();
+        lastUpgrade = List.of();
         long t0 = io.ambientctl.util.Trace.start();
         try (NodeState.Lock lock = NodeState.lock(cfg.stateDir(), lockWait)) {
+            if (!dryRun) {
+                // objects an older build installed are taken over first (journaled; in place, no gap)
+                lastUpgrade = upgradeUnderLock();
+            }
             if (!dryRun && NodeState.journal(cfg.stateDir()).isPresent()) {
                 // an earlier operation was interrupted: bring the node back to its state file first
                 String was = NodeState.journal(cfg.stateDir()).orElse("an operation");
@@ -175,6 +180,7 @@ public final class Node {
                 }
                 if (!dryRun) {
                     long t = io.ambientctl.util.Trace.start();
+                    state.layout = state.mode == RedirectMode.none ? 0 : State.LAYOUT; // what this build installs
                     Faults.step("save-state");
                     NodeState.save(cfg.stateDir(), state);
                     NodeState.endJournal(cfg.stateDir());
@@ -186,6 +192,80 @@ public final class Node {
     }
 
     private List<String> lastRecovery = List.of();
+    private List<String> lastUpgrade = List.of();
+
+    /** What the last changing call did to upgrade what an older build installed (empty: nothing to upgrade). */
+    public List<String> lastUpgrade() {
+        return lastUpgrade;
+    }
+
+    /** Whether the state records objects of an older layout than this build's (the next change upgrades them). */
+    public static boolean needsUpgrade(State state) {
+        return state.mode != RedirectMode.none && state.layout < State.LAYOUT;
+    }
+
+    /**
+     * Under the lock: when the state records a mode installed by an older build (its layout), upgrades it in place
+     * through the mode ({@link Redirector#upgrade}), journaled as "upgrade layout N -> M" (a journal already there,
+     * of an interrupted operation, is kept: its recovery follows), and saves the state with the new layout and
+     * "upgraded from". A failure leaves the node on the old layout (the mode rolls back) and is thrown; a kill leaves
+     * the journal, and the next changing command upgrades again (the mode's upgrade is idempotent).
+     */
+    private List<String> upgradeUnderLock() {
+        State state = NodeState.load(cfg.stateDir());
+        if (!needsUpgrade(state)) {
+            return List.of();
+        }
+        int from = state.layout;
+        boolean ownJournal = NodeState.journal(cfg.stateDir()).isEmpty();
+        if (ownJournal) {
+            NodeState.beginJournal(cfg.stateDir(), "upgrade layout " + from + " -> " + State.LAYOUT);
+        }
+        List<String> did = new ArrayList<>();
+        did.add("upgraded the " + state.mode + " mode in place from layout " + from + " (installed by an older "
+                + "ambientctl) to layout " + State.LAYOUT);
+        try (Redirector r = modes.open(state.mode, cfg, state, attachKind)) {
+            did.addAll(r.upgrade(from));
+        } catch (RuntimeException e) {
+            if (ownJournal && e.getSuppressed().length == 0 && (e.getCause() == null
+                    || e.getCause().getSuppressed().length == 0)) {
+                NodeState.endJournal(cfg.stateDir()); // rolled back: the node is on the old layout, whole
+            }
+            throw e;
+        }
+        // the kernel is on the new layout: a failure from here on leaves the journal (the next command saves)
+        state.layout = State.LAYOUT;
+        state.upgradedFrom = from;
+        Faults.step("save-state");
+        NodeState.save(cfg.stateDir(), state);
+        if (ownJournal) {
+            NodeState.endJournal(cfg.stateDir());
+        }
+        return did;
+    }
+
+    /**
+     * Upgrades what an older build installed, and nothing else (for a package's postinst and the agent's start):
+     * idempotent; a node with nothing installed, or installed by this build, does nothing. Also finishes an
+     * interrupted operation as every changing command does. Returns what it did (dry run: would do).
+     */
+    public List<String> upgrade(boolean dryRun) {
+        if (dryRun) {
+            State state = NodeState.load(cfg.stateDir());
+            return needsUpgrade(state) ? List.of("would upgrade the " + state.mode + " mode in place from layout "
+                    + state.layout + " to layout " + State.LAYOUT) : List.of();
+        }
+        if (!java.nio.file.Files.exists(cfg.stateDir().resolve(NodeState.FILE))) {
+            return List.of(); // nothing recorded: nothing to upgrade, and no state file is written
+        }
+        if (!needsUpgrade(NodeState.load(cfg.stateDir())) && NodeState.journal(cfg.stateDir()).isEmpty()) {
+            return List.of(); // this build's already: nothing is touched (checked again under the lock otherwise)
+        }
+        change("upgrade", false, (state, r) -> null);
+        List<String> all = new ArrayList<>(lastUpgrade);
+        all.addAll(lastRecovery);
+        return all;
+    }
 
     /** What the last changing call had to repair first (after an interrupted operation), or nothing. */
     public List<String> lastRecovery() {
@@ -214,7 +294,8 @@ public final class Node {
             }
             return reconcile(state, r, dryRun);
         });
-        List<String> all = new ArrayList<>(lastRecovery);
+        List<String> all = new ArrayList<>(lastUpgrade);
+        all.addAll(lastRecovery);
         all.addAll(body);
         return all;
     }
@@ -797,8 +878,12 @@ public final class Node {
     public record WorkloadStatus(Workload workload, Verification verification, Counters counters) {
     }
 
+    /**
+     * {@code layout}: of the installed mode's objects (0: none installed); {@code upgradedFrom}: the layout the last
+     * upgrade in place took the node from (null: never upgraded).
+     */
     public record Status(RedirectMode mode, Ztunnel ztunnel, DatapathOptions options, List<WorkloadStatus> workloads,
-                         List<String> nodeProblems) {
+                         List<String> nodeProblems, int layout, Integer upgradedFrom) {
         /** Everything recorded is in the kernel. */
         public boolean verified() {
             return nodeProblems.isEmpty() && workloads.stream().allMatch(w -> w.verification().verified());
@@ -814,6 +899,11 @@ public final class Node {
         if (journal.interrupted()) {
             nodeProblems.add("an operation was interrupted (" + journal.text()
                     + "); the next changing command, or 'ambientctl repair', finishes it");
+        }
+        if (needsUpgrade(state)) {
+            nodeProblems.add("the " + state.mode + " mode's objects are of layout " + state.layout + " (installed by an "
+                    + "older ambientctl); they keep redirecting, and the next changing command, or 'ambientctl repair "
+                    + "--upgrade', upgrades them in place to layout " + State.LAYOUT);
         }
         // the other modes' leftovers are looked for meanwhile (their tools are processes and libraries: their
         // time overlaps the current mode's reading of the kernel)
@@ -843,7 +933,8 @@ public final class Node {
             throw e.getCause() instanceof RuntimeException re ? re : e;
         }
         io.ambientctl.util.Trace.since(t, "status: other modes (waited for)");
-        return new Status(state.mode, state.ztunnel, state.options(), out, nodeProblems);
+        return new Status(state.mode, state.ztunnel, state.options(), out, nodeProblems, state.layout,
+                state.upgradedFrom);
     }
 
     /** Leftovers of the modes the state is not in; with nothing recorded, what a lost state file left redirected. */
@@ -916,6 +1007,8 @@ public final class Node {
     private static State copy(State s) {
         State c = new State();
         c.mode = s.mode;
+        c.layout = s.layout;
+        c.upgradedFrom = s.upgradedFrom;
         c.ztunnel = s.ztunnel;
         c.dnsCapture = s.dnsCapture;
         c.failOpen = s.failOpen;
@@ -929,12 +1022,73 @@ public final class Node {
 
     private static void restore(State into, State from) {
         into.mode = from.mode;
+        into.layout = from.layout;
+        into.upgradedFrom = from.upgradedFrom;
         into.ztunnel = from.ztunnel;
         into.nextId = from.nextId;
         into.workloads = from.workloads;
         into.attachments = from.attachments;
     }
     // ---- uninstall: everything of ambientctl off the node ----
+
+    /**
+     * {@link #purge}, also when the state file or the pins were made by a newer ambientctl (which this one refuses to
+     * read or load: a downgrade): then every mode's objects are removed as far as the state can be read loosely
+     * ({@link NodeState#loadLoosely}: the hooks it records, the chains and tables by name, every pin under BPFFS of
+     * any layout), ztunnel's routing, and the state file. Every enrolled Pod leaves the mesh.
+     */
+    public Purge purgeForce(boolean dryRun) {
+        try {
+            NodeState.load(cfg.stateDir());
+            try (Redirector probe = modes.reader(RedirectMode.ebpf, cfg, new State())) {
+                probe.verifyNode(); // refuses pins of a newer layout
+            }
+            return purge(dryRun);
+        } catch (IllegalStateException newer) {
+            if (!String.valueOf(newer.getMessage()).contains("newer ambientctl")) {
+                throw newer;
+            }
+        }
+        State loose = NodeState.loadLoosely(cfg.stateDir());
+        List<String> removed = new ArrayList<>();
+        try (NodeState.Lock lock = NodeState.lock(cfg.stateDir(), lockWait)) {
+            for (RedirectMode m : modes.all()) {
+                try (Redirector r = dryRun ? modes.reader(m, cfg, loose) : modes.open(m, cfg, loose, attachKind)) {
+                    if (r.present()) {
+                        removed.add(m + " mode's objects (written by a newer ambientctl)");
+                        if (!dryRun) {
+                            r.uninstall();
+                        }
+                    }
+                } catch (io.ambientctl.util.Exec.ExecException e) {
+                    removed.add(m + ": not checked (" + e.getMessage() + ")");
+                }
+            }
+            if (loose.ztunnel != null) {
+                removed.add("ztunnel's routing in " + loose.ztunnel.netns());
+                if (!dryRun) {
+                    NetNs ns = NetNs.parse(loose.ztunnel.netns());
+                    if (ns.exists()) {
+                        ZtunnelRouting.remove(ns);
+                    }
+                }
+            }
+            for (String f : List.of(NodeState.FILE, NodeState.JOURNAL)) {
+                java.nio.file.Path p = cfg.stateDir().resolve(f);
+                if (java.nio.file.Files.exists(p)) {
+                    removed.add(p.toString());
+                    if (!dryRun) {
+                        try {
+                            java.nio.file.Files.delete(p);
+                        } catch (java.io.IOException e) {
+                            throw new java.io.UncheckedIOException("cannot remove " + p, e);
+                        }
+                    }
+                }
+            }
+        }
+        return new Purge(List.of(), loose.ztunnel, removed);
+    }
 
     /** What {@link #purge} did (with a dry run: would do): the workloads unenrolled, ztunnel forgotten, what went. */
     public record Purge(List<Outcome> unenrolled, Ztunnel ztunnel, List<String> removed) {

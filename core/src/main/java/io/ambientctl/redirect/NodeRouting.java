@@ -29,15 +29,21 @@ public final class NodeRouting {
      * blackhole). Call inside the node's namespace.
      */
     public static void ensureHere(Ztunnel zt, int bit) {
+        ensureHere(zt, bit, true);
+    }
+
+    /**
+     * As {@link #ensureHere(Ztunnel, int)}, but with {@code removeOthers} false ours with another mark stay: an
+     * upgrade adds this build's rule before it swaps the rules that mark, and removes the older one after
+     * ({@link #removeOthersHere}), so marked packets always find a rule.
+     */
+    public static void ensureHere(Ztunnel zt, int bit, boolean removeOthers) {
         String mark = Marks.node(bit);
         for (boolean v6 : new boolean[] {false, true}) {
             String fam = v6 ? "-6" : "-4";
             List<String> ours = ourMarks(fam);
-            for (String other : ours) {
-                if (!other.equals(mark)) {
-                    Exec.run(List.of("ip", fam, "rule", "del", "pref", Marks.NODE_RULE_PREF, "fwmark", other, "lookup",
-                            Marks.NODE_TABLE));
-                }
+            if (removeOthers) {
+                removeOthers(fam, ours, mark);
             }
             if (!ours.contains(mark)) {
                 Faults.step("ip-rule");
@@ -52,6 +58,22 @@ public final class NodeRouting {
                             "table", Marks.NODE_TABLE);
             Faults.step("ip-route");
             Exec.run(route).check();
+        }
+    }
+
+    /** Removes our rules with a mark other than {@code bit}'s. Call inside the node's namespace. */
+    public static void removeOthersHere(int bit) {
+        for (String fam : List.of("-4", "-6")) {
+            removeOthers(fam, ourMarks(fam), Marks.node(bit));
+        }
+    }
+
+    private static void removeOthers(String fam, List<String> ours, String mark) {
+        for (String other : ours) {
+            if (!other.equals(mark)) {
+                Exec.run(List.of("ip", fam, "rule", "del", "pref", Marks.NODE_RULE_PREF, "fwmark", other, "lookup",
+                        Marks.NODE_TABLE));
+            }
         }
     }
 

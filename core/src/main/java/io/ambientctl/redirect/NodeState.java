@@ -211,10 +211,21 @@ public final class NodeState {
             throw new IllegalStateException("cannot read state file " + f + ": " + e.getMessage(), e);
         }
         try (InputStream in = Files.newInputStream(f, LinkOption.NOFOLLOW_LINKS)) {
-            State s = Json.MAPPER.readValue(in, State.class);
-            if (s == null || s.version != State.VERSION) {
-                throw new IllegalStateException("state file " + f + " has version " + (s == null ? "none" : s.version)
-                        + ", this ambientctl reads version " + State.VERSION + "; refusing to use it");
+            com.fasterxml.jackson.databind.JsonNode doc = Json.MAPPER.readTree(in);
+            int version = doc != null && doc.isObject() && doc.path("version").isInt() ? doc.get("version").asInt() : 0;
+            if (version < 1) {
+                throw new IllegalStateException("state file " + f + " has no version (not ambientctl's?); refusing to "
+                        + "use it: move it aside and run 'ambientctl repair --adopt'");
+            }
+            if (version > State.VERSION) {
+                throw newerState(f, version);
+            }
+            if (version < State.VERSION) {
+                State.migrate((com.fasterxml.jackson.databind.node.ObjectNode) doc, version); // saved by the next change
+            }
+            State s = Json.MAPPER.treeToValue(doc, State.class);
+            if (s.layout > State.LAYOUT) {
+                throw newerLayout("state file " + f + " records", s.layout);
             }
             return s;
         } catch (JsonProcessingException e) {
@@ -225,6 +236,49 @@ public final class NodeState {
             throw new IllegalStateException("cannot read state file " + f + ": " + e.getMessage(), e);
         }
     }
+
+    /**
+     * For 'uninstall --force' only: the state as far as this version can read it, whatever its version (a newer
+     * one's fields that this version knows: mode, ztunnel, workloads, attachments), or the empty state when there is
+     * none or it cannot be parsed. Never for anything but removing.
+     */
+    public static State loadLoosely(Path stateDir) {
+        Path f = stateDir.resolve(FILE);
+        try {
+            if (!checkDir(stateDir, false) || !Files.exists(f, LinkOption.NOFOLLOW_LINKS)) {
+                return new State();
+            }
+            checkFile(f, "state file");
+            try (InputStream in = Files.newInputStream(f, LinkOption.NOFOLLOW_LINKS)) {
+                State s = Json.MAPPER.readValue(in, State.class);
+                return s == null ? new State() : s;
+            }
+        } catch (IOException | RuntimeException e) {
+            notes.accept("note: state file " + f + " not readable by this version (" + e.getMessage() + "): removing "
+                    + "by names and pins only");
+            return new State();
+        }
+    }
+
+    /** What a downgrade is told: the state was written by a newer ambientctl. */
+    static IllegalStateException newerState(Path f, int version) {
+        return new IllegalStateException("state file " + f + " has version " + version
+                + ", written by a newer ambientctl (this one reads versions up to " + State.VERSION + "): downgrading "
+                + "in place is refused, and nothing was changed (the node keeps its redirection as the newer version "
+                + "left it). " + WAY_BACK);
+    }
+
+    /** What a downgrade is told: kernel objects (or a state) of a newer layout than this build installs. */
+    public static IllegalStateException newerLayout(String what, int layout) {
+        return new IllegalStateException(what + " layout " + layout + ", made by a newer "
+                + "ambientctl (this one installs layout " + State.LAYOUT + "): downgrading in place is refused, and "
+                + "nothing was changed. " + WAY_BACK);
+    }
+
+    static final String WAY_BACK = "The way back: reinstall the newer ambientctl; to go back to this version, run "
+            + "'ambientctl uninstall' with the newer one first (every Pod leaves the mesh until enrolled again), or "
+            + "'ambientctl uninstall --force' with this one (it removes everything under its state and bpffs "
+            + "directories, with the same consequence), then enroll again.";
 
     /** Writes the state atomically. */
     public static void save(Path stateDir, State s) {

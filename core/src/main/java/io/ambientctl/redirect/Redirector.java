@@ -71,6 +71,15 @@ public interface Redirector extends AutoCloseable {
     default void checkRemovable() {
     }
 
+    /**
+     * Takes over in place what an older build of this mode installed ({@code fromLayout}: the layout the state
+     * records) and brings it to this build's layout, every workload redirected at every instant; idempotent (a run
+     * interrupted at any step is finished by running it again). Returns what it did, one line each.
+     */
+    default List<String> upgrade(int fromLayout) {
+        return List.of();
+    }
+
     /** What installing this mode on the node would apply, for {@code --dry-run} (null when nothing textual). */
     default String plan(Ztunnel zt, DatapathOptions options) {
         return null;

@@ -45,7 +45,9 @@ public final class Redirectors {
      * further only where there is something to find.
      */
     public static boolean traces(NodeConfig cfg) {
-        if (java.nio.file.Files.isDirectory(cfg.bpffs().resolve("maps"))) {
+        // this build's maps (Datapath.mapsDir) or layout 1's, by path: Datapath's class is not loaded for this
+        if (java.nio.file.Files.isDirectory(cfg.bpffs().resolve("layout" + State.LAYOUT).resolve("maps"))
+                || java.nio.file.Files.isDirectory(cfg.bpffs().resolve("maps"))) {
             return true;
         }
         try {

@@ -15,10 +15,20 @@ import com.fasterxml.jackson.annotation.JsonInclude;
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public final class State {
-    public static final int VERSION = 1;
+    /** The state file's version; {@link NodeState#load} migrates older ones forward (see {@link #migrate}). */
+    public static final int VERSION = 2;
+    /**
+     * The layout of the kernel objects this build installs (eBPF: the maps and their pins, ambient.h's
+     * AMBIENT_LAYOUT; netfilter: our chains' and table's rules). Layout 1: release v0.1.0.
+     */
+    public static final int LAYOUT = 2;
 
     public int version = VERSION;
     public RedirectMode mode = RedirectMode.none;
+    /** The layout of the installed mode's kernel objects; 0 while no mode is installed. */
+    public int layout;
+    /** The layout the last upgrade in place took this node from (null: never upgraded). */
+    public Integer upgradedFrom;
     public Ztunnel ztunnel;
     public boolean dnsCapture;
     public boolean failOpen;
@@ -31,6 +41,20 @@ public final class State {
     public List<Workload> workloads = new ArrayList<>();
     /** eBPF mode: what we attached, by workload key ("ztunnel" for ztunnel's side). */
     public Map<String, List<Hook>> attachments = new LinkedHashMap<>();
+
+    /**
+     * Brings a state document of an older {@code version} forward to {@link #VERSION}, in place: each step
+     * adds what that version introduced. 1 -> 2: the layout of what is installed (a version-1 file was written by
+     * release v0.1.0, whose objects are of layout 1). Fields added with defaults need no step (a missing field
+     * reads as its default).
+     */
+    static void migrate(com.fasterxml.jackson.databind.node.ObjectNode doc, int version) {
+        if (version < 2) {
+            String mode = doc.path("mode").asText("none");
+            doc.put("layout", mode.equals("none") ? 0 : 1);
+            doc.put("version", 2);
+        }
+    }
 
     public Optional<Workload> workload(String key) {
         return workloads.stream().filter(w -> w.key().equals(key)).findFirst();

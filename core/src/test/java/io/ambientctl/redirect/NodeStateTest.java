@@ -65,6 +65,45 @@ class NodeStateTest {
     }
 
     @Test
+    void aVersion1StateIsMigratedForwardAndANewerOneIsRefusedWithTheWayBack() throws Exception {
+        Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        // as release v0.1.0 writes it (state version 1: no layout field)
+        Files.writeString(dir.resolve(NodeState.FILE), "{\"version\": 1, \"mode\": \"ebpf\", \"dnsCapture\": true, "
+                + "\"failOpen\": false, \"nextId\": 3, \"workloads\": [], \"attachments\": {}}");
+        State s = NodeState.load(dir);
+        assertThat(s.version).isEqualTo(State.VERSION).isEqualTo(2);
+        assertThat(s.layout).as("v0.1.0 installs layout 1").isEqualTo(1);
+        assertThat(s.upgradedFrom).isNull();
+        assertThat(s.mode).isEqualTo(RedirectMode.ebpf);
+        assertThat(s.dnsCapture).isTrue();
+        assertThat(s.nextId).isEqualTo(3);
+        assertThat(Files.readString(dir.resolve(NodeState.FILE))).as("reading writes nothing").contains("\"version\": 1");
+        Files.writeString(dir.resolve(NodeState.FILE), "{\"version\": 1, \"mode\": \"none\"}");
+        assertThat(NodeState.load(dir).layout).as("nothing installed").isZero();
+
+        // written by a newer ambientctl: refused, with what to do
+        Files.writeString(dir.resolve(NodeState.FILE), "{\"version\": 3, \"mode\": \"ebpf\", \"layout\": 3}");
+        assertThatThrownBy(() -> NodeState.load(dir)).hasMessageContaining("version 3")
+                .hasMessageContaining("newer ambientctl").hasMessageContaining("downgrading in place is refused")
+                .hasMessageContaining("reinstall the newer ambientctl").hasMessageContaining("uninstall --force");
+        Files.writeString(dir.resolve(NodeState.FILE), "{\"version\": 2, \"mode\": \"ebpf\", \"layout\": 3}");
+        assertThatThrownBy(() -> NodeState.load(dir)).hasMessageContaining("layout 3")
+                .hasMessageContaining("downgrading in place is refused");
+        Files.writeString(dir.resolve(NodeState.FILE), "{\"mode\": \"ebpf\"}");
+        assertThatThrownBy(() -> NodeState.load(dir)).hasMessageContaining("no version");
+
+        // this version's round trip keeps the layout and where it was upgraded from
+        State now = new State();
+        now.mode = RedirectMode.nftables;
+        now.layout = State.LAYOUT;
+        now.upgradedFrom = 1;
+        NodeState.save(dir, now);
+        State back = NodeState.load(dir);
+        assertThat(back.layout).isEqualTo(State.LAYOUT);
+        assertThat(back.upgradedFrom).isEqualTo(1);
+    }
+
+    @Test
     void theLockIsExclusiveAndWaitable() throws Exception {
         try (var held = NodeState.lock(dir, Duration.ZERO)) {
             assertThatThrownBy(() -> NodeState.lock(dir, Duration.ofMillis(100)))

@@ -92,6 +92,9 @@ public interface LibBpf {
 
     int bpf_link_detach(int linkFd);
 
+    /** Replaces the program of a link in place (no moment without a program on the hook); opts may be NULL. */
+    int bpf_link_update(int linkFd, int newProgFd, Pointer opts);
+
     int bpf_prog_query(int targetFd, int type, int queryFlags, @Out int[] attachFlags, @Out int[] progIds,
                        int[] progCnt);
 

@@ -15,8 +15,8 @@ import io.ambientctl.bpf.Codecs;
 import io.ambientctl.bpf.TypedMap;
 
 /**
- * The loaded redirection datapath: its maps pinned under BPFFS/maps (reused, contents kept), its
- * programs pinned under BPFFS/progs (a pinned program with the same tag is reused, so links keep
+ * The loaded redirection datapath: its maps pinned under BPFFS/layout2/maps (reused, contents kept), its
+ * programs pinned under BPFFS/layout2/progs (a pinned program with the same tag is reused, so links keep
  * pointing at one program; a changed one is replaced), and typed views of the maps.
  */
 public final class Datapath implements AutoCloseable {
@@ -60,6 +60,7 @@ public final class Datapath implements AutoCloseable {
      * nothing loaded through the verifier, nothing created. Empty when nothing (or not all of it) is pinned.
      */
     public static java.util.Optional<Datapath> pinned(Path bpffs) {
+        refuseNewer(bpffs);
         if (!Files.isDirectory(mapsDir(bpffs)) || !Files.isDirectory(progsDir(bpffs))) {
             return java.util.Optional.empty();
         }
@@ -88,12 +89,56 @@ public final class Datapath implements AutoCloseable {
         return java.util.Optional.of(dp);
     }
 
+    /** Where this build's maps are pinned: BPFFS/layout2/maps (layout 1, release v0.1.0: BPFFS/maps). */
     public static Path mapsDir(Path bpffs) {
-        return bpffs.resolve("maps");
+        return mapsDir(bpffs, Maps.LAYOUT);
     }
 
+    /** Where this build's programs are pinned: BPFFS/layout2/progs (layout 1: BPFFS/progs). */
     public static Path progsDir(Path bpffs) {
-        return bpffs.resolve("progs");
+        return progsDir(bpffs, Maps.LAYOUT);
+    }
+
+    /** The directory of a layout's map and program pins: BPFFS itself for layout 1, BPFFS/layoutN after. */
+    public static Path layoutDir(Path bpffs, int layout) {
+        return layout <= 1 ? bpffs : bpffs.resolve("layout" + layout);
+    }
+
+    public static Path mapsDir(Path bpffs, int layout) {
+        return layoutDir(bpffs, layout).resolve("maps");
+    }
+
+    public static Path progsDir(Path bpffs, int layout) {
+        return layoutDir(bpffs, layout).resolve("progs");
+    }
+
+    /**
+     * The layouts whose map or program pins are under {@code bpffs}, in order (1: BPFFS/maps or BPFFS/progs;
+     * N: BPFFS/layoutN). Links (BPFFS/links) belong to no layout: an upgrade updates them in place.
+     */
+    public static java.util.SortedSet<Integer> layoutsPinned(Path bpffs) {
+        java.util.SortedSet<Integer> out = new java.util.TreeSet<>();
+        if (Files.isDirectory(mapsDir(bpffs, 1)) || Files.isDirectory(progsDir(bpffs, 1))) {
+            out.add(1);
+        }
+        if (Files.isDirectory(bpffs)) {
+            try (var s = Files.list(bpffs)) {
+                s.map(p -> p.getFileName().toString()).filter(n -> n.matches("layout[0-9]{1,6}"))
+                        .forEach(n -> out.add(Integer.parseInt(n.substring(6))));
+            } catch (IOException e) {
+                throw new IllegalStateException("cannot list " + bpffs + ": " + e.getMessage(), e);
+            }
+        }
+        return out;
+    }
+
+    /** Refuses pins of a layout newer than this build's (a downgrade): nothing is loaded over them. */
+    public static void refuseNewer(Path bpffs) {
+        java.util.SortedSet<Integer> pinned = layoutsPinned(bpffs);
+        if (!pinned.isEmpty() && pinned.last() > Maps.LAYOUT) {
+            throw io.ambientctl.redirect.NodeState.newerLayout("the eBPF pins under " + bpffs + " are of",
+                    pinned.last());
+        }
     }
 
     public static Path linksDir(Path bpffs) {
@@ -103,8 +148,10 @@ public final class Datapath implements AutoCloseable {
     /** Loads (or reuses) the datapath under {@code bpffs}. */
     public static Datapath open(Path bpffs) {
         io.ambientctl.redirect.NodeConfig.requireBpffs(bpffs);
+        refuseNewer(bpffs);
         try {
-            for (Path d : List.of(bpffs, mapsDir(bpffs), progsDir(bpffs), linksDir(bpffs))) {
+            for (Path d : List.of(bpffs, layoutDir(bpffs, Maps.LAYOUT), mapsDir(bpffs), progsDir(bpffs),
+                    linksDir(bpffs))) {
                 if (!Files.isDirectory(d)) {
                     Files.createDirectories(d);
                     Files.setPosixFilePermissions(d, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));

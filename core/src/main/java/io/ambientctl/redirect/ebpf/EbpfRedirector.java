@@ -541,6 +541,15 @@ public final class EbpfRedirector implements Redirector {
     @Override
     public List<String> reconcile(boolean dryRun) {
         List<String> out = new ArrayList<>();
+        if (state.layout >= Maps.LAYOUT && (Files.isDirectory(Datapath.mapsDir(cfg.bpffs(), 1))
+                || Files.isDirectory(Datapath.progsDir(cfg.bpffs(), 1)))) {
+            // an upgrade that failed while removing them: no hook runs those programs any more
+            out.add("remove layout 1 pins left by an upgrade (" + Datapath.mapsDir(cfg.bpffs(), 1) + ", "
+                    + Datapath.progsDir(cfg.bpffs(), 1) + ")");
+            if (!dryRun) {
+                LayoutUpgrade.removeLayout1(cfg.bpffs());
+            }
+        }
         if (!Files.isDirectory(Datapath.mapsDir(cfg.bpffs()))) {
             return out;
         }
@@ -603,6 +612,7 @@ public final class EbpfRedirector implements Redirector {
     @Override
     public boolean present() {
         return Files.exists(Datapath.mapsDir(cfg.bpffs())) || Files.exists(Datapath.linksDir(cfg.bpffs()))
+                || Files.exists(Datapath.mapsDir(cfg.bpffs(), 1)) || Files.exists(Datapath.progsDir(cfg.bpffs(), 1))
                 || !state.attachments.isEmpty();
     }
 
@@ -717,6 +727,43 @@ public final class EbpfRedirector implements Redirector {
     /** Workload ids of the bench's synthetic entries (never given to a real workload). */
     private static final int BENCH_ID = 100_000_000;
 
+    /**
+     * Takes over the datapath an older build pinned (layout {@code fromLayout}) in place: see {@link LayoutUpgrade}.
+     * A node without layout 1 pins (nothing of the eBPF mode installed, or an upgrade that got as far as removing
+     * them) only needs the hooks' programs replaced, which the same steps do.
+     */
+    @Override
+    public List<String> upgrade(int fromLayout) {
+        requireWritable();
+        if (fromLayout >= Maps.LAYOUT) {
+            return List.of();
+        }
+        if (fromLayout != 1) {
+            throw new IllegalStateException("the eBPF mode upgrades from layout 1 only, the state records layout "
+                    + fromLayout);
+        }
+        Datapath d = datapath();
+        try {
+            return LayoutUpgrade.from1(cfg, state, d);
+        } catch (RuntimeException e) {
+            if (e.getCause() == null || e.getCause().getSuppressed().length == 0) {
+                // every hook has its old program again: the layout 2 pins go, the node is on layout 1 alone
+                try {
+                    close();
+                    LayoutUpgrade.removePins(Datapath.layoutDir(cfg.bpffs(), Maps.LAYOUT));
+                } catch (RuntimeException ex) {
+                    e.addSuppressed(ex);
+                }
+            }
+            throw e;
+        }
+    }
+
+    /** The layouts whose pins are under BPFFS (1: an older build's, not upgraded yet). */
+    public java.util.SortedSet<Integer> layoutsPinned() {
+        return Datapath.layoutsPinned(cfg.bpffs());
+    }
+
     @Override
     public void checkRemovable() {
         state.attachments.values().forEach(hs -> Pins.requireAllUnder(cfg.bpffs(), hs));
@@ -742,9 +789,10 @@ public final class EbpfRedirector implements Redirector {
         }
     }
 
-    /** Removes the pin tree of the datapath (links, programs, maps). */
+    /** Removes the pin tree of the datapath (links, programs, maps; this build's layout and layout 1's). */
     public static void removePins(Path bpffs) {
-        for (Path dir : List.of(Datapath.linksDir(bpffs), Datapath.progsDir(bpffs), Datapath.mapsDir(bpffs))) {
+        for (Path dir : List.of(Datapath.linksDir(bpffs), Datapath.progsDir(bpffs), Datapath.mapsDir(bpffs),
+                Datapath.progsDir(bpffs, 1), Datapath.mapsDir(bpffs, 1), Datapath.layoutDir(bpffs, Maps.LAYOUT))) {
             if (!Files.isDirectory(dir)) {
                 continue;
             }
@@ -759,6 +807,12 @@ public final class EbpfRedirector implements Redirector {
                 Files.deleteIfExists(dir);
             } catch (IOException e) {
                 throw new IllegalStateException("cannot remove pins under " + dir + ": " + e.getMessage(), e);
+            }
+        }
+        // the pins of any other layout (a newer build's, removed by 'uninstall --force')
+        for (int layout : Datapath.layoutsPinned(bpffs)) {
+            if (layout > 1) {
+                LayoutUpgrade.removePins(Datapath.layoutDir(bpffs, layout));
             }
         }
         try {

@@ -13,6 +13,13 @@ import io.ambientctl.net.Mac;
 
 /** The datapath's map layouts; mirrors bpf/src/ambient.h (keep both in step). */
 public final class Maps {
+    /** AMBIENT_LAYOUT: the layout of the maps and pins (layout 1: release v0.1.0). */
+    public static final int LAYOUT = 2;
+    /** AMBIENT_DROP_REASONS, and the index of fail-closed drops. */
+    public static final int DROP_REASONS = 8;
+    public static final int DROP_NO_ZTUNNEL = 1;
+    /** Bytes of struct workload_counters per CPU. */
+    public static final int COUNTERS_SIZE = 8 * (4 + DROP_REASONS);
     public static final String WORKLOADS = "ambient_workloads";
     public static final String ZTUNNEL = "ambient_ztunnel";
     public static final String NODE_ADDRS = "ambient_node_addrs";
@@ -104,21 +111,26 @@ public final class Maps {
 
     public static final Codec<Integer> NODE_ADDR_INFO = Codecs.U32;
 
-    /** Per-CPU counters: encodes zeros on every CPU, decodes the sum over CPUs. */
+    /**
+     * Per-CPU counters: encodes the totals on CPU 0 (zeros elsewhere), decodes the sum over CPUs; dropped packets
+     * are drops[DROP_NO_ZTUNNEL] (the only drop layout 1 counted), summed over every reason when decoded.
+     */
     public static Codec<Counters> counters() {
         int cpus = LibbpfInfo.possibleCpus();
         return new Codec<>() {
             @Override
             public int size() {
-                return 40 * cpus;
+                return COUNTERS_SIZE * cpus;
             }
 
             @Override
             public byte[] encode(Counters c) {
-                ByteBuffer bb = Codecs.buffer(40 * cpus);
-                bb.putLong(c.outPackets()).putLong(c.outBytes()).putLong(c.inPackets()).putLong(c.inBytes())
-                        .putLong(c.droppedPackets());
-                return bb.array(); // the totals on CPU 0, zeros elsewhere
+                ByteBuffer bb = Codecs.buffer(COUNTERS_SIZE * cpus);
+                bb.putLong(c.outPackets()).putLong(c.outBytes()).putLong(c.inPackets()).putLong(c.inBytes());
+                for (int r = 0; r < DROP_REASONS; r++) {
+                    bb.putLong(r == DROP_NO_ZTUNNEL ? c.droppedPackets() : 0);
+                }
+                return bb.array();
             }
 
             @Override
@@ -126,8 +138,11 @@ public final class Maps {
                 ByteBuffer bb = Codecs.wrap(b);
                 long[] sum = new long[5];
                 for (int cpu = 0; cpu < cpus; cpu++) {
-                    for (int i = 0; i < 5; i++) {
+                    for (int i = 0; i < 4; i++) {
                         sum[i] += bb.getLong();
+                    }
+                    for (int r = 0; r < DROP_REASONS; r++) {
+                        sum[4] += bb.getLong();
                     }
                 }
                 return new Counters(sum[0], sum[1], sum[2], sum[3], sum[4]);

@@ -213,6 +213,44 @@ public final class IptablesRedirector implements Redirector {
         }
     }
 
+    /**
+     * Replaces the rules an older build installed by this build's, in each namespace and family with one
+     * iptables-restore --noflush call whose table block is one commit ({@link RuleSwap}): our chains refilled,
+     * the jumps into them swapped, chains this build no longer has removed. The sets keep their members; the
+     * node's policy routing is made sure of first (this build's rule and route added before the rules that use them,
+     * an older build's rule of another mark removed only after the swap).
+     */
+    @Override
+    public List<String> upgrade(int fromLayout) {
+        requireWritable();
+        List<String> did = new ArrayList<>();
+        DatapathOptions o = state.options();
+        inZtunnel(state.ztunnel, ns -> ns.run(() -> {
+            ipset(Rules.createSets());
+            ZtunnelRouting.ensureHere();
+            for (boolean v6 : new boolean[] {false, true}) {
+                restore(v6, RuleSwap.swap(save(v6), Rules.ztunnel(v6, o, true)));
+            }
+        }));
+        cfg.nodeNetns().run(() -> {
+            ipset(Rules.createSets());
+            // this build's rule first (the older one stays while the older rules still mark with its mark)
+            NodeRouting.ensureHere(state.ztunnel, o.markBit(), false);
+            for (boolean v6 : new boolean[] {false, true}) {
+                restore(v6, RuleSwap.swap(save(v6), Rules.node(v6, state.ztunnel, o, true)));
+            }
+            NodeRouting.removeOthersHere(o.markBit());
+        });
+        did.add("replaced the iptables rules of layout " + fromLayout + " by this version's, one iptables-restore "
+                + "commit per namespace and family (node" + (state.ztunnel != null ? ", ztunnel's" : "") + ")");
+        return did;
+    }
+
+    /** iptables-save of this namespace, one family. */
+    private String save(boolean v6) {
+        return Exec.run(List.of(backend().tool(v6, "save"))).check().stdout();
+    }
+
     @Override
     public void uninstallZtunnel(Ztunnel zt, DatapathOptions o) {
         requireWritable();

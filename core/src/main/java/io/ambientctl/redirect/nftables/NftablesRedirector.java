@@ -199,6 +199,29 @@ public final class NftablesRedirector implements Redirector {
         }
     }
 
+    /**
+     * Replaces the table an older build installed by this build's, in each namespace in one transaction: the table
+     * deleted and made again, with its chain, rules, sets and the enrolled addresses (nft's atomic reload: a packet
+     * meets the old table or the new, never none). The policy routing is made sure of first.
+     */
+    @Override
+    public List<String> upgrade(int fromLayout) {
+        requireWritable();
+        List<String> ips = enrolledIps();
+        DatapathOptions o = state.options();
+        inZtunnel(state.ztunnel, ns -> ns.run(() -> {
+            ZtunnelRouting.ensureHere();
+            apply(NftRules.removal() + NftRules.ztunnel(o) + NftRules.addElements(ips));
+        }));
+        cfg.nodeNetns().run(() -> {
+            NodeRouting.ensureHere(state.ztunnel, o.markBit(), false); // the older mark's rule goes after the swap
+            apply(NftRules.removal() + NftRules.node(state.ztunnel, o) + NftRules.addElements(ips));
+            NodeRouting.removeOthersHere(o.markBit());
+        });
+        return List.of("replaced the nftables table of layout " + fromLayout + " by this version's, one transaction "
+                + "per namespace (node" + (state.ztunnel != null ? ", ztunnel's" : "") + ")");
+    }
+
     @Override
     public void uninstallZtunnel(Ztunnel zt, DatapathOptions o) {
         requireWritable();
