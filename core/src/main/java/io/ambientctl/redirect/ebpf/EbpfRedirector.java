@@ -323,7 +323,7 @@ public final class EbpfRedirector implements Redirector {
                     }
                 }
                 Maps.WorkloadInfo info = new Maps.WorkloadInfo(w.hostIfindex(), w.id(), Mac.parse(w.podMac()),
-                        Maps.WORKLOAD_F_ENROLLED);
+                        Maps.workloadFlags(dnsCaptureOptOut(w)));
                 for (String ip : w.ips()) {
                     InetAddress a = IpAddrs.parse(ip);
                     Faults.step("map-update");
@@ -358,6 +358,14 @@ public final class EbpfRedirector implements Redirector {
     /** The hooks of {@code hooks} whose slot is not among {@code others}. */
     private static List<Hook> newSlots(List<Hook> hooks, List<Hook> others) {
         return hooks.stream().filter(h -> others.stream().noneMatch(h::sameSlot)).toList();
+    }
+
+    /**
+     * Whether the workload opted out of DNS capture (WORKLOAD_F_NO_DNS_CAPTURE). The Workload record does not
+     * carry the opt-out on this branch (the state field comes with the coex branch): false until it does.
+     */
+    private static boolean dnsCaptureOptOut(Workload w) {
+        return false;
     }
 
     @Override
