@@ -630,6 +630,16 @@ public final class EbpfRedirector implements Redirector {
     }
 
     @Override
+    public io.ambientctl.observe.Monitor monitor(io.ambientctl.observe.MonitorOptions options) {
+        return new EbpfMonitor(datapath(), cfg, state, options);
+    }
+
+    @Override
+    public io.ambientctl.observe.Explanation explain(io.ambientctl.observe.Probe probe) {
+        return new EbpfExplainer(datapath(), cfg, state).explain(probe);
+    }
+
+    @Override
     public List<Table> tables(String only, boolean raw) {
         return MapDecoder.tables(cfg.bpffs(), cfg, state, only, raw);
     }
