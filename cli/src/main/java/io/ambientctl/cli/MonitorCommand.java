@@ -34,9 +34,11 @@ import picocli.CommandLine.Option;
         footerHeading = "%nExamples:%n", footer = {"  ambientctl monitor", "  ambientctl monitor --drops",
             "  ambientctl monitor --pod default/web --proto tcp -o json", "  ambientctl monitor --every-packet --count 20"})
 public class MonitorCommand extends BaseCommand implements Callable<Integer> {
-    /** One JSON object per line: no indentation. */
-    private static final com.fasterxml.jackson.databind.ObjectWriter LINE = Json.MAPPER.writer()
-            .without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT);
+    /** One JSON object per line: no indentation (Jackson loaded only when the command runs, not for --help). */
+    private static final class Line {
+        static final com.fasterxml.jackson.databind.ObjectWriter WRITER = Json.MAPPER.writer()
+                .without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT);
+    }
 
     @Option(names = "--pod", paramLabel = "NS/NAME", description = "Only this enrolled Pod's decisions.")
     String pod;
@@ -123,7 +125,7 @@ public class MonitorCommand extends BaseCommand implements Callable<Integer> {
         s.put("rateLimited", summary.rateLimited());
         s.put("lost", summary.lost());
         if (json) {
-            out().println(LINE.writeValueAsString(Map.of("summary", s)));
+            out().println(Line.WRITER.writeValueAsString(Map.of("summary", s)));
             out().flush();
         } else {
             err().println("ambientctl: " + shown[0] + " shown of " + summary.decisions() + " reported; "
@@ -137,7 +139,7 @@ public class MonitorCommand extends BaseCommand implements Callable<Integer> {
     private void print(Decision d, boolean json) {
         if (json) {
             try {
-                out().println(LINE.writeValueAsString(d));
+                out().println(Line.WRITER.writeValueAsString(d));
             } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
                 throw new IllegalStateException(e);
             }

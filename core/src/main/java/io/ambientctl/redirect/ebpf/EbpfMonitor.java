@@ -38,6 +38,7 @@ final class EbpfMonitor implements Monitor {
     private final long wallMinusMonoNs;
     private final Maps.MonitorStats start;
     private long lastRefresh;
+    private long stateReadNs;
     private long decisions;
     private Consumer<Decision> sink;
 
@@ -104,7 +105,7 @@ final class EbpfMonitor implements Monitor {
                 return null;
             }
         }
-        String workload = e.workloadId() == 0 ? null : names.getOrDefault(e.workloadId(), "id " + e.workloadId());
+        String workload = e.workloadId() == 0 ? null : name(e.workloadId());
         Integer listener = e.hook() == Maps.HOOK_ZTUNNEL_CAPTURE && e.target() != 0 ? e.target() : null;
         String target = null;
         if (e.hook() != Maps.HOOK_ZTUNNEL_CAPTURE && e.target() != 0) {
@@ -117,6 +118,21 @@ final class EbpfMonitor implements Monitor {
                 endpoint(e.src(), e.sport(), e.proto()), endpoint(e.dst(), e.dport(), e.proto()),
                 decisionName(e.decision()), reason, listener, target,
                 e.err() == 0 ? null : e.err(), e.proto() == 6 ? tcpFlags(e.tcpFlags()) : null, e.len());
+    }
+
+    /** The workload's key; a workload enrolled since the start is looked up in the state again (once a second). */
+    private String name(int id) {
+        String n = names.get(id);
+        if (n == null && Clock.monotonicNs() - stateReadNs >= MonitorOptions.LEASE_REFRESH_NS) {
+            stateReadNs = Clock.monotonicNs();
+            try {
+                io.ambientctl.redirect.NodeState.load(cfg.stateDir()).workloads.forEach(w -> names.put(w.id(), w.key()));
+            } catch (RuntimeException ex) {
+                // the state is being rewritten: the id stands for now
+            }
+            n = names.get(id);
+        }
+        return n != null ? n : "id " + id;
     }
 
     private String ifname(int ifindex) {
