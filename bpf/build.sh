@@ -20,3 +20,8 @@ for c in "$src"/*.bpf.c; do
   clang -O2 -g -target bpf -Wall -Werror -I"$src" -I"$arch_inc" -c "$c" -o "$o"
   # keep the object deterministic in size: strip nothing, BTF is needed for maps and CO-RE
 done
+# The redirection without the monitor (no ring buffer: kernels < 5.8); the loader picks by a probe.
+c="$src/redirect.bpf.c" o="$out/redirect-nomonitor.bpf.o"
+if ! { [ "$o" -nt "$c" ] && [ "$o" -nt "$src/ambient.h" ]; }; then
+  clang -O2 -g -target bpf -Wall -Werror -DAMBIENT_NO_MONITOR -I"$src" -I"$arch_inc" -c "$c" -o "$o"
+fi

@@ -162,6 +162,8 @@ function _complete_ambientctl() {
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} mode" ];    then _picocli_ambientctl; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} status" ];    then _picocli_ambientctl; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} inspect" ];    then _picocli_ambientctl; return $?; fi
+  if [ "${COMP_LINE}" = "${COMP_WORDS[0]} monitor" ];    then _picocli_ambientctl; return $?; fi
+  if [ "${COMP_LINE}" = "${COMP_WORDS[0]} explain" ];    then _picocli_ambientctl; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} repair" ];    then _picocli_ambientctl; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} uninstall" ];    then _picocli_ambientctl; return $?; fi
   if [ "${COMP_LINE}" = "${COMP_WORDS[0]} agent" ];    then _picocli_ambientctl; return $?; fi
@@ -193,49 +195,53 @@ function _complete_ambientctl() {
   local cmds5=(mode)
   local cmds6=(status)
   local cmds7=(inspect)
-  local cmds8=(repair)
-  local cmds9=(uninstall)
-  local cmds10=(agent)
-  local cmds11=(lab)
-  local cmds12=(demo)
-  local cmds13=(bench)
-  local cmds14=(shell)
-  local cmds15=(completion)
-  local cmds16=(help)
-  local cmds17=(ztunnel set)
-  local cmds18=(ztunnel show)
-  local cmds19=(ztunnel unset)
-  local cmds20=(mode show)
-  local cmds21=(mode set)
-  local cmds22=(inspect programs)
-  local cmds23=(inspect maps)
-  local cmds24=(inspect nftables)
-  local cmds25=(inspect pod)
-  local cmds26=(lab up)
-  local cmds27=(lab down)
-  local cmds28=(lab status)
+  local cmds8=(monitor)
+  local cmds9=(explain)
+  local cmds10=(repair)
+  local cmds11=(uninstall)
+  local cmds12=(agent)
+  local cmds13=(lab)
+  local cmds14=(demo)
+  local cmds15=(bench)
+  local cmds16=(shell)
+  local cmds17=(completion)
+  local cmds18=(help)
+  local cmds19=(ztunnel set)
+  local cmds20=(ztunnel show)
+  local cmds21=(ztunnel unset)
+  local cmds22=(mode show)
+  local cmds23=(mode set)
+  local cmds24=(inspect programs)
+  local cmds25=(inspect maps)
+  local cmds26=(inspect nftables)
+  local cmds27=(inspect pod)
+  local cmds28=(lab up)
+  local cmds29=(lab down)
+  local cmds30=(lab status)
 
-  if CompWordsContainsArray "${cmds28[@]}"; then _picocli_ambientctl_lab_status; return $?; fi
-  if CompWordsContainsArray "${cmds27[@]}"; then _picocli_ambientctl_lab_down; return $?; fi
-  if CompWordsContainsArray "${cmds26[@]}"; then _picocli_ambientctl_lab_up; return $?; fi
-  if CompWordsContainsArray "${cmds25[@]}"; then _picocli_ambientctl_inspect_pod; return $?; fi
-  if CompWordsContainsArray "${cmds24[@]}"; then _picocli_ambientctl_inspect_nftables; return $?; fi
-  if CompWordsContainsArray "${cmds23[@]}"; then _picocli_ambientctl_inspect_maps; return $?; fi
-  if CompWordsContainsArray "${cmds22[@]}"; then _picocli_ambientctl_inspect_programs; return $?; fi
-  if CompWordsContainsArray "${cmds21[@]}"; then _picocli_ambientctl_mode_set; return $?; fi
-  if CompWordsContainsArray "${cmds20[@]}"; then _picocli_ambientctl_mode_show; return $?; fi
-  if CompWordsContainsArray "${cmds19[@]}"; then _picocli_ambientctl_ztunnel_unset; return $?; fi
-  if CompWordsContainsArray "${cmds18[@]}"; then _picocli_ambientctl_ztunnel_show; return $?; fi
-  if CompWordsContainsArray "${cmds17[@]}"; then _picocli_ambientctl_ztunnel_set; return $?; fi
-  if CompWordsContainsArray "${cmds16[@]}"; then _picocli_ambientctl_help; return $?; fi
-  if CompWordsContainsArray "${cmds15[@]}"; then _picocli_ambientctl_completion; return $?; fi
-  if CompWordsContainsArray "${cmds14[@]}"; then _picocli_ambientctl_shell; return $?; fi
-  if CompWordsContainsArray "${cmds13[@]}"; then _picocli_ambientctl_bench; return $?; fi
-  if CompWordsContainsArray "${cmds12[@]}"; then _picocli_ambientctl_demo; return $?; fi
-  if CompWordsContainsArray "${cmds11[@]}"; then _picocli_ambientctl_lab; return $?; fi
-  if CompWordsContainsArray "${cmds10[@]}"; then _picocli_ambientctl_agent; return $?; fi
-  if CompWordsContainsArray "${cmds9[@]}"; then _picocli_ambientctl_uninstall; return $?; fi
-  if CompWordsContainsArray "${cmds8[@]}"; then _picocli_ambientctl_repair; return $?; fi
+  if CompWordsContainsArray "${cmds30[@]}"; then _picocli_ambientctl_lab_status; return $?; fi
+  if CompWordsContainsArray "${cmds29[@]}"; then _picocli_ambientctl_lab_down; return $?; fi
+  if CompWordsContainsArray "${cmds28[@]}"; then _picocli_ambientctl_lab_up; return $?; fi
+  if CompWordsContainsArray "${cmds27[@]}"; then _picocli_ambientctl_inspect_pod; return $?; fi
+  if CompWordsContainsArray "${cmds26[@]}"; then _picocli_ambientctl_inspect_nftables; return $?; fi
+  if CompWordsContainsArray "${cmds25[@]}"; then _picocli_ambientctl_inspect_maps; return $?; fi
+  if CompWordsContainsArray "${cmds24[@]}"; then _picocli_ambientctl_inspect_programs; return $?; fi
+  if CompWordsContainsArray "${cmds23[@]}"; then _picocli_ambientctl_mode_set; return $?; fi
+  if CompWordsContainsArray "${cmds22[@]}"; then _picocli_ambientctl_mode_show; return $?; fi
+  if CompWordsContainsArray "${cmds21[@]}"; then _picocli_ambientctl_ztunnel_unset; return $?; fi
+  if CompWordsContainsArray "${cmds20[@]}"; then _picocli_ambientctl_ztunnel_show; return $?; fi
+  if CompWordsContainsArray "${cmds19[@]}"; then _picocli_ambientctl_ztunnel_set; return $?; fi
+  if CompWordsContainsArray "${cmds18[@]}"; then _picocli_ambientctl_help; return $?; fi
+  if CompWordsContainsArray "${cmds17[@]}"; then _picocli_ambientctl_completion; return $?; fi
+  if CompWordsContainsArray "${cmds16[@]}"; then _picocli_ambientctl_shell; return $?; fi
+  if CompWordsContainsArray "${cmds15[@]}"; then _picocli_ambientctl_bench; return $?; fi
+  if CompWordsContainsArray "${cmds14[@]}"; then _picocli_ambientctl_demo; return $?; fi
+  if CompWordsContainsArray "${cmds13[@]}"; then _picocli_ambientctl_lab; return $?; fi
+  if CompWordsContainsArray "${cmds12[@]}"; then _picocli_ambientctl_agent; return $?; fi
+  if CompWordsContainsArray "${cmds11[@]}"; then _picocli_ambientctl_uninstall; return $?; fi
+  if CompWordsContainsArray "${cmds10[@]}"; then _picocli_ambientctl_repair; return $?; fi
+  if CompWordsContainsArray "${cmds9[@]}"; then _picocli_ambientctl_explain; return $?; fi
+  if CompWordsContainsArray "${cmds8[@]}"; then _picocli_ambientctl_monitor; return $?; fi
   if CompWordsContainsArray "${cmds7[@]}"; then _picocli_ambientctl_inspect; return $?; fi
   if CompWordsContainsArray "${cmds6[@]}"; then _picocli_ambientctl_status; return $?; fi
   if CompWordsContainsArray "${cmds5[@]}"; then _picocli_ambientctl_mode; return $?; fi
@@ -255,7 +261,7 @@ function _picocli_ambientctl() {
   local curr_word=${COMP_WORDS[COMP_CWORD]}
   local prev_word=${COMP_WORDS[COMP_CWORD-1]}
 
-  local commands="version preflight ztunnel enroll unenroll mode status inspect repair uninstall agent lab demo bench shell completion help"
+  local commands="version preflight ztunnel enroll unenroll mode status inspect monitor explain repair uninstall agent lab demo bench shell completion help"
   local flag_opts="'-v' '--verbose' '-q' '--quiet' '--stacktrace' '-h' '--help' '-V' '--version'"
   local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values
@@ -831,6 +837,171 @@ function _picocli_ambientctl_inspect() {
   type compopt &>/dev/null && compopt +o default
 
   case ${prev_word} in
+    '-o'|'--output')
+      local IFS=$'\n'
+      COMPREPLY=( $( compReplyArray "${FORMAT_option_args[@]}" ) )
+      return $?
+      ;;
+    '--bpffs')
+      local IFS=$'\n'
+      type compopt &>/dev/null && compopt -o filenames
+      COMPREPLY=( $( compgen -f -- "${curr_word}" ) ) # files
+      return $?
+      ;;
+    '--state-dir')
+      local IFS=$'\n'
+      type compopt &>/dev/null && compopt -o filenames
+      COMPREPLY=( $( compgen -f -- "${curr_word}" ) ) # files
+      return $?
+      ;;
+    '--kubeconfig')
+      local IFS=$'\n'
+      type compopt &>/dev/null && compopt -o filenames
+      COMPREPLY=( $( compgen -f -- "${curr_word}" ) ) # files
+      return $?
+      ;;
+    '--context')
+      return
+      ;;
+    '--node')
+      return
+      ;;
+    '--ztunnel-namespace')
+      return
+      ;;
+    '--node-netns')
+      local IFS=$'\n'
+      COMPREPLY=( $( compReplyArray "${NETNS_option_args[@]}" ) )
+      return $?
+      ;;
+    '--lab')
+      return
+      ;;
+  esac
+
+  if [[ "${curr_word}" == -* ]]; then
+    COMPREPLY=( $(compgen -W "${flag_opts} ${arg_opts}" -- "${curr_word}") )
+  else
+    local positionals=""
+    local IFS=$'\n'
+    COMPREPLY=( $(compgen -W "${commands// /$'\n'}${IFS}${positionals}" -- "${curr_word}") )
+  fi
+}
+
+# Generates completions for the options and subcommands of the `monitor` subcommand.
+function _picocli_ambientctl_monitor() {
+  # Get completion data
+  local curr_word=${COMP_WORDS[COMP_CWORD]}
+  local prev_word=${COMP_WORDS[COMP_CWORD-1]}
+
+  local commands=""
+  local flag_opts="'--drops' '--every-packet' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
+  local arg_opts="'--pod' '--netns' '--proto' '--count' '--duration' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
+  local NAMEPATH_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --netns values
+  local FORMAT_option_args=("table" "json" "yaml") # --output values
+  local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
+
+  type compopt &>/dev/null && compopt +o default
+
+  case ${prev_word} in
+    '--pod')
+      return
+      ;;
+    '--netns')
+      local IFS=$'\n'
+      COMPREPLY=( $( compReplyArray "${NAMEPATH_option_args[@]}" ) )
+      return $?
+      ;;
+    '--proto')
+      return
+      ;;
+    '--count')
+      return
+      ;;
+    '--duration')
+      return
+      ;;
+    '-o'|'--output')
+      local IFS=$'\n'
+      COMPREPLY=( $( compReplyArray "${FORMAT_option_args[@]}" ) )
+      return $?
+      ;;
+    '--bpffs')
+      local IFS=$'\n'
+      type compopt &>/dev/null && compopt -o filenames
+      COMPREPLY=( $( compgen -f -- "${curr_word}" ) ) # files
+      return $?
+      ;;
+    '--state-dir')
+      local IFS=$'\n'
+      type compopt &>/dev/null && compopt -o filenames
+      COMPREPLY=( $( compgen -f -- "${curr_word}" ) ) # files
+      return $?
+      ;;
+    '--kubeconfig')
+      local IFS=$'\n'
+      type compopt &>/dev/null && compopt -o filenames
+      COMPREPLY=( $( compgen -f -- "${curr_word}" ) ) # files
+      return $?
+      ;;
+    '--context')
+      return
+      ;;
+    '--node')
+      return
+      ;;
+    '--ztunnel-namespace')
+      return
+      ;;
+    '--node-netns')
+      local IFS=$'\n'
+      COMPREPLY=( $( compReplyArray "${NETNS_option_args[@]}" ) )
+      return $?
+      ;;
+    '--lab')
+      return
+      ;;
+  esac
+
+  if [[ "${curr_word}" == -* ]]; then
+    COMPREPLY=( $(compgen -W "${flag_opts} ${arg_opts}" -- "${curr_word}") )
+  else
+    local positionals=""
+    local IFS=$'\n'
+    COMPREPLY=( $(compgen -W "${commands// /$'\n'}${IFS}${positionals}" -- "${curr_word}") )
+  fi
+}
+
+# Generates completions for the options and subcommands of the `explain` subcommand.
+function _picocli_ambientctl_explain() {
+  # Get completion data
+  local curr_word=${COMP_WORDS[COMP_CWORD]}
+  local prev_word=${COMP_WORDS[COMP_CWORD-1]}
+
+  local commands=""
+  local flag_opts="'--udp' '-h' '--help' '-V' '--version' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
+  local arg_opts="'-n' '--namespace' '--netns' '--ip' '--to' '-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
+  local NAMEPATH_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --netns values
+  local FORMAT_option_args=("table" "json" "yaml") # --output values
+  local NETNS_option_args=($(ls -1 /var/run/netns 2>/dev/null)) # --node-netns values
+
+  type compopt &>/dev/null && compopt +o default
+
+  case ${prev_word} in
+    '-n'|'--namespace')
+      return
+      ;;
+    '--netns')
+      local IFS=$'\n'
+      COMPREPLY=( $( compReplyArray "${NAMEPATH_option_args[@]}" ) )
+      return $?
+      ;;
+    '--ip')
+      return
+      ;;
+    '--to')
+      return
+      ;;
     '-o'|'--output')
       local IFS=$'\n'
       COMPREPLY=( $( compReplyArray "${FORMAT_option_args[@]}" ) )
@@ -1494,7 +1665,7 @@ function _picocli_ambientctl_help() {
   local curr_word=${COMP_WORDS[COMP_CWORD]}
   local prev_word=${COMP_WORDS[COMP_CWORD-1]}
 
-  local commands="version preflight ztunnel enroll unenroll mode status inspect repair uninstall agent lab demo bench shell completion"
+  local commands="version preflight ztunnel enroll unenroll mode status inspect monitor explain repair uninstall agent lab demo bench shell completion"
   local flag_opts="'-h' '--help' '-v' '--verbose' '-q' '--quiet' '--stacktrace'"
   local arg_opts="'-o' '--output' '--bpffs' '--state-dir' '--kubeconfig' '--context' '--node' '--ztunnel-namespace' '--node-netns' '--lab'"
   local FORMAT_option_args=("table" "json" "yaml") # --output values

@@ -8,8 +8,13 @@
  *   ambient_ztunnel_capture  TC ingress of eth0 inside ztunnel's netns: bpf_sk_assign to the socket or the
  *                            transparent listener (15001 / 15006 / 15008 / 15053), mark for local delivery
  *
- * Every program records its decision in skb->cb[0] (AMBIENT_CB_*) and the redirect target in cb[1]:
- * BPF_PROG_TEST_RUN returns both, so tests can assert where a packet would have gone.
+ * Every program records its decision in skb->cb[0] (AMBIENT_CB_*), the redirect target in cb[1], the
+ * reason (AMBIENT_PASS_* / AMBIENT_DROP_*) in cb[2] and a failed helper's errno in cb[3]: BPF_PROG_TEST_RUN
+ * returns them, so tests and `ambientctl explain` see where a packet would have gone and why. An input with
+ * cb[4] == AMBIENT_EXPLAIN_MAGIC moves no counter and emits no event.
+ *
+ * Built twice: with the monitor (default; ambient_monitor lease + ambient_events ring buffer, kernels >= 5.8)
+ * and with -DAMBIENT_NO_MONITOR (redirect-nomonitor.bpf.o) for kernels without ring buffers.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -21,12 +26,9 @@
 #include <bpf/bpf_endian.h>
 #include "ambient.h"
 
-#define AMBIENT_CB_PASS      0
-#define AMBIENT_CB_OUTBOUND  1
-#define AMBIENT_CB_INBOUND   2
-#define AMBIENT_CB_BYPASS    3
-#define AMBIENT_CB_ASSIGNED  4
-#define AMBIENT_CB_DROP      5
+#ifndef AMBIENT_NO_MONITOR
+#define AMBIENT_MONITOR 1
+#endif
 
 #define DNS_PORT 53
 
@@ -65,6 +67,27 @@ struct {
 	__type(key, __u32);
 	__type(value, struct settings);
 } ambient_settings SEC(".maps");
+
+#ifdef AMBIENT_MONITOR
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct monitor_lease);
+} ambient_monitor SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct monitor_cpu);
+} ambient_mon_cpu SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} ambient_events SEC(".maps");
+#endif
 
 struct pkt {
 	struct ip_key src;
@@ -138,38 +161,158 @@ static __always_inline int dns_captured(struct ztunnel_info *zt)
 	return zt && (zt->flags & ZTUNNEL_F_DNS_CAPTURE);
 }
 
-static __always_inline struct workload_counters *counters(__u32 id)
+/* Port-53 traffic of this workload passes: DNS capture off node-wide, or the workload opted out. */
+static __always_inline int dns_passes(struct ztunnel_info *zt, struct workload_info *w)
 {
+	return !dns_captured(zt) || (w->flags & WORKLOAD_F_NO_DNS_CAPTURE);
+}
+
+/* An explain run (BPF_PROG_TEST_RUN with the marker): decide, but count nothing and report nothing. */
+static __always_inline int explaining(struct __sk_buff *skb)
+{
+	return skb->cb[4] == AMBIENT_EXPLAIN_MAGIC;
+}
+
+static __always_inline struct workload_counters *counters(struct __sk_buff *skb, __u32 id)
+{
+	if (explaining(skb))
+		return 0;
 	return bpf_map_lookup_elem(&ambient_counters, &id);
 }
 
-static __always_inline int decide(struct __sk_buff *skb, __u32 how, __u32 target)
+/* What one decision is about: the hook, the parsed packet, the workload (id 0: none), the direction. */
+struct where {
+	struct pkt *p;
+	__u32 wid;
+	__u8 hook;
+	__u8 dir;
+};
+
+#ifdef AMBIENT_MONITOR
+/* Writes the event (only called while the lease holds, past the default selection). */
+static __noinline int emit(struct __sk_buff *skb, struct where *at, __u32 how, __u8 tcp_flags)
+{
+	struct ambient_event *e = bpf_ringbuf_reserve(&ambient_events, sizeof(*e), 0);
+	if (!e) {
+		__u32 zero = 0;
+		struct monitor_cpu *mc = bpf_map_lookup_elem(&ambient_mon_cpu, &zero);
+		if (mc)
+			mc->lost++;
+		return 0;
+	}
+	struct pkt *p = at->p;
+	e->ts_ns = bpf_ktime_get_ns();
+	__builtin_memcpy(e->src, p->src.addr, 16);
+	__builtin_memcpy(e->dst, p->dst.addr, 16);
+	e->workload_id = at->wid;
+	e->ifindex = skb->ifindex;
+	e->target = skb->cb[1];
+	e->err = skb->cb[3];
+	e->len = skb->len;
+	e->sport = bpf_ntohs(p->sport);
+	e->dport = bpf_ntohs(p->dport);
+	e->hook = at->hook;
+	e->decision = how;
+	e->reason = skb->cb[2];
+	e->proto = p->proto;
+	e->family = p->family;
+	e->tcp_flags = tcp_flags;
+	e->direction = at->dir;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+#define TCP_FLAG_SYN 0x02
+
+/*
+ * Reports the decision when a monitor holds the lease. Monitor off, the cost is one array lookup and a
+ * compare (plus bpf_ktime_get_ns once a monitor has ever run). By default only TCP SYNs, UDP datagrams
+ * (at most udp_per_sec per CPU and second) and every drop are reported; MONITOR_F_EVERY_PACKET: all.
+ */
+static __always_inline void report(struct __sk_buff *skb, struct where *at, __u32 how)
+{
+	__u32 zero = 0;
+	struct monitor_lease *l = bpf_map_lookup_elem(&ambient_monitor, &zero);
+	if (!l || !l->until_ns || explaining(skb))
+		return;
+	__u64 now = bpf_ktime_get_ns();
+	if (now >= l->until_ns)
+		return;
+	__u8 tcp_flags = 0;
+	struct pkt *p = at->p;
+	if (p->proto == IPPROTO_TCP && p->l4_off)
+		bpf_skb_load_bytes(skb, p->l4_off + 13, &tcp_flags, 1);
+	if (!(l->flags & MONITOR_F_EVERY_PACKET) && how != AMBIENT_CB_DROP) {
+		if (p->proto == IPPROTO_TCP) {
+			if (!(tcp_flags & TCP_FLAG_SYN))
+				return;
+		} else if (p->proto == IPPROTO_UDP) {
+			struct monitor_cpu *mc = bpf_map_lookup_elem(&ambient_mon_cpu, &zero);
+			if (!mc)
+				return;
+			if (now - mc->window_ns >= 1000000000ULL) {
+				mc->window_ns = now;
+				mc->udp_count = 0;
+			}
+			if (mc->udp_count >= l->udp_per_sec) {
+				mc->rate_limited++;
+				return;
+			}
+			mc->udp_count++;
+		} else {
+			return;
+		}
+	}
+	emit(skb, at, how, tcp_flags);
+}
+#else
+static __always_inline void report(struct __sk_buff *skb, struct where *at, __u32 how)
+{
+}
+#endif
+
+static __always_inline int decide(struct __sk_buff *skb, struct where *at, __u32 how, __u32 target, __u32 reason)
 {
 	skb->cb[0] = how;
 	skb->cb[1] = target;
+	skb->cb[2] = reason;
+	report(skb, at, how);
 	/* "pass" is TC_ACT_UNSPEC: no verdict, so other agents' programs after ours still run */
 	if (how == AMBIENT_CB_DROP)
 		return TC_ACT_SHOT;
 	return how == AMBIENT_CB_PASS ? TC_ACT_UNSPEC : TC_ACT_OK;
 }
 
-/* No ztunnel: drop (fail closed) unless fail-open was chosen. */
-static __always_inline int no_ztunnel(struct __sk_buff *skb, struct ztunnel_info *zt, struct workload_info *w)
+static __always_inline int pass(struct __sk_buff *skb, struct where *at, __u32 reason)
 {
-	if (zt && (zt->flags & ZTUNNEL_F_FAIL_OPEN))
-		return decide(skb, AMBIENT_CB_PASS, 0);
-	struct workload_counters *c = counters(w->id);
-	if (c)
-		c->drops[AMBIENT_DROP_NO_ZTUNNEL]++;
-	return decide(skb, AMBIENT_CB_DROP, 0);
+	return decide(skb, at, AMBIENT_CB_PASS, 0, reason);
 }
 
-static __always_inline int to_ztunnel(struct __sk_buff *skb, struct ztunnel_info *zt, struct workload_info *w,
-				      __u32 how)
+/* Drops and counts the drop on the workload (cb[3] holds the errno, 0 if none). */
+static __always_inline int drop(struct __sk_buff *skb, struct where *at, __u32 target, __u32 reason, __u32 err)
 {
-	if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_dest), zt->mac, ETH_ALEN, 0) < 0)
-		return decide(skb, AMBIENT_CB_DROP, 0);
-	struct workload_counters *c = counters(w->id);
+	skb->cb[3] = err;
+	struct workload_counters *c = counters(skb, at->wid);
+	if (c && reason < AMBIENT_DROP_REASONS)
+		c->drops[reason]++;
+	return decide(skb, at, AMBIENT_CB_DROP, target, reason);
+}
+
+/* No ztunnel: drop (fail closed) unless fail-open was chosen. */
+static __always_inline int no_ztunnel(struct __sk_buff *skb, struct where *at, struct ztunnel_info *zt)
+{
+	if (zt && (zt->flags & ZTUNNEL_F_FAIL_OPEN))
+		return pass(skb, at, AMBIENT_PASS_FAIL_OPEN);
+	return drop(skb, at, 0, AMBIENT_DROP_NO_ZTUNNEL, 0);
+}
+
+static __always_inline int to_ztunnel(struct __sk_buff *skb, struct where *at, struct ztunnel_info *zt, __u32 how)
+{
+	long err = bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_dest), zt->mac, ETH_ALEN, 0);
+	if (err < 0)
+		return drop(skb, at, zt->ifindex, AMBIENT_DROP_REWRITE_FAILED, (__u32)-err);
+	struct workload_counters *c = counters(skb, at->wid);
 	if (c) {
 		if (how == AMBIENT_CB_OUTBOUND) {
 			c->out_packets++;
@@ -179,7 +322,7 @@ static __always_inline int to_ztunnel(struct __sk_buff *skb, struct ztunnel_info
 			c->in_bytes += skb->len;
 		}
 	}
-	decide(skb, how, zt->ifindex);
+	decide(skb, at, how, zt->ifindex, AMBIENT_PASS_NONE);
 	return bpf_redirect(zt->ifindex, 0);
 }
 
@@ -187,60 +330,69 @@ SEC("tc")
 int ambient_pod_ingress(struct __sk_buff *skb)
 {
 	struct pkt p = {};
+	struct where at = {.p = &p, .hook = AMBIENT_HOOK_POD_INGRESS, .dir = AMBIENT_DIR_OUTBOUND};
 
+	skb->cb[3] = 0;
 	if (!parse(skb, &p) || !is_l4(&p))
-		return decide(skb, AMBIENT_CB_PASS, 0);
+		return pass(skb, &at, AMBIENT_PASS_NOT_L4);
 	struct workload_info *w = bpf_map_lookup_elem(&ambient_workloads, &p.src);
 	if (!w)
-		return decide(skb, AMBIENT_CB_PASS, 0);
+		return pass(skb, &at, AMBIENT_PASS_NOT_ENROLLED);
+	at.wid = w->id;
 	if (bpf_map_lookup_elem(&ambient_node_addrs, &p.dst))
-		return decide(skb, AMBIENT_CB_PASS, 0); /* to the node itself */
+		return pass(skb, &at, AMBIENT_PASS_NODE_ADDR); /* to the node itself */
 	struct ztunnel_info *zt = ztunnel();
-	if (p.dport == bpf_htons(DNS_PORT) && !dns_captured(zt))
-		return decide(skb, AMBIENT_CB_PASS, 0);
+	if (p.dport == bpf_htons(DNS_PORT) && dns_passes(zt, w))
+		return pass(skb, &at, AMBIENT_PASS_DNS);
 	if (!zt || !zt->ifindex)
-		return no_ztunnel(skb, zt, w);
-	return to_ztunnel(skb, zt, w, AMBIENT_CB_OUTBOUND);
+		return no_ztunnel(skb, &at, zt);
+	return to_ztunnel(skb, &at, zt, AMBIENT_CB_OUTBOUND);
 }
 
 SEC("tc")
 int ambient_pod_egress(struct __sk_buff *skb)
 {
 	struct pkt p = {};
+	struct where at = {.p = &p, .hook = AMBIENT_HOOK_POD_EGRESS, .dir = AMBIENT_DIR_INBOUND};
 
+	skb->cb[3] = 0;
 	if (!parse(skb, &p) || !is_l4(&p))
-		return decide(skb, AMBIENT_CB_PASS, 0);
+		return pass(skb, &at, AMBIENT_PASS_NOT_L4);
 	struct ztunnel_info *zt = ztunnel();
+	/* ztunnel's packets to a pod: ambient_ztunnel_ingress redirected them here (or the node routed them);
+	 * either way they entered the node through ztunnel's veth. No mark is needed to tell them apart. */
 	if (zt && zt->ifindex && skb->ingress_ifindex == zt->ifindex)
-		return decide(skb, AMBIENT_CB_PASS, 0); /* from ztunnel */
-	if ((skb->mark & AMBIENT_MARK_MASK) == AMBIENT_MARK_BYPASS)
-		return decide(skb, AMBIENT_CB_PASS, 0);
+		return pass(skb, &at, AMBIENT_PASS_FROM_ZTUNNEL);
 	struct workload_info *w = bpf_map_lookup_elem(&ambient_workloads, &p.dst);
 	if (!w)
-		return decide(skb, AMBIENT_CB_PASS, 0);
+		return pass(skb, &at, AMBIENT_PASS_NOT_ENROLLED);
+	at.wid = w->id;
 	if (bpf_map_lookup_elem(&ambient_node_addrs, &p.src))
-		return decide(skb, AMBIENT_CB_PASS, 0); /* kubelet probes and the node's own traffic */
-	if (p.sport == bpf_htons(DNS_PORT) && !dns_captured(zt))
-		return decide(skb, AMBIENT_CB_PASS, 0); /* answers to the pod's own, uncaptured DNS */
+		return pass(skb, &at, AMBIENT_PASS_NODE_ADDR); /* kubelet probes and the node's own traffic */
+	if (p.sport == bpf_htons(DNS_PORT) && dns_passes(zt, w))
+		return pass(skb, &at, AMBIENT_PASS_DNS); /* answers to the pod's own, uncaptured DNS */
 	if (!zt || !zt->ifindex)
-		return no_ztunnel(skb, zt, w);
-	return to_ztunnel(skb, zt, w, AMBIENT_CB_INBOUND);
+		return no_ztunnel(skb, &at, zt);
+	return to_ztunnel(skb, &at, zt, AMBIENT_CB_INBOUND);
 }
 
 SEC("tc")
 int ambient_ztunnel_ingress(struct __sk_buff *skb)
 {
 	struct pkt p = {};
+	struct where at = {.p = &p, .hook = AMBIENT_HOOK_ZTUNNEL_INGRESS, .dir = AMBIENT_DIR_INBOUND};
 
+	skb->cb[3] = 0;
 	if (!parse(skb, &p))
-		return decide(skb, AMBIENT_CB_PASS, 0);
+		return pass(skb, &at, AMBIENT_PASS_NOT_L4);
 	struct workload_info *w = bpf_map_lookup_elem(&ambient_workloads, &p.dst);
 	if (!w)
-		return decide(skb, AMBIENT_CB_PASS, 0);
-	if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_dest), w->mac, ETH_ALEN, 0) < 0)
-		return decide(skb, AMBIENT_CB_DROP, 0);
-	skb->mark = AMBIENT_MARK_BYPASS;
-	decide(skb, AMBIENT_CB_BYPASS, w->ifindex);
+		return pass(skb, &at, AMBIENT_PASS_NOT_ENROLLED);
+	at.wid = w->id;
+	long err = bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_dest), w->mac, ETH_ALEN, 0);
+	if (err < 0)
+		return drop(skb, &at, w->ifindex, AMBIENT_DROP_REWRITE_FAILED, (__u32)-err);
+	decide(skb, &at, AMBIENT_CB_BYPASS, w->ifindex, AMBIENT_PASS_NONE);
 	return bpf_redirect(w->ifindex, 0);
 }
 
@@ -252,79 +404,81 @@ static __always_inline void set_dport(struct pkt *p, struct bpf_sock_tuple *t, _
 		t->ipv6.dport = bpf_htons(port);
 }
 
-/* cb[2] says why ztunnel_capture dropped: no listener, or the assignment failed (cb[3] = -errno). */
-#define AMBIENT_WHY_NO_LISTENER   1
-#define AMBIENT_WHY_ASSIGN_FAILED 2
-
-static __always_inline int assign(struct __sk_buff *skb, struct bpf_sock *sk, __u16 port)
+static __always_inline int assign(struct __sk_buff *skb, struct where *at, struct bpf_sock *sk, __u16 port)
 {
 	long err = bpf_sk_assign(skb, sk, 0);
 	bpf_sk_release(sk);
-	if (err) {
-		skb->cb[2] = AMBIENT_WHY_ASSIGN_FAILED;
-		skb->cb[3] = (__u32)-err;
-		return decide(skb, AMBIENT_CB_DROP, port);
-	}
-	skb->mark = AMBIENT_MARK_TPROXY;
-	return decide(skb, AMBIENT_CB_ASSIGNED, port);
+	if (err)
+		return drop(skb, at, port, AMBIENT_DROP_ASSIGN_FAILED, (__u32)-err);
+	/* local delivery in ztunnel's netns (fwmark 0x111/0xfff -> table 133); other agents' bits kept */
+	skb->mark = (skb->mark & ~AMBIENT_MARK_MASK) | AMBIENT_MARK_TPROXY;
+	return decide(skb, at, AMBIENT_CB_ASSIGNED, port, AMBIENT_PASS_NONE);
 }
 
 /* TCP: the established socket first (the connection is already ztunnel's), else the listener. */
-static __always_inline int assign_tcp(struct __sk_buff *skb, struct pkt *p, struct bpf_sock_tuple *t,
+static __always_inline int assign_tcp(struct __sk_buff *skb, struct where *at, struct bpf_sock_tuple *t,
 				      __u32 len, __u16 port)
 {
 	struct bpf_sock *sk = bpf_skc_lookup_tcp(skb, t, len, BPF_F_CURRENT_NETNS, 0);
 	if (sk) {
 		if (sk->state != BPF_TCP_LISTEN)
-			return assign(skb, sk, port);
+			return assign(skb, at, sk, port);
 		bpf_sk_release(sk);
 	}
-	set_dport(p, t, port);
+	set_dport(at->p, t, port);
 	sk = bpf_skc_lookup_tcp(skb, t, len, BPF_F_CURRENT_NETNS, 0);
-	if (!sk) {
-		skb->cb[2] = AMBIENT_WHY_NO_LISTENER;
-		return decide(skb, AMBIENT_CB_DROP, port); /* ztunnel is not listening: fail closed */
-	}
+	if (!sk)
+		return drop(skb, at, port, AMBIENT_DROP_NO_LISTENER, 0); /* ztunnel is not listening: fail closed */
 	if (sk->state != BPF_TCP_LISTEN) {
 		bpf_sk_release(sk);
-		skb->cb[2] = AMBIENT_WHY_NO_LISTENER;
-		return decide(skb, AMBIENT_CB_DROP, port);
+		return drop(skb, at, port, AMBIENT_DROP_NO_LISTENER, 0);
 	}
-	return assign(skb, sk, port);
+	return assign(skb, at, sk, port);
 }
 
 /* UDP: a connected socket of ztunnel's first, else the transparent socket of the port. */
-static __always_inline int assign_udp(struct __sk_buff *skb, struct pkt *p, struct bpf_sock_tuple *t,
+static __always_inline int assign_udp(struct __sk_buff *skb, struct where *at, struct bpf_sock_tuple *t,
 				      __u32 len, __u16 port)
 {
 	struct bpf_sock *sk = bpf_sk_lookup_udp(skb, t, len, BPF_F_CURRENT_NETNS, 0);
 	if (sk)
-		return assign(skb, sk, port);
-	set_dport(p, t, port);
+		return assign(skb, at, sk, port);
+	set_dport(at->p, t, port);
 	sk = bpf_sk_lookup_udp(skb, t, len, BPF_F_CURRENT_NETNS, 0);
-	if (!sk) {
-		skb->cb[2] = AMBIENT_WHY_NO_LISTENER;
-		return decide(skb, AMBIENT_CB_DROP, port);
-	}
-	return assign(skb, sk, port);
+	if (!sk)
+		return drop(skb, at, port, AMBIENT_DROP_NO_LISTENER, 0);
+	return assign(skb, at, sk, port);
 }
 
 SEC("tc")
 int ambient_ztunnel_capture(struct __sk_buff *skb)
 {
 	struct pkt p = {};
+	struct where at = {.p = &p, .hook = AMBIENT_HOOK_ZTUNNEL_CAPTURE, .dir = AMBIENT_DIR_UNKNOWN};
 	struct bpf_sock_tuple t = {};
+	struct workload_info *w;
 	__u32 len;
 	__u16 port;
 
+	skb->cb[3] = 0;
 	if (!parse(skb, &p) || !is_l4(&p))
-		return decide(skb, AMBIENT_CB_PASS, 0);
-	if (bpf_map_lookup_elem(&ambient_workloads, &p.src)) {
-		port = p.dport == bpf_htons(DNS_PORT) ? ZTUNNEL_DNS_PORT : ZTUNNEL_OUTBOUND_PORT;
-	} else if (bpf_map_lookup_elem(&ambient_workloads, &p.dst)) {
+		return pass(skb, &at, AMBIENT_PASS_NOT_L4);
+	if ((w = bpf_map_lookup_elem(&ambient_workloads, &p.src))) {
+		at.wid = w->id;
+		at.dir = AMBIENT_DIR_OUTBOUND;
+		if (p.dport == bpf_htons(DNS_PORT)) {
+			if (dns_passes(ztunnel(), w))
+				return pass(skb, &at, AMBIENT_PASS_DNS);
+			port = ZTUNNEL_DNS_PORT;
+		} else {
+			port = ZTUNNEL_OUTBOUND_PORT;
+		}
+	} else if ((w = bpf_map_lookup_elem(&ambient_workloads, &p.dst))) {
+		at.wid = w->id;
+		at.dir = AMBIENT_DIR_INBOUND;
 		port = p.dport == bpf_htons(ZTUNNEL_HBONE_PORT) ? ZTUNNEL_HBONE_PORT : ZTUNNEL_INBOUND_PORT;
 	} else {
-		return decide(skb, AMBIENT_CB_PASS, 0); /* ztunnel's own traffic */
+		return pass(skb, &at, AMBIENT_PASS_ZTUNNEL_OWN); /* ztunnel's own traffic */
 	}
 
 	if (p.family == 4) {
@@ -341,8 +495,8 @@ int ambient_ztunnel_capture(struct __sk_buff *skb)
 		len = sizeof(t.ipv6);
 	}
 	if (p.proto == IPPROTO_TCP)
-		return assign_tcp(skb, &p, &t, len, port);
-	return assign_udp(skb, &p, &t, len, port);
+		return assign_tcp(skb, &at, &t, len, port);
+	return assign_udp(skb, &at, &t, len, port);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

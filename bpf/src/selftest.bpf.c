@@ -67,3 +67,11 @@ int selftest_count(struct __sk_buff *skb)
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Another agent's mark bit: sets 0x10000 and lets the next program run (CaptureMarkKernelTest). */
+SEC("tc")
+int selftest_mark(struct __sk_buff *skb)
+{
+	skb->mark |= 0x10000;
+	return TC_ACT_UNSPEC;
+}

@@ -47,6 +47,8 @@ public class AmbientCtl implements Runnable {
             "mode", ModeCommand.class,
             "status", StatusCommand.class,
             "inspect", InspectCommand.class,
+            "monitor", MonitorCommand.class,
+            "explain", ExplainCommand.class,
             "repair", RepairCommand.class,
             "uninstall", UninstallCommand.class,
             "agent", AgentCommand.class,

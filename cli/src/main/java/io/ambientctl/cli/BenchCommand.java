@@ -78,6 +78,30 @@ public class BenchCommand extends BaseCommand implements Callable<Integer> {
     @Option(names = "--switch-qps", defaultValue = "500", description = "Rate of the switch-under-load load (default: ${DEFAULT-VALUE}).")
     int switchQps;
 
+    private int programCost() throws java.io.IOException {
+        byte[] prev = previousObject == null ? null : java.nio.file.Files.readAllBytes(previousObject);
+        List<io.ambientctl.observe.ProgramCost.Result> rs = io.ambientctl.observe.ProgramCost.measure(prev,
+                Math.max(repeat, 1), 1_000_000);
+        Map<String, Double> mean = new LinkedHashMap<>();
+        Map<String, Integer> n = new LinkedHashMap<>();
+        for (var r : rs) {
+            String k = r.variant() + " " + r.program();
+            mean.merge(k, r.nsPerPacket(), Double::sum);
+            n.merge(k, 1, Integer::sum);
+        }
+        mean.replaceAll((k, v) -> v / n.get(k));
+        Map<String, Object> doc = new LinkedHashMap<>();
+        doc.put("kernel", VersionCommand.kernelRelease());
+        doc.put("runs", rs);
+        doc.put("meanNsPerPacket", mean);
+        Output.render(g(), out(), doc, () -> {
+            Table t = new Table("VARIANT PROGRAM", "MEAN NS/PACKET", "ROUNDS");
+            mean.forEach((k, v) -> t.row(k, String.format("%.1f", v), n.get(k)));
+            t.print(out());
+        });
+        return ExitCode.OK;
+    }
+
     /** The command line that runs this very CLI: the same java, JVM options and jar. */
     private List<String> cliCommand() {
         if ("in-process".equals(cliCommand)) {
@@ -108,8 +132,20 @@ public class BenchCommand extends BaseCommand implements Callable<Integer> {
             + "(default: ${DEFAULT-VALUE}).")
     String labName;
 
+    @Option(names = "--program-cost", hidden = true, description = "Instead of the lab: the per-packet cost of "
+            + "the eBPF pod programs (BPF_PROG_TEST_RUN, --repeat rounds interleaved), monitor off, without the "
+            + "monitor and with it on, and of --previous-object if given.")
+    boolean programCost;
+
+    @Option(names = "--previous-object", hidden = true, paramLabel = "FILE.o", description = "An older build's "
+            + "redirect.bpf.o (e.g. v0.1.0's) for --program-cost.")
+    Path previousObject;
+
     @Override
     public Integer call() throws Exception {
+        if (programCost) {
+            return programCost();
+        }
         for (String m : modes) {
             if (!Bench.PATHS.contains(m)) {
                 throw new IllegalArgumentException("unknown path '" + m + "': use " + String.join(", ", Bench.PATHS));

@@ -170,7 +170,32 @@ public class DemoCommand extends BaseCommand implements Callable<Integer> {
             }
             Map<String, Object> statusDoc = Docs.status(st);
 
-            step("9. unenroll --all, and the same traffic again");
+            step("9. explain and monitor: where a packet would go, and what the programs decided");
+            io.ambientctl.observe.Explanation ex = node.explain(new io.ambientctl.observe.Probe(p1.netns().name(),
+                    null, io.ambientctl.net.IpAddrs.parse(p2.ipv4()), 8080, false));
+            say("explain --netns " + p1.netns().name() + " --to " + p2.ipv4() + ":8080");
+            for (io.ambientctl.observe.Explanation.Step x : ex.steps()) {
+                say("  " + x.hook() + ": " + x.decision() + (x.reason() != null ? " (" + x.reason() + ")" : "")
+                        + (x.target() != null ? " to " + x.target() : "")
+                        + (x.listenerPort() != null ? " listener " + x.listenerPort() : ""));
+            }
+            say("  verdict: " + ex.verdict());
+            List<io.ambientctl.observe.Decision> seen = new ArrayList<>();
+            try (io.ambientctl.observe.Monitor m = node.monitor(io.ambientctl.observe.MonitorOptions.defaults())) {
+                send("monitored", probes.subList(0, 1), standIn, lab);
+                int idle = 0;
+                while (idle < 2) {
+                    idle = m.poll(200, seen::add) == 0 ? idle + 1 : 0;
+                }
+            }
+            say("monitor saw:");
+            for (io.ambientctl.observe.Decision d : seen) {
+                say("  " + d.hook() + " " + d.src() + " -> " + d.dst() + " " + d.decision()
+                        + (d.listenerPort() != null ? " listener " + d.listenerPort() : "")
+                        + (d.tcpFlags() != null ? " [" + d.tcpFlags() + "]" : ""));
+            }
+
+            step("10. unenroll --all, and the same traffic again");
             node.unenroll(List.of(), true, false);
             send("unenrolled", probes, standIn, lab);
 
@@ -178,11 +203,13 @@ public class DemoCommand extends BaseCommand implements Callable<Integer> {
             doc.put("host", host);
             doc.put("steps", steps);
             doc.put("status", statusDoc);
+            doc.put("explain", ex);
+            doc.put("monitor", seen);
             if (!human) {
                 Output.render(g, o, doc, () -> { });
             }
         } finally {
-            step("10. Cleaning up: lab namespaces, pins, state");
+            step("11. Cleaning up: lab namespaces, pins, state");
             if (services != null) {
                 services.close();
             }

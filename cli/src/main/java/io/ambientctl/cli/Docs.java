@@ -86,8 +86,14 @@ final class Docs {
             d.put("verified", w.verification().verified());
             d.put("problems", w.verification().problems());
             var c = w.counters();
-            d.put("counters", Map.of("outPackets", c.outPackets(), "outBytes", c.outBytes(), "inPackets",
-                    c.inPackets(), "inBytes", c.inBytes(), "droppedPackets", c.droppedPackets()));
+            Map<String, Object> cm = new LinkedHashMap<>();
+            cm.put("outPackets", c.outPackets());
+            cm.put("outBytes", c.outBytes());
+            cm.put("inPackets", c.inPackets());
+            cm.put("inBytes", c.inBytes());
+            cm.put("droppedPackets", c.droppedPackets());
+            cm.put("drops", c.dropsByReason());
+            d.put("counters", cm);
             ws.add(d);
         }
         m.put("workloads", ws);

@@ -59,6 +59,14 @@ public class StatusCommand extends BaseCommand implements Callable<Integer> {
                         w.counters().outPackets(), w.counters().inPackets(), w.counters().droppedPackets());
             }
             t.print(out());
+            // the drops by reason, for the workloads that had any
+            for (Node.WorkloadStatus w : s.workloads()) {
+                if (w.counters().droppedPackets() > 0) {
+                    out().println("drops of " + w.workload().key() + ": " + w.counters().dropsByReason().entrySet()
+                            .stream().filter(e -> e.getValue() > 0).map(e -> e.getKey() + " " + e.getValue())
+                            .collect(java.util.stream.Collectors.joining(", ")));
+                }
+            }
         });
         if (!s.verified() && journal.inProgress()) {
             err().println("ambientctl: an operation is in progress (" + journal.text() + "); run 'ambientctl status' "

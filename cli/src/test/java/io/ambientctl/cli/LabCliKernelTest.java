@@ -320,7 +320,7 @@ class LabCliKernelTest {
         String demo = "acd" + Kernel.unique();
         JsonNode d = json("demo", "--name", demo);
         JsonNode steps = d.path("steps");
-        assertThat(steps).hasSize(4);
+        assertThat(steps).hasSize(5);
         assertThat(steps.get(0).path("ztunnelSaw")).isEmpty();
         assertThat(steps.get(2).path("phase").asText()).isEqualTo("iptables");
         assertThat(steps.get(2).path("ztunnelSaw")).extracting(x -> x.path("port").asInt())
@@ -329,8 +329,16 @@ class LabCliKernelTest {
         assertThat(steps.get(1).path("requests")).allSatisfy(x -> assertThat(x.path("answered").asBoolean()).isTrue());
         assertThat(steps.get(1).path("ztunnelSaw").toString()).contains("10.77.0.12:8080").contains("[fd77::13]:8080")
                 .contains("10.77.0.12:15008");
-        assertThat(steps.get(3).path("ztunnelSaw")).isEmpty();
+        assertThat(steps.get(3).path("phase").asText()).isEqualTo("monitored");
+        assertThat(steps.get(4).path("ztunnelSaw")).isEmpty();
         assertThat(d.path("status").path("workloads")).hasSize(2);
+        // explain said where p1 -> p2:8080 goes; the monitor saw it go there
+        assertThat(d.path("explain").path("steps").get(0).path("decision").asText()).isEqualTo("outbound");
+        assertThat(d.path("explain").path("verdict").asText()).contains("outbound listener 15001");
+        assertThat(d.path("monitor")).anySatisfy(x -> {
+            assertThat(x.path("hook").asText()).isEqualTo("ztunnelCapture");
+            assertThat(x.path("listenerPort").asInt()).isEqualTo(15001);
+        });
         assertThat(NetNs.named(demo + "-node").exists()).isFalse();
         assertThat(Path.of("/sys/fs/bpf/ambientctl-lab-" + demo)).doesNotExist();
     }

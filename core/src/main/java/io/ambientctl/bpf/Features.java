@@ -27,6 +27,19 @@ public final class Features {
         return Bpf.lib().libbpf_probe_bpf_helper(progType, id, null);
     }
 
+    public static final int BPF_MAP_TYPE_RINGBUF = 27;
+    private static volatile Boolean ringbuf;
+
+    /** Whether the kernel has BPF ring buffers (5.8+): the monitor needs them (probed once per process). */
+    public static boolean ringbuf() {
+        Boolean r = ringbuf;
+        if (r == null) {
+            r = Bpf.lib().libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, null) == 1;
+            ringbuf = r;
+        }
+        return r;
+    }
+
     /** Whether TCX links can be made: a link create on a non-existent interface answers ENODEV. */
     public static boolean tcx() {
         try (BpfObject o = BpfObject.openResource("selftest.bpf.o").load()) {

@@ -3,7 +3,7 @@ package io.ambientctl.bpf;
 /** Kernel map types (enum bpf_map_type) the tool names. */
 public enum MapType {
     UNSPEC(0), HASH(1), ARRAY(2), PROG_ARRAY(3), PERF_EVENT_ARRAY(4), PERCPU_HASH(5), PERCPU_ARRAY(6),
-    STACK_TRACE(7), CGROUP_ARRAY(8), LRU_HASH(9), LRU_PERCPU_HASH(10), LPM_TRIE(11), UNKNOWN(-1);
+    STACK_TRACE(7), CGROUP_ARRAY(8), LRU_HASH(9), LRU_PERCPU_HASH(10), LPM_TRIE(11), RINGBUF(27), UNKNOWN(-1);
 
     private final int id;
 

@@ -41,6 +41,14 @@ public final class KernelProbes implements Probes {
         return scratch;
     }
 
+    @Override
+    public Answer ringbuf() {
+        return bpf(() -> Features.ringbuf()
+                ? Answer.yes("BPF_MAP_TYPE_RINGBUF: the datapath is loaded with the monitor (redirect.bpf.o)")
+                : Answer.no("no BPF_MAP_TYPE_RINGBUF: the datapath is loaded without the monitor "
+                        + "(redirect-nomonitor.bpf.o); 'ambientctl monitor' is not available"));
+    }
+
     private static Answer bpf(java.util.function.Supplier<Answer> probe) {
         try {
             return probe.get();

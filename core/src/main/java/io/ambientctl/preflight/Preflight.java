@@ -371,6 +371,10 @@ public final class Preflight {
                             + "+; use iptables mode on this kernel")
                             : CheckResult.warn("bpf.helper." + h, needed, x.detail(), "kernel " + first + "+")));
         }
+        Probes.Answer rb = host.probes().ringbuf();
+        out.add(rb.ok() ? CheckResult.pass("bpf.ringbuf", false, rb.detail())
+                : CheckResult.warn("bpf.ringbuf", false, rb.detail(), "nothing to do for the redirection; the "
+                        + "monitor needs kernel 5.8+"));
         Probes.Answer t = host.probes().tcx();
         out.add(t.ok() ? CheckResult.pass("tc.tcx", false, t.detail())
                 : CheckResult.warn("tc.tcx", false, t.detail(), "nothing to do: filters on the clsact qdisc "

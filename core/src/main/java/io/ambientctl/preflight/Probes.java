@@ -25,6 +25,14 @@ public interface Probes {
     /** TCX links can be created (kernel 6.6+). */
     Answer tcx();
 
+    /**
+     * BPF ring buffers (5.8+): the datapath is loaded with the monitor (ambientctl monitor); without them the
+     * build without the monitor is loaded. Tests' substitutes answer "yes" unless they say otherwise.
+     */
+    default Answer ringbuf() {
+        return Answer.yes("BPF_MAP_TYPE_RINGBUF (assumed)");
+    }
+
     /** A clsact qdisc can be created (in a throw-away namespace). */
     Answer clsact();
 

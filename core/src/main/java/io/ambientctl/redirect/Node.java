@@ -992,6 +992,58 @@ public final class Node {
         }
     }
 
+    /**
+     * A monitor of the node's datapath (monitor and explain: see io.ambientctl.observe). No lock, no journal:
+     * the monitor lease is not node state. Closing the monitor closes the mode it read.
+     */
+    public io.ambientctl.observe.Monitor monitor(io.ambientctl.observe.MonitorOptions options) {
+        State state = NodeState.load(cfg.stateDir());
+        requireInstalled(state, "monitor");
+        Redirector r = modes.reader(state.mode, cfg, state);
+        try {
+            io.ambientctl.observe.Monitor m = r.monitor(options);
+            return new io.ambientctl.observe.Monitor() {
+                @Override
+                public int poll(int timeoutMs, java.util.function.Consumer<io.ambientctl.observe.Decision> sink) {
+                    return m.poll(timeoutMs, sink);
+                }
+
+                @Override
+                public Summary summary() {
+                    return m.summary();
+                }
+
+                @Override
+                public void close() {
+                    try {
+                        m.close();
+                    } finally {
+                        r.close();
+                    }
+                }
+            };
+        } catch (RuntimeException e) {
+            r.close();
+            throw e;
+        }
+    }
+
+    /** Where a crafted packet goes on this node now, hook by hook (read-only: nothing counted, nothing pinned). */
+    public io.ambientctl.observe.Explanation explain(io.ambientctl.observe.Probe probe) {
+        State state = NodeState.load(cfg.stateDir());
+        requireInstalled(state, "explain");
+        try (Redirector r = modes.reader(state.mode, cfg, state)) {
+            return r.explain(probe);
+        }
+    }
+
+    private static void requireInstalled(State state, String verb) {
+        if (state.mode == RedirectMode.none) {
+            throw io.ambientctl.util.ExitCodeException.notFound("nothing is installed on this node (mode none): "
+                    + "nothing to " + verb + "; 'ambientctl mode set ebpf' installs the redirection");
+        }
+    }
+
     /** The BPF programs ambientctl owns on this node, id to full name (read-only). */
     public Map<Integer, String> programs() {
         State state = NodeState.load(cfg.stateDir());

@@ -137,6 +137,19 @@ public interface Redirector extends AutoCloseable {
     record Table(String name, String type, int maxEntries, int count, List<Map<String, Object>> entries) {
     }
 
+    /**
+     * Starts monitoring this mode's decisions (it holds the monitor lease while polled; no lock, no journal).
+     * A reader may do this: the lease is not node state.
+     */
+    default io.ambientctl.observe.Monitor monitor(io.ambientctl.observe.MonitorOptions options) {
+        throw new UnsupportedOperationException("'monitor' is not available in " + mode() + " mode");
+    }
+
+    /** Where one crafted packet goes, hook by hook, as the node's mode decides now; changes nothing. */
+    default io.ambientctl.observe.Explanation explain(io.ambientctl.observe.Probe probe) {
+        throw new UnsupportedOperationException("'explain' is not available in " + mode() + " mode");
+    }
+
     @Override
     void close();
 }

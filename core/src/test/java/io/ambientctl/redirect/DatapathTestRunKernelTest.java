@@ -25,6 +25,7 @@ import io.ambientctl.net.IpAddrs;
 import io.ambientctl.net.Mac;
 import io.ambientctl.redirect.ebpf.Datapath;
 import io.ambientctl.redirect.ebpf.Maps;
+import io.ambientctl.observe.PassReason;
 import io.ambientctl.net.NetNs;
 import io.ambientctl.testing.Kernel;
 import io.ambientctl.testing.TestNet;
@@ -133,11 +134,104 @@ class DatapathTestRunKernelTest {
         assertThat(r.cb()[0]).isEqualTo(CB_DROP);
         r = run(Datapath.POD_EGRESS, frame("10.9.9.9", "10.1.0.1", Packets.TCP, 1, 80));
         assertThat(r.retval()).isEqualTo(BpfProgram.TC_ACT_SHOT);
-        assertThat(dp.counters().get(1).orElseThrow().droppedPackets()).isEqualTo(2);
+        assertThat(r.cb()[2]).isEqualTo(DropReason.NO_ZTUNNEL.code());
+        Counters c = dp.counters().get(1).orElseThrow();
+        assertThat(c.droppedPackets()).isEqualTo(2);
+        assertThat(c.dropped(DropReason.NO_ZTUNNEL)).isEqualTo(2);
 
         ztunnel(0, Maps.ZTUNNEL_F_FAIL_OPEN);
         r = run(Datapath.POD_INGRESS, frame("10.1.0.1", "10.9.9.9", Packets.TCP, 1, 80));
         assertThat(r.retval()).isEqualTo(BpfProgram.TC_ACT_UNSPEC);
+        assertThat(r.cb()[2]).isEqualTo(PassReason.FAIL_OPEN.code());
+    }
+
+    @Test
+    void eachPassReasonIsSaid() {
+        ztunnel(ZT_IFINDEX, 0);
+        assertThat(run(Datapath.POD_INGRESS, frame("10.1.0.1", "10.9.9.9", Packets.ICMP, 0, 0)).cb()[2])
+                .isEqualTo(PassReason.NOT_L4.code());
+        assertThat(run(Datapath.POD_INGRESS, frame("10.1.0.9", "10.9.9.9", Packets.TCP, 1, 80)).cb()[2])
+                .isEqualTo(PassReason.NOT_ENROLLED.code());
+        assertThat(run(Datapath.POD_INGRESS, frame("10.1.0.1", "10.1.255.1", Packets.TCP, 1, 10250)).cb()[2])
+                .isEqualTo(PassReason.NODE_ADDR.code());
+        assertThat(run(Datapath.POD_INGRESS, frame("10.1.0.1", "10.9.9.9", Packets.UDP, 1, 53)).cb()[2])
+                .isEqualTo(PassReason.DNS.code());
+        assertThat(run(Datapath.POD_EGRESS, frame("10.1.255.1", "10.1.0.2", Packets.TCP, 1, 8080)).cb()[2])
+                .isEqualTo(PassReason.NODE_ADDR.code());
+        assertThat(run(Datapath.ZTUNNEL_CAPTURE, frame("10.9.9.9", "10.9.9.8", Packets.TCP, 1, 2)).cb()[2])
+                .isEqualTo(PassReason.ZTUNNEL_OWN.code());
+        assertThat(run(Datapath.ZTUNNEL_INGRESS, frame("10.9.9.9", "10.9.9.8", Packets.TCP, 1, 2)).cb()[2])
+                .isEqualTo(PassReason.NOT_ENROLLED.code());
+        TestRun.Result r = run(Datapath.POD_INGRESS, frame("10.1.0.1", "10.9.9.9", Packets.TCP, 1, 80));
+        assertThat(r.cb()[0]).isEqualTo(CB_OUTBOUND);
+        assertThat(r.cb()[2]).isZero();
+        assertThat(r.cb()[3]).isZero();
+    }
+
+    @Test
+    void aWorkloadThatOptedOutOfDnsCaptureHasItsDnsPassEverywhere() {
+        ztunnel(ZT_IFINDEX, Maps.ZTUNNEL_F_DNS_CAPTURE);
+        dp.workloads().put(IpAddrs.parse("10.1.0.1"), new Maps.WorkloadInfo(A_IFINDEX, 1, POD_A_MAC,
+                Maps.workloadFlags(true)));
+        TestRun.Result r = run(Datapath.POD_INGRESS, frame("10.1.0.1", "10.9.9.9", Packets.UDP, 5353, 53));
+        assertThat(r.cb()[0]).isEqualTo(CB_PASS);
+        assertThat(r.cb()[2]).isEqualTo(PassReason.DNS.code());
+        r = run(Datapath.POD_EGRESS, frame("10.9.9.9", "10.1.0.1", Packets.UDP, 53, 5353));
+        assertThat(r.cb()[0]).isEqualTo(CB_PASS);
+        assertThat(r.cb()[2]).isEqualTo(PassReason.DNS.code());
+        r = run(Datapath.ZTUNNEL_CAPTURE, frame("10.1.0.1", "10.9.9.9", Packets.UDP, 5353, 53));
+        assertThat(r.cb()[0]).isEqualTo(CB_PASS);
+        assertThat(r.cb()[2]).isEqualTo(PassReason.DNS.code());
+        // the other workload (not opted out) still has its DNS captured; its IPv6 address too
+        assertThat(run(Datapath.POD_INGRESS, frame("10.1.0.2", "10.9.9.9", Packets.UDP, 5353, 53)).cb()[0])
+                .isEqualTo(CB_OUTBOUND);
+        assertThat(run(Datapath.ZTUNNEL_CAPTURE, frame("10.1.0.2", "10.9.9.9", Packets.UDP, 5353, 53)).cb()[1])
+                .isEqualTo(15053);
+    }
+
+    @Test
+    void underTheExplainMarkerNoCounterMovesAndTheDecisionIsTheSame() {
+        byte[] out = frame("10.1.0.1", "10.9.9.9", Packets.TCP, 40000, 8080);
+        TestRun.Result r = dp.program(Datapath.POD_INGRESS).testRun(TestRun.packet(out).cb(4, Maps.EXPLAIN_MAGIC));
+        assertThat(r.cb()[0]).isEqualTo(CB_OUTBOUND);
+        assertThat(r.cb()[1]).isEqualTo(ZT_IFINDEX);
+        assertThat(Packets.dstMac(r.packet())).isEqualTo(ZT_MAC);
+        r = dp.program(Datapath.POD_EGRESS).testRun(TestRun.packet(frame("10.9.9.9", "10.1.0.2", Packets.TCP, 1,
+                8080)).cb(4, Maps.EXPLAIN_MAGIC));
+        assertThat(r.cb()[0]).isEqualTo(CB_INBOUND);
+        ztunnel(0, 0);
+        r = dp.program(Datapath.POD_INGRESS).testRun(TestRun.packet(out).cb(4, Maps.EXPLAIN_MAGIC));
+        assertThat(r.cb()[0]).isEqualTo(CB_DROP);
+        assertThat(r.cb()[2]).isEqualTo(DropReason.NO_ZTUNNEL.code());
+        r = dp.program(Datapath.ZTUNNEL_CAPTURE).testRun(TestRun.packet(out).cb(4, Maps.EXPLAIN_MAGIC));
+        assertThat(r.cb()[2]).isEqualTo(DropReason.NO_LISTENER.code());
+        assertThat(dp.counters().get(1).orElseThrow()).isEqualTo(Counters.ZERO);
+        assertThat(dp.counters().get(2).orElseThrow()).isEqualTo(Counters.ZERO);
+        // without the marker the same packets count
+        dp.program(Datapath.POD_INGRESS).testRun(TestRun.packet(out));
+        dp.program(Datapath.ZTUNNEL_CAPTURE).testRun(TestRun.packet(out));
+        Counters c = dp.counters().get(1).orElseThrow();
+        assertThat(c.dropped(DropReason.NO_ZTUNNEL)).isEqualTo(1);
+        assertThat(c.dropped(DropReason.NO_LISTENER)).isEqualTo(1);
+    }
+
+    @Test
+    void aFailedAssignmentLeavesTheMarkAlone() throws Exception {
+        try (TestNet net = new TestNet("actest-mk")) {
+            NetNs zt = net.netns("zt");
+            // a UDP socket on the inbound port: found by the lookup; the assignment fails in a test run
+            // (EOPNOTSUPP), so the mark is checked on the program's own logic by a TCP established case
+            TestRun.Result r = zt.call(() -> {
+                try (ServerSocket s = new ServerSocket()) {
+                    s.bind(new InetSocketAddress(InetAddress.getByName("::"), 15006));
+                    return dp.program(Datapath.ZTUNNEL_CAPTURE).testRun(TestRun.packet(frame("10.9.9.9", "10.1.0.2",
+                            Packets.TCP, 40000, 8080)).ifindex(1).mark(0xabc0_0000 | 0x333));
+                }
+            });
+            assertThat(r.cb()[0]).isEqualTo(CB_DROP);
+            assertThat(r.cb()[2]).isEqualTo(DropReason.ASSIGN_FAILED.code());
+            assertThat(r.mark()).as("a failed assignment leaves the mark alone").isEqualTo(0xabc0_0000 | 0x333);
+        }
     }
 
     @ParameterizedTest(name = "{0} -> {1}")
@@ -156,8 +250,11 @@ class DatapathTestRunKernelTest {
         byte[] fromZt = frame("10.9.9.9", "10.1.0.2", Packets.TCP, 1, 8080);
         TestRun.Result r = dp.program(Datapath.POD_EGRESS).testRun(TestRun.packet(fromZt).ingressIfindex(ZT_IFINDEX));
         assertThat(r.cb()[0]).isEqualTo(CB_PASS);
-        r = dp.program(Datapath.POD_EGRESS).testRun(TestRun.packet(fromZt).mark(Datapath.MARK_BYPASS));
-        assertThat(r.cb()[0]).isEqualTo(CB_PASS);
+        assertThat(r.cb()[2]).isEqualTo(PassReason.FROM_ZTUNNEL.code());
+        // layout 2: no bypass mark in the node's netns; a packet marked 0x222 not from ztunnel is captured
+        r = dp.program(Datapath.POD_EGRESS).testRun(TestRun.packet(fromZt).mark(0x222));
+        assertThat(r.cb()[0]).isEqualTo(CB_INBOUND);
+        dp.counters().put(2, Maps.ZERO);
         assertThat(run(Datapath.POD_EGRESS, frame("10.1.255.1", "10.1.0.2", Packets.TCP, 1, 8080)).cb()[0])
                 .isEqualTo(CB_PASS);
         assertThat(run(Datapath.POD_EGRESS, frame("10.9.9.9", "10.1.0.2", Packets.UDP, 53, 5353)).cb()[0])
@@ -173,7 +270,7 @@ class DatapathTestRunKernelTest {
         assertThat(r.cb()[0]).isEqualTo(CB_BYPASS);
         assertThat(r.cb()[1]).isEqualTo(B_IFINDEX);
         assertThat(Packets.dstMac(r.packet())).isEqualTo(POD_B_MAC);
-        assertThat(r.mark()).isEqualTo(Datapath.MARK_BYPASS);
+        assertThat(r.mark()).as("no mark in the node's netns").isZero();
         assertThat(run(Datapath.ZTUNNEL_INGRESS, frame(src, "10.9.9.8", Packets.TCP, 1, 2)).cb()[0])
                 .isEqualTo(CB_PASS);
     }

@@ -27,7 +27,6 @@ import io.ambientctl.lab.ZtunnelStandIn.Capture;
 import io.ambientctl.net.Links;
 import io.ambientctl.net.NetNs;
 import io.ambientctl.redirect.ebpf.EbpfRedirector;
-import io.ambientctl.redirect.ebpf.Maps;
 import io.ambientctl.testing.CrowdedNode;
 import io.ambientctl.testing.Kernel;
 import io.ambientctl.testing.LabFixture;
@@ -199,13 +198,10 @@ abstract class RedirectionSuite {
     /**
      * A workload that opted out of DNS capture (the Pod annotation ambient.istio.io/dns-capture: "false";
      * {@code enroll --no-dns-capture}) keeps its DNS away from ztunnel while the node captures DNS; its other
-     * traffic is captured. (eBPF mode: needs the layout-2 programs that honour WORKLOAD_F_NO_DNS_CAPTURE.)
+     * traffic is captured (eBPF mode: the programs honour WORKLOAD_F_NO_DNS_CAPTURE in its map entries).
      */
     @Test
     void aWorkloadThatOptedOutOfDnsCaptureKeepsItsDnsWhileTheNodeCapturesIt() {
-        // the eBPF programs honour the workload flag from datapath layout 2 on (Maps mirrors ambient.h's flag)
-        org.junit.jupiter.api.Assumptions.assumeTrue(mode() != RedirectMode.ebpf || layout2Flag(),
-                "the eBPF programs of this build do not know WORKLOAD_F_NO_DNS_CAPTURE (datapath layout 2)");
         f.node.ztunnelSet(f.lab.ztunnel(), true, null, false);
         f.node.enroll(List.of(a.netns()), false, false);
         enroll(b);
@@ -226,15 +222,6 @@ abstract class RedirectionSuite {
                 .containsExactly("re-enrolled");
         r = Traffic.udp(a.netns(), c.ipv4(), 53, "query", LabFixture.SHORT);
         assertThat(r.answer()).isEqualTo("ztunnel-dns:query");
-    }
-
-    private static boolean layout2Flag() {
-        try {
-            Maps.class.getField("WORKLOAD_F_NO_DNS_CAPTURE");
-            return true;
-        } catch (NoSuchFieldException e) {
-            return false;
-        }
     }
 
     @Test

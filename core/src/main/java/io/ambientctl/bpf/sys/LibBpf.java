@@ -34,6 +34,22 @@ public interface LibBpf {
 
     int libbpf_probe_bpf_helper(int progType, int helperId, Pointer opts);
 
+    int libbpf_probe_bpf_map_type(int mapType, Pointer opts);
+
+    /** {@code int (*ring_buffer_sample_fn)(void *ctx, void *data, size_t size)}. */
+    interface RingBufferSampleFn {
+        @Delegate
+        int sample(Pointer ctx, Pointer data, @size_t long size);
+    }
+
+    Pointer ring_buffer__new(int mapFd, RingBufferSampleFn sample, Pointer ctx, Pointer opts);
+
+    int ring_buffer__poll(Pointer rb, int timeoutMs);
+
+    int ring_buffer__consume(Pointer rb);
+
+    void ring_buffer__free(Pointer rb);
+
     // bpf_object
     Pointer bpf_object__open_mem(Pointer objBuf, @size_t long size, Pointer opts);
 

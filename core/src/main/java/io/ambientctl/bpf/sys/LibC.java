@@ -39,6 +39,9 @@ public interface LibC {
 
     String strerror(int errnum);
 
+    /** {@code struct timespec} as two longs (64-bit): seconds, nanoseconds. */
+    int clock_gettime(int clockId, @Out long[] ts);
+
     int if_nametoindex(String name);
 
     Pointer if_indextoname(int ifindex, @Out byte[] name);

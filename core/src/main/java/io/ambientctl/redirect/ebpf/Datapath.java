@@ -21,6 +21,8 @@ import io.ambientctl.bpf.TypedMap;
  */
 public final class Datapath implements AutoCloseable {
     public static final String OBJECT = "redirect.bpf.o";
+    /** The same programs without the monitor (no ring buffer), for kernels before 5.8. */
+    public static final String OBJECT_NO_MONITOR = "redirect-nomonitor.bpf.o";
     public static final String POD_INGRESS = "ambient_pod_ingress";
     public static final String POD_EGRESS = "ambient_pod_egress";
     public static final String ZTUNNEL_INGRESS = "ambient_ztunnel_ingress";
@@ -34,11 +36,11 @@ public final class Datapath implements AutoCloseable {
     public static final int CB_BYPASS = 3;
     public static final int CB_ASSIGNED = 4;
     public static final int CB_DROP = 5;
-    /** Why ztunnel_capture dropped, in cb[2]. */
-    public static final int WHY_NO_LISTENER = 1;
-    public static final int WHY_ASSIGN_FAILED = 2;
+    /** Why ztunnel_capture dropped, in cb[2] (the drop reasons; cb[3] the errno). */
+    public static final int WHY_NO_LISTENER = io.ambientctl.redirect.DropReason.NO_LISTENER.code();
+    public static final int WHY_ASSIGN_FAILED = io.ambientctl.redirect.DropReason.ASSIGN_FAILED.code();
     public static final int MARK_TPROXY = 0x111;
-    public static final int MARK_BYPASS = 0x222;
+    public static final int MARK_TPROXY_MASK = 0xfff;
 
     private final Path bpffs;
     private final BpfObject object; // null when opened from the pins only
@@ -51,6 +53,11 @@ public final class Datapath implements AutoCloseable {
         if (object != null) {
             for (String m : Maps.ALL) {
                 maps.put(m, object.map(m)); // by the object's names (the kernel keeps 15 characters)
+            }
+            if (object.name().equals(OBJECT)) {
+                for (String m : Maps.MONITOR_MAPS) {
+                    maps.put(m, object.map(m));
+                }
             }
         }
     }
@@ -73,6 +80,12 @@ public final class Datapath implements AutoCloseable {
                     return java.util.Optional.empty();
                 }
                 dp.maps.put(m, BpfMap.openPinned(pin));
+            }
+            for (String m : Maps.MONITOR_MAPS) { // the build without the monitor has none of them
+                Path pin = mapsDir(bpffs).resolve(m);
+                if (Files.exists(pin)) {
+                    dp.maps.put(m, BpfMap.openPinned(pin));
+                }
             }
             for (String name : PROGRAMS) {
                 Path pin = progsDir(bpffs).resolve(name);
@@ -161,7 +174,7 @@ public final class Datapath implements AutoCloseable {
             throw new IllegalStateException("cannot create pin directories under " + bpffs + ": " + e.getMessage()
                     + " (is bpffs mounted? mount -t bpf bpf /sys/fs/bpf)", e);
         }
-        BpfObject obj = BpfObject.openResource(OBJECT).pinMaps(mapsDir(bpffs)).load();
+        BpfObject obj = BpfObject.openResource(objectName()).pinMaps(mapsDir(bpffs)).load();
         Datapath dp = new Datapath(bpffs, obj);
         try {
             for (String name : PROGRAMS) {
@@ -172,6 +185,16 @@ public final class Datapath implements AutoCloseable {
             throw e;
         }
         return dp;
+    }
+
+    /** The object this kernel takes: with the monitor when it has ring buffers (5.8+), else without. */
+    public static String objectName() {
+        return io.ambientctl.bpf.Features.ringbuf() ? OBJECT : OBJECT_NO_MONITOR;
+    }
+
+    /** Whether this datapath has the monitor's maps (lease, events). */
+    public boolean hasMonitor() {
+        return maps.containsKey(Maps.EVENTS) && maps.containsKey(Maps.MONITOR);
     }
 
     private BpfProgram pinnedOrNew(String name) {

@@ -118,9 +118,6 @@ public final class EbpfRedirector implements Redirector {
         return Datapath.linksDir(cfg.bpffs()).resolve(name);
     }
 
-    /** ambient.h's WORKLOAD_F_NO_DNS_CAPTURE (layout 2): the workload opted out of DNS capture. */
-    static final int WORKLOAD_F_NO_DNS_CAPTURE = 0x2;
-
     private static int flags(DatapathOptions o) {
         return (o.dnsCapture() ? Maps.ZTUNNEL_F_DNS_CAPTURE : 0) | (o.failOpen() ? Maps.ZTUNNEL_F_FAIL_OPEN : 0);
     }
@@ -326,7 +323,7 @@ public final class EbpfRedirector implements Redirector {
                     }
                 }
                 Maps.WorkloadInfo info = new Maps.WorkloadInfo(w.hostIfindex(), w.id(), Mac.parse(w.podMac()),
-                        Maps.WORKLOAD_F_ENROLLED | (w.noDnsCapture() ? WORKLOAD_F_NO_DNS_CAPTURE : 0));
+                        Maps.workloadFlags(dnsCaptureOptOut(w)));
                 for (String ip : w.ips()) {
                     InetAddress a = IpAddrs.parse(ip);
                     Faults.step("map-update");
@@ -361,6 +358,11 @@ public final class EbpfRedirector implements Redirector {
     /** The hooks of {@code hooks} whose slot is not among {@code others}. */
     private static List<Hook> newSlots(List<Hook> hooks, List<Hook> others) {
         return hooks.stream().filter(h -> others.stream().noneMatch(h::sameSlot)).toList();
+    }
+
+    /** Whether the workload opted out of DNS capture (WORKLOAD_F_NO_DNS_CAPTURE in its map entries). */
+    private static boolean dnsCaptureOptOut(Workload w) {
+        return w.noDnsCapture();
     }
 
     @Override
@@ -467,7 +469,7 @@ public final class EbpfRedirector implements Redirector {
                     problems.add("no workload map entry for " + ip);
                 } else if (e.get().ifindex() != w.hostIfindex() || e.get().id() != w.id()) {
                     problems.add("workload map entry for " + ip + " points at ifindex " + e.get().ifindex());
-                } else if (((e.get().flags() & WORKLOAD_F_NO_DNS_CAPTURE) != 0) != w.noDnsCapture()) {
+                } else if (((e.get().flags() & Maps.WORKLOAD_F_NO_DNS_CAPTURE) != 0) != w.noDnsCapture()) {
                     problems.add("workload map entry for " + ip + (w.noDnsCapture() ? " lacks" : " has")
                             + " the DNS capture opt-out the state records " + (w.noDnsCapture() ? "" : "not ")
                             + "for it");
@@ -636,6 +638,16 @@ public final class EbpfRedirector implements Redirector {
             throw new IllegalStateException("cannot list " + dir + ": " + e.getMessage(), e);
         }
         return ids;
+    }
+
+    @Override
+    public io.ambientctl.observe.Monitor monitor(io.ambientctl.observe.MonitorOptions options) {
+        return new EbpfMonitor(datapath(), cfg, state, options);
+    }
+
+    @Override
+    public io.ambientctl.observe.Explanation explain(io.ambientctl.observe.Probe probe) {
+        return new EbpfExplainer(datapath(), cfg, state).explain(probe);
     }
 
     @Override

@@ -59,7 +59,9 @@ final class MapDecoder {
             found = true;
             try (BpfMap m = BpfMap.openPinned(pin)) {
                 List<Map<String, Object>> entries = new ArrayList<>();
-                for (BpfMap.Entry e : m.entries()) {
+                // a ring buffer has no entries to list (the monitor reads it)
+                for (BpfMap.Entry e : m.type() == io.ambientctl.bpf.MapType.RINGBUF ? List.<BpfMap.Entry>of()
+                        : m.entries()) {
                     entries.add(raw ? rawEntry(e) : decode(name, e, ifnames, byId));
                 }
                 out.add(new Redirector.Table(name, m.type().name().toLowerCase(), m.maxEntries(), entries.size(), entries));
@@ -99,6 +101,7 @@ final class MapDecoder {
                 v.put("id", w.id());
                 v.put("workload", byId.get(w.id()));
                 v.put("flags", w.flags());
+                v.put("dnsCapture", (w.flags() & Maps.WORKLOAD_F_NO_DNS_CAPTURE) == 0);
                 return entry(Map.of("ip", IpAddrs.format(ip)), v);
             }
             case Maps.ZTUNNEL -> {
@@ -128,12 +131,27 @@ final class MapDecoder {
                 v.put("inPackets", c.inPackets());
                 v.put("inBytes", c.inBytes());
                 v.put("droppedPackets", c.droppedPackets());
+                v.put("drops", c.dropsByReason());
                 return entry(k, v);
             }
             case Maps.SETTINGS -> {
                 var b = Codecs.wrap(e.value());
                 return entry(Map.of("index", Codecs.U32.decode(e.key())), Map.of("logLevel", b.getInt(), "flags",
                         b.getInt()));
+            }
+            case Maps.MONITOR -> {
+                Maps.MonitorLease l = Maps.MONITOR_LEASE.decode(e.value());
+                Map<String, Object> v = new LinkedHashMap<>();
+                v.put("untilNs", l.untilNs());
+                v.put("active", l.untilNs() > io.ambientctl.bpf.Clock.monotonicNs());
+                v.put("everyPacket", (l.flags() & Maps.MONITOR_F_EVERY_PACKET) != 0);
+                v.put("udpPerSec", Integer.toUnsignedLong(l.udpPerSec()));
+                return entry(Map.of("index", Codecs.U32.decode(e.key())), v);
+            }
+            case Maps.MONITOR_CPU -> {
+                Maps.MonitorStats st = Maps.monitorStats().decode(e.value());
+                return entry(Map.of("index", Codecs.U32.decode(e.key())), Map.of("rateLimited", st.rateLimited(),
+                        "lost", st.lost()));
             }
             default -> {
                 return rawEntry(e);
