@@ -90,8 +90,8 @@ t_lab=$(date +%s)
 host lab up --name "$lab" --pods "$agent_pods" >/dev/null
 echo "ci: image: lab $lab with $agent_pods pods up in $(( $(date +%s) - t_lab )) s"
 work=$(mktemp -d)
-[ -f core/target/test-classpath.txt ] || mvn -B -q -pl core dependency:build-classpath -Dmdep.includeScope=test \
-  -Dmdep.outputFile="$PWD/core/target/test-classpath.txt" >/dev/null
+# core's test classpath, as the build wrote it (core/pom.xml: target/test-classpath.txt)
+[ -f core/target/test-classpath.txt ] || { echo "ci: image: no core/target/test-classpath.txt: run mvn verify (or test-compile) first" >&2; exit 1; }
 java -cp "core/target/test-classes:core/target/classes:$(cat core/target/test-classpath.txt)" \
   io.ambientctl.testing.MockApiServer "$lab" "$agent_pods" "$work/kubeconfig" >"$work/api.log" 2>&1 &
 api=$!

@@ -99,14 +99,14 @@ final class AgentMetrics implements AutoCloseable {
                 "Bytes of the workload redirected to ztunnel, by direction (out: sent by the workload, in: sent to it); "
                         + "eBPF mode only", false, true);
         workloadCounter("ambientctl_workload_dropped_packets_total",
-                "Packets of the workload dropped by the datapath (fail closed: no ztunnel set); eBPF mode only",
+                "Packets of the workload dropped by the datapath, by reason (noZtunnel: fail closed, no ztunnel set; "
+                        + "noListener: ztunnel not listening; assignFailed; rewriteFailed); eBPF mode only",
                 true, false);
     }
 
     /**
-     * The per-workload counters, read at scrape time from the last kernel check's snapshot. The drops are one
-     * series per workload; when Counters gains drops by reason, the {@code reason} label goes here (labelNames
-     * and one call per reason) and nowhere else.
+     * The per-workload counters, read at scrape time from the last kernel check's snapshot. The drops: one series
+     * per workload and drop reason of the datapath's table (DropReason; every reason shows, at 0).
      */
     private void workloadCounter(String name, String help, boolean packets, boolean directions) {
         CounterWithCallback.Builder b = CounterWithCallback.builder().name(name).help(help);
@@ -119,9 +119,11 @@ final class AgentMetrics implements AutoCloseable {
                 }
             });
         } else {
-            b.labelNames("namespace", "pod").callback(cb -> {
+            b.labelNames("namespace", "pod", "reason").callback(cb -> {
                 for (Row r : last.rows()) {
-                    cb.call(r.counters().droppedPackets(), r.namespace(), r.pod());
+                    for (Map.Entry<String, Long> d : r.counters().dropsByReason().entrySet()) {
+                        cb.call(d.getValue(), r.namespace(), r.pod(), d.getKey());
+                    }
                 }
             });
         }

@@ -123,7 +123,7 @@ class KubeAgentMetricsKernelTest {
         double packets = value(first, out("ambientctl_workload_redirected_packets_total", "p1"));
         double bytes = value(first, out("ambientctl_workload_redirected_bytes_total", "p1"));
         assertThat(packets).isGreaterThanOrEqualTo(0);
-        assertThat(value(first, "ambientctl_workload_dropped_packets_total{namespace=\"shop\",pod=\"p1\"}")).isZero();
+        assertThat(value(first, "ambientctl_workload_dropped_packets_total{namespace=\"shop\",pod=\"p1\",reason=\"noZtunnel\"}")).isZero();
 
         for (int i = 0; i < 5; i++) {
             assertThat(Traffic.tcp(a.netns(), null, c.ipv4(), 8080, "m" + i, LabFixture.SHORT).answered()).isTrue();
