@@ -1,6 +1,7 @@
 package io.ambientctl.cli;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.Callable;
 
 import io.ambientctl.kube.AgentSettings;
@@ -55,7 +56,7 @@ public class AgentCommand extends BaseCommand implements Callable<Integer> {
     Duration lockWait = Duration.ofSeconds(30);
 
     @Option(names = "--take-over", description = "Run even when istio-cni is on this node (its CNI configuration, its "
-            + "ISTIO_* chains, ztunnel's /var/run/ztunnel), taking its Pods over; without it the agent refuses to run "
+            + "ISTIO_* chains, ztunnel's /var/run/ztunnel, or its node agent's Pod (k8s-app=istio-cni-node) on this node), taking its Pods over; without it the agent refuses to run "
             + "beside istio-cni (two controllers of the same label and annotation would fight).")
     boolean takeOver;
 
@@ -72,8 +73,24 @@ public class AgentCommand extends BaseCommand implements Callable<Integer> {
                 .withVerifyEvery(verifyEvery).withMetricsAddress(AgentSettings.metricsAddress(metricsAddress));
         // what an older agent (or CLI) installed is upgraded in place before anything else (a rolling update)
         node(lockWait).upgrade(false).forEach(line -> info("upgrade: " + line));
-        try (KubeNode kube = KubeSupport.connect(g(), node(lockWait));
-             var agent = kube.startAgent(settings, this::info)) {
+        try (KubeNode kube = KubeSupport.connect(g(), node(lockWait))) {
+            List<String> cni = kube.istioCniPods();
+            if (!cni.isEmpty() && !takeOver) {
+                throw new IllegalStateException("istio-cni's node agent runs on this node (Pod " + String.join(", ", cni)
+                        + "): it owns the istio.io/dataplane-mode label and the ambient.istio.io/redirection annotation "
+                        + "too, and two controllers would fight over the Pods; remove istio-cni from this node first, or "
+                        + "run with --take-over to take its Pods over");
+            }
+            if (!cni.isEmpty()) {
+                info("istio-cni's node agent runs on this node (Pod " + String.join(", ", cni) + "); taking its Pods "
+                        + "over (--take-over)");
+            }
+            return run(kube, settings);
+        }
+    }
+
+    private Integer run(KubeNode kube, AgentSettings settings) throws InterruptedException {
+        try (var agent = kube.startAgent(settings, this::info)) {
             info("agent: running on node " + kube.nodeName()); // the health port: its own line, as soon as it listens
             // SIGTERM/SIGINT: stop watching, finish the batch at hand, leave the redirection as it is
             Thread stop = new Thread(agent::close, "agent-stop");

@@ -164,6 +164,30 @@ class KubeCliKernelTest {
     }
 
     @Test
+    void theAgentRefusesToRunBesideIstioCnisNodeAgentUnlessToldToTakeOver() throws Exception {
+        k.namespace("kube-system", Map.of());
+        k.create(k.podSpec("kube-system", "istio-cni-node-x1", a, Map.of(io.ambientctl.kube.KubeNode.ISTIO_CNI_LABEL,
+                io.ambientctl.kube.KubeNode.ISTIO_CNI_LABEL_VALUE), k.nodeName));
+        MainTest.Run refused = cli("agent", "--health-port", "-1", "--metrics-address", "none");
+        assertThat(refused.code()).as(refused.err()).isEqualTo(ExitCode.FAILED);
+        assertThat(refused.err()).contains("istio-cni's node agent runs on this node (Pod kube-system/istio-cni-node-x1)")
+                .contains("--take-over");
+
+        Path errFile = Files.createTempFile("ambientctl-agent", ".err");
+        List<String> args = new ArrayList<>(common());
+        args.addAll(List.of("agent", "--health-port", "0", "--metrics-address", "none", "--take-over"));
+        Process p = java(null, args).redirectErrorStream(true).redirectOutput(errFile.toFile()).start();
+        try {
+            KubeFixture.await("agent ready", Duration.ofSeconds(60), () -> read(errFile).contains("agent: ready"));
+            assertThat(read(errFile)).contains("taking its Pods over (--take-over)");
+        } finally {
+            p.destroyForcibly();
+            p.waitFor(10, TimeUnit.SECONDS);
+            Files.deleteIfExists(errFile);
+        }
+    }
+
+    @Test
     void localCommandsNeverLoadTheKubernetesClient() throws Exception {
         Path log = Files.createTempFile("ambientctl-classes", ".log");
         try {

@@ -68,4 +68,21 @@ class KubeCoexistenceKernelTest {
         assertThat(kube.enroll(new PodSelection(List.of("nodns"), "shop", null, false), false).outcomes())
                 .extracting(io.ambientctl.redirect.Node.Outcome::action).containsExactly("already-enrolled");
     }
+
+    @Test
+    void istioCnisNodeAgentOnThisNodeIsFoundThroughTheApiAndOnAnotherNodeIsNot() {
+        assertThat(kube.istioCniPods()).isEmpty();
+        k.namespace("kube-system", Map.of());
+        Pod here = k.podSpec("kube-system", "istio-cni-node-abcde", k.lab.pod(1),
+                Map.of(KubeNode.ISTIO_CNI_LABEL, KubeNode.ISTIO_CNI_LABEL_VALUE), k.nodeName);
+        k.create(here);
+        Pod elsewhere = k.podSpec("kube-system", "istio-cni-node-fghij", k.lab.pod(2),
+                Map.of(KubeNode.ISTIO_CNI_LABEL, KubeNode.ISTIO_CNI_LABEL_VALUE), "another-node");
+        k.create(elsewhere);
+        k.namespace("shop", Map.of());
+        k.create(k.podSpec("shop", "app", k.lab.pod(2), Map.of("k8s-app", "something-else"), k.nodeName));
+
+        assertThat(kube.istioCniPods()).containsExactly("kube-system/istio-cni-node-abcde");
+        assertThat(k.dispatcher.nodeSelectors).anyMatch(s -> s.contains("spec.nodeName=" + k.nodeName));
+    }
 }
