@@ -41,8 +41,9 @@ class BenchKernelTest {
                 "nftables", "nftables +50");
 
         assertThat(r.controlPlane()).extracting(Bench.ControlPlane::operation)
-                .containsExactly("enroll", "status", "mode set iptables", "mode set ebpf", "mode set nftables",
-                        "mode set ebpf (from nftables)", "unenroll");
+                .containsExactly("enroll", "status", "agent kernel check (ebpf)", "mode set iptables",
+                        "agent kernel check (iptables)", "mode set ebpf", "mode set nftables",
+                        "agent kernel check (nftables)", "mode set ebpf (from nftables)", "unenroll");
         assertThat(r.controlPlane()).allSatisfy(c -> assertThat(c.workloads()).isEqualTo(3));
         assertThat(r.switches()).extracting(Bench.Switch::to).containsExactly("iptables", "ebpf", "nftables", "ebpf");
         assertThat(r.switches()).allSatisfy(s -> {

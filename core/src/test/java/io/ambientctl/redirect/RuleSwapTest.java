@@ -41,9 +41,10 @@ class RuleSwapTest {
         String next = Rules.node(false, null, new DatapathOptions(false, false), true);
         String swap = RuleSwap.swap(SAVED, next);
         List<String> lines = swap.lines().toList();
-        // one block per table holding ours; the filter table (none of ours) is not touched
-        assertThat(lines.stream().filter(l -> l.startsWith("*"))).containsExactly("*mangle", "*nat");
-        assertThat(lines.stream().filter(l -> l.equals("COMMIT"))).hasSize(2);
+        // one block per table holding ours (raw: this build's new chain, nat: the old layout's chain to remove); the
+        // filter table (none of ours) is not touched
+        assertThat(lines.stream().filter(l -> l.startsWith("*"))).containsExactly("*mangle", "*raw", "*nat");
+        assertThat(lines.stream().filter(l -> l.equals("COMMIT"))).hasSize(3);
         String mangle = swap.substring(0, swap.indexOf("COMMIT"));
         // this build's chain declared (emptied) and filled; the old jumps deleted, this build's inserted
         assertThat(mangle).contains(":AMBIENT-PREROUTING - [0:0]\n");
