@@ -68,6 +68,12 @@ class KubeAgentBurstKernelTest {
                     }
                 }
                 assertThat(agent.enrolled()).isEqualTo(PODS);
+                // the Events go out in the background: all of them recorded too (and the agent idle before it closes)
+                KubeFixture.await(PODS + " Enrolled Events", Duration.ofMinutes(2), () -> k.client.v1().events()
+                        .inNamespace("burst").list().getItems().stream()
+                        .filter(e -> "Enrolled".equals(e.getReason())).count() == PODS);
+                System.out.printf("burst: the %d Enrolled Events recorded %d ms after the last create%n", PODS,
+                        (System.nanoTime() - created) / 1_000_000);
             }
         }
     }

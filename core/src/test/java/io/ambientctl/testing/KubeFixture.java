@@ -206,6 +206,11 @@ public final class KubeFixture implements AutoCloseable {
         } finally {
             try {
                 server.destroy();
+            } catch (IllegalStateException e) {
+                // fabric8's mock blocks its event loop when a watch closes while it still sends that watch events
+                // (WatchEventsListener.onClosed waits for its executor), and then cannot close in time: a quirk of
+                // the test server, not of the code under test, whose assertions ran before this
+                System.err.println("KubeFixture: the mock API server did not close in time (" + e.getMessage() + ")");
             } finally {
                 try {
                     if (kubeconfig != null) {
