@@ -74,7 +74,16 @@ public class AgentCommand extends BaseCommand implements Callable<Integer> {
         // what an older agent (or CLI) installed is upgraded in place before anything else (a rolling update)
         node(lockWait).upgrade(false).forEach(line -> info("upgrade: " + line));
         try (KubeNode kube = KubeSupport.connect(g(), node(lockWait))) {
-            List<String> cni = kube.istioCniPods();
+            List<String> cni;
+            try {
+                cni = kube.istioCniPods();
+            } catch (RuntimeException unreachable) {
+                // without the API the agent starts anyway (live, not ready, retrying): the node's own signs of
+                // istio-cni were checked above
+                info("agent: could not ask the API for istio-cni's Pods on this node (" + unreachable.getMessage()
+                        + "); going on with the node's own signs of it");
+                cni = List.of();
+            }
             if (!cni.isEmpty() && !takeOver) {
                 throw new IllegalStateException("istio-cni's node agent runs on this node (Pod " + String.join(", ", cni)
                         + "): it owns the istio.io/dataplane-mode label and the ambient.istio.io/redirection annotation "
