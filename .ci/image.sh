@@ -113,13 +113,21 @@ if ! grep -q '^all annotated' "$work/api.log"; then
   "${engine[@]}" logs "$agent" 2>&1 | tail -20; grep '^annotated' "$work/api.log" | tail -3
   echo "ci: image: the agent did not enroll and annotate all $agent_pods Pods within 5 min; agent $state" >&2; exit 1
 fi
-code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz" || true)
+# ready: listed, reconciled once and its first kernel check of the 1,000 done (the agent's own pace)
+code=000
+for _ in $(seq 1 240); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz" || true)
+  [ "$code" = 200 ] && break
+  sleep 0.5
+done
+t_ready=$(( $(date +%s) - t_agent ))
 # the JVM: the container's main process or its child (the launcher may exec it)
 jpid=$(ps -o pid=,comm= --ppid "$pid" -p "$pid" | awk '$2 == "java" {print $1; exit}')
 hwm=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$jpid/status")
 rss=$(awk '/VmRSS/ {print int($2/1024)}' "/proc/$jpid/status")
 limit=$(printf '%s\n' "${opts[@]}" | sed -n 's/^--memory=//p')
-echo "ci: image: agent $state: $agent_pods Pods enrolled and annotated ${t_all} s after its start; GET /readyz -> $code;"\
+echo "ci: image: agent $state: $agent_pods Pods enrolled and annotated ${t_all} s after its start; GET /readyz -> $code" \
+  "(${t_ready} s);"\
   "RSS ${rss} MB, peak ${hwm} MB (limit ${limit:-none})"
 [ "$code" = 200 ] || { "${engine[@]}" logs "$agent" 2>&1 | tail -20; echo "ci: image: the agent is not ready" >&2; exit 1; }
 # its metrics, on the DaemonSet's --metrics-address, as Prometheus scrapes them: promtool accepts them, and they count
