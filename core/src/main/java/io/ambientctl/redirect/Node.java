@@ -1096,10 +1096,8 @@ public final class Node {
                 probe.verifyNode(); // refuses pins of a newer layout
             }
             return purge(dryRun);
-        } catch (IllegalStateException newer) {
-            if (!String.valueOf(newer.getMessage()).contains("newer ambientctl")) {
-                throw newer;
-            }
+        } catch (NodeState.Downgrade newer) {
+            // written by a newer ambientctl: removed by what can be read of it, below
         }
         State loose = NodeState.loadLoosely(cfg.stateDir());
         List<String> removed = new ArrayList<>();
@@ -1125,21 +1123,27 @@ public final class Node {
                     }
                 }
             }
-            for (String f : List.of(NodeState.FILE, NodeState.JOURNAL)) {
-                java.nio.file.Path p = cfg.stateDir().resolve(f);
-                if (java.nio.file.Files.exists(p)) {
-                    removed.add(p.toString());
-                    if (!dryRun) {
-                        try {
-                            java.nio.file.Files.delete(p);
-                        } catch (java.io.IOException e) {
-                            throw new java.io.UncheckedIOException("cannot remove " + p, e);
-                        }
+            removeStateFiles(dryRun, removed);
+        }
+        return new Purge(List.of(), loose.ztunnel, removed);
+    }
+
+    /** The state file and the journal go last (with a dry run: are listed only). Call under the lock. */
+    private void removeStateFiles(boolean dryRun, List<String> removed) {
+        for (String f : List.of(NodeState.FILE, NodeState.JOURNAL)) {
+            java.nio.file.Path p = cfg.stateDir().resolve(f);
+            if (java.nio.file.Files.exists(p)) {
+                removed.add(p.toString());
+                if (!dryRun) {
+                    try {
+                        java.nio.file.Files.delete(p);
+                    } catch (java.io.IOException e) {
+                        throw new java.io.UncheckedIOException("cannot remove " + p + ": " + e.getMessage()
+                                + " (remove it by hand)", e);
                     }
                 }
             }
         }
-        return new Purge(List.of(), loose.ztunnel, removed);
     }
 
     /** What {@link #purge} did (with a dry run: would do): the workloads unenrolled, ztunnel forgotten, what went. */
@@ -1176,19 +1180,7 @@ public final class Node {
                     removed.add(m + ": not checked (" + e.getMessage() + ")");
                 }
             }
-            for (String f : List.of(NodeState.FILE, NodeState.JOURNAL)) {
-                java.nio.file.Path p = cfg.stateDir().resolve(f);
-                if (java.nio.file.Files.exists(p)) {
-                    removed.add(p.toString());
-                    if (!dryRun) {
-                        try {
-                            java.nio.file.Files.delete(p);
-                        } catch (java.io.IOException e) {
-                            throw new java.io.UncheckedIOException("cannot remove " + p, e);
-                        }
-                    }
-                }
-            }
+            removeStateFiles(dryRun, removed);
         }
         return new Purge(unenrolled, zt, removed);
     }

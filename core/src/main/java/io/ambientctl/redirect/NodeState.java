@@ -260,17 +260,24 @@ public final class NodeState {
         }
     }
 
+    /** A refusal to work on what a newer ambientctl wrote (a downgrade); its message says the way back. */
+    public static final class Downgrade extends IllegalStateException {
+        Downgrade(String message) {
+            super(message);
+        }
+    }
+
     /** What a downgrade is told: the state was written by a newer ambientctl. */
-    static IllegalStateException newerState(Path f, int version) {
-        return new IllegalStateException("state file " + f + " has version " + version
+    static Downgrade newerState(Path f, int version) {
+        return new Downgrade("state file " + f + " has version " + version
                 + ", written by a newer ambientctl (this one reads versions up to " + State.VERSION + "): downgrading "
                 + "in place is refused, and nothing was changed (the node keeps its redirection as the newer version "
                 + "left it). " + WAY_BACK);
     }
 
     /** What a downgrade is told: kernel objects (or a state) of a newer layout than this build installs. */
-    public static IllegalStateException newerLayout(String what, int layout) {
-        return new IllegalStateException(what + " layout " + layout + ", made by a newer "
+    public static Downgrade newerLayout(String what, int layout) {
+        return new Downgrade(what + " layout " + layout + ", made by a newer "
                 + "ambientctl (this one installs layout " + State.LAYOUT + "): downgrading in place is refused, and "
                 + "nothing was changed. " + WAY_BACK);
     }
