@@ -142,12 +142,14 @@ public interface Redirector extends AutoCloseable {
      * A reader may do this: the lease is not node state.
      */
     default io.ambientctl.observe.Monitor monitor(io.ambientctl.observe.MonitorOptions options) {
-        throw new UnsupportedOperationException("'monitor' is not available in " + mode() + " mode");
+        throw new UnsupportedOperationException("'monitor' is not available in " + mode() + " mode (eBPF mode only, "
+                + "for now): see what a workload has with 'ambientctl inspect pod --netns NAME' and 'ambientctl status'");
     }
 
     /** Where one crafted packet goes, hook by hook, as the node's mode decides now; changes nothing. */
     default io.ambientctl.observe.Explanation explain(io.ambientctl.observe.Probe probe) {
-        throw new UnsupportedOperationException("'explain' is not available in " + mode() + " mode");
+        throw new UnsupportedOperationException("'explain' is not available in " + mode() + " mode (eBPF mode only, "
+                + "for now): see what a workload has with 'ambientctl inspect pod --netns NAME' and 'ambientctl status'");
     }
 
     @Override
