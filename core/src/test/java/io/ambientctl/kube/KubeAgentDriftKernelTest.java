@@ -67,14 +67,19 @@ class KubeAgentDriftKernelTest {
             KubeFixture.await(what + ": a repair of kind " + kind.label() + " (log: " + log + ")", SOON,
                     () -> agent.metrics().repairs(kind) > before);
         } catch (AssertionError e) {
-            // what the agent's threads were doing, to tell a slow check from a stuck one
+            // what the agent's threads were doing, to tell a slow check from a stuck one: in the message, which is
+            // what a CI log keeps
+            StringBuilder threads = new StringBuilder();
             Thread.getAllStackTraces().forEach((t, st) -> {
-                if (t.getName().startsWith("agent") || t.getName().startsWith("netns")) {
-                    System.out.println(t.getName() + ": " + java.util.Arrays.stream(st).limit(25)
-                            .map(String::valueOf).collect(java.util.stream.Collectors.joining("\n    ")));
+                if (t.getName().startsWith("agent") || t.getName().startsWith("netns")
+                        || t.getName().startsWith("exec")) {
+                    threads.append("\n").append(t.getName()).append(" (").append(t.getState()).append("): ")
+                            .append(java.util.Arrays.stream(st).limit(30).map(String::valueOf)
+                                    .collect(java.util.stream.Collectors.joining("\n    ")));
                 }
             });
-            throw e;
+            throw new AssertionError(e.getMessage() + "; kernel checks " + agent.metrics().checks() + ", "
+                    + "threads:" + threads, e);
         }
         KubeFixture.await(what + ": the node verifies again (log: " + log + ")", SOON,
                 () -> k.lab.node.status().verified());
