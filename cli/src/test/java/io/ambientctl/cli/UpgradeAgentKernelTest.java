@@ -2,27 +2,18 @@ package io.ambientctl.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.InputStream;
-import java.io.OutputStream;
-import java.net.InetSocketAddress;
-import java.net.Socket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import io.ambientctl.lab.Lab;
-import io.ambientctl.net.IpAddrs;
 import io.ambientctl.redirect.Node;
 import io.ambientctl.redirect.State;
 import io.ambientctl.redirect.Workload;
@@ -93,39 +84,15 @@ class UpgradeAgentKernelTest {
             assertThat(Datapath.mapsDir(k.lab.bpffs, 1)).isDirectory();
 
             // a connection from p1 to p2 held open through ztunnel, talking every 200 ms throughout
-            Socket held = a.netns().call(() -> {
-                Socket s = new Socket();
-                s.connect(new InetSocketAddress(IpAddrs.parse(b.ipv4()), 8080), 2000);
-                s.setSoTimeout(5000);
-                return s;
-            });
-            AtomicInteger exchanges = new AtomicInteger();
-            AtomicBoolean stop = new AtomicBoolean();
-            CompletableFuture<String> talk = CompletableFuture.supplyAsync(() -> {
-                try {
-                    while (!stop.get()) {
-                        String m = "tick" + exchanges.get();
-                        String answer = echo(held, m);
-                        if (!answer.contains(m)) {
-                            return "exchange " + exchanges.get() + " answered '" + answer + "'";
-                        }
-                        exchanges.incrementAndGet();
-                        Thread.sleep(200);
-                    }
-                    return null;
-                } catch (Exception e) {
-                    return "exchange " + exchanges.get() + ": " + e;
-                }
-            });
-            try (held) {
-                KubeFixture.await("talking", Duration.ofSeconds(10), () -> exchanges.get() > 2);
+            try (HeldConnection held = HeldConnection.open(a.netns(), b.ipv4()).talk()) {
+                KubeFixture.await("talking", Duration.ofSeconds(10), () -> held.exchanges() > 2);
                 int capturedBefore = k.lab.standIn.captures().size();
                 assertThat(capturedBefore).isPositive();
 
                 old.destroy(); // SIGTERM, as the kubelet stops the old Pod
                 assertThat(old.waitFor(40, TimeUnit.SECONDS)).as(read(oldLog)).isTrue();
                 assertThat(read(oldLog)).contains("agent: stopped");
-                int atStop = exchanges.get();
+                int atStop = held.exchanges();
 
                 List<String> newCmd = new ArrayList<>(common());
                 newCmd.addAll(agentArgs);
@@ -137,9 +104,8 @@ class UpgradeAgentKernelTest {
                 State s = k.lab.node.recorded();
                 assertThat(s.layout).isEqualTo(State.LAYOUT);
                 assertThat(s.upgradedFrom).isEqualTo(1);
-                KubeFixture.await("talking on", Duration.ofSeconds(10), () -> exchanges.get() > atStop + 5);
-                stop.set(true);
-                assertThat(talk.get()).as("the held connection, throughout (" + exchanges.get() + " exchanges)")
+                KubeFixture.await("talking on", Duration.ofSeconds(10), () -> held.exchanges() > atStop + 5);
+                assertThat(held.stop()).as("the held connection, throughout (" + held.exchanges() + " exchanges)")
                         .isNull();
             }
             Node.Status st = k.lab.node.status();
@@ -161,15 +127,5 @@ class UpgradeAgentKernelTest {
             Files.deleteIfExists(oldLog);
             Files.deleteIfExists(newLog);
         }
-    }
-
-    private static String echo(Socket s, String message) throws Exception {
-        OutputStream out = s.getOutputStream();
-        out.write(message.getBytes(StandardCharsets.UTF_8));
-        out.flush();
-        InputStream in = s.getInputStream();
-        byte[] buf = new byte[256];
-        int n = in.read(buf);
-        return n > 0 ? new String(buf, 0, n, StandardCharsets.UTF_8) : "";
     }
 }

@@ -2,13 +2,9 @@ package io.ambientctl.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -159,32 +155,9 @@ class UpgradeKernelTest {
         Lab.Pod client = f.pod(1);
         Lab.Pod server = f.pod(2);
         try (HttpServer http = HttpServer.start(server.netns(), HTTP_PORT, 64);
-             Socket held = client.netns().call(() -> {
-                 Socket s = new Socket();
-                 s.connect(new InetSocketAddress(IpAddrs.parse(f.pod(3).ipv4()), 8080), 2000);
-                 s.setSoTimeout(5000);
-                 return s;
-             })) {
-            assertThat(echo(held, "before")).contains("before");
-            // the held connection talks every 200 ms throughout (the lab's echo server hangs up after 5 s idle)
-            java.util.concurrent.atomic.AtomicInteger exchanges = new java.util.concurrent.atomic.AtomicInteger();
-            java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
-            CompletableFuture<String> talk = CompletableFuture.supplyAsync(() -> {
-                try {
-                    while (!stop.get()) {
-                        String m = "tick" + exchanges.get();
-                        String answer = echo(held, m);
-                        if (!answer.contains(m)) {
-                            return "exchange " + exchanges.get() + " answered '" + answer + "'";
-                        }
-                        exchanges.incrementAndGet();
-                        Thread.sleep(200);
-                    }
-                    return null;
-                } catch (Exception e) {
-                    return "exchange " + exchanges.get() + ": " + e;
-                }
-            });
+             HeldConnection held = HeldConnection.open(client.netns(), f.pod(3).ipv4())) {
+            assertThat(held.echo("before")).contains("before");
+            held.talk();
             assertThat(f.standIn.captures()).as("the held connection goes through ztunnel").anyMatch(c ->
                     c.destinationIp().equals(f.pod(3).ipv4()) && c.destinationPort() == 8080);
             // warm up (the load generator's classes and JIT), as 'ambientctl bench' does, then the measured run
@@ -225,10 +198,9 @@ class UpgradeKernelTest {
             assertThat(r[1]).as("failed requests during the upgrade").isZero();
             assertThat(r[0]).isPositive();
             assertThat(r[2]).as("rounds: during and after the upgrade").isGreaterThanOrEqualTo(2);
-            stop.set(true);
-            assertThat(talk.get()).as("the held connection, throughout (" + exchanges.get() + " exchanges)").isNull();
-            assertThat(exchanges.get()).isPositive();
-            assertThat(echo(held, "after")).as("the held connection survives").contains("after");
+            assertThat(held.stop()).as("the held connection, throughout (" + held.exchanges() + " exchanges)").isNull();
+            assertThat(held.exchanges()).isPositive();
+            assertThat(held.echo("after")).as("the held connection survives").contains("after");
         }
 
         Node.Status st = f.node.status();
@@ -349,16 +321,6 @@ class UpgradeKernelTest {
                 }).orElse(0L);
             }
         }).orElse(0L);
-    }
-
-    private static String echo(Socket s, String message) throws Exception {
-        OutputStream out = s.getOutputStream();
-        out.write(message.getBytes(StandardCharsets.UTF_8));
-        out.flush();
-        InputStream in = s.getInputStream();
-        byte[] buf = new byte[256];
-        int n = in.read(buf);
-        return n > 0 ? new String(buf, 0, n, StandardCharsets.UTF_8) : "";
     }
 
     /**
