@@ -1,7 +1,6 @@
 package io.ambientctl.cli;
 
 import java.time.Duration;
-import java.util.List;
 import java.util.concurrent.Callable;
 
 import io.ambientctl.kube.AgentSettings;
@@ -57,7 +56,8 @@ public class AgentCommand extends BaseCommand implements Callable<Integer> {
 
     @Option(names = "--take-over", description = "Run even when istio-cni is on this node (its CNI configuration, its "
             + "ISTIO_* chains, ztunnel's /var/run/ztunnel, or its node agent's Pod (k8s-app=istio-cni-node) on this node), taking its Pods over; without it the agent refuses to run "
-            + "beside istio-cni (two controllers of the same label and annotation would fight).")
+            + "beside istio-cni (two controllers of the same label and annotation would fight), and a running agent stops "
+            + "(exit 1) when istio-cni's node agent Pod starts on this node.")
     boolean takeOver;
 
     @Override
@@ -73,32 +73,15 @@ public class AgentCommand extends BaseCommand implements Callable<Integer> {
                 .withVerifyEvery(verifyEvery).withMetricsAddress(AgentSettings.metricsAddress(metricsAddress));
         // what an older agent (or CLI) installed is upgraded in place before anything else (a rolling update)
         node(lockWait).upgrade(false).forEach(line -> info("upgrade: " + line));
+        // istio-cni's node agent Pod on this node: the agent looks for it in its first listing, before any change,
+        // and in every later event (istio-cni installed while the agent runs); without --take-over it stops
         try (KubeNode kube = KubeSupport.connect(g(), node(lockWait))) {
-            List<String> cni;
-            try {
-                cni = kube.istioCniPods();
-            } catch (RuntimeException unreachable) {
-                // without the API the agent starts anyway (live, not ready, retrying): the node's own signs of
-                // istio-cni were checked above
-                info("agent: could not ask the API for istio-cni's Pods on this node (" + unreachable.getMessage()
-                        + "); going on with the node's own signs of it");
-                cni = List.of();
-            }
-            if (!cni.isEmpty() && !takeOver) {
-                throw new IllegalStateException("istio-cni's node agent runs on this node (Pod " + String.join(", ", cni)
-                        + "): it owns the istio.io/dataplane-mode label and the ambient.istio.io/redirection annotation "
-                        + "too, and two controllers would fight over the Pods; remove istio-cni from this node first, or "
-                        + "run with --take-over to take its Pods over");
-            }
-            if (!cni.isEmpty()) {
-                info("istio-cni's node agent runs on this node (Pod " + String.join(", ", cni) + "); taking its Pods "
-                        + "over (--take-over)");
-            }
-            return run(kube, settings);
+            return run(kube, settings.withTakeOver(takeOver));
         }
     }
 
     private Integer run(KubeNode kube, AgentSettings settings) throws InterruptedException {
+        String refusal;
         try (var agent = kube.startAgent(settings, this::info)) {
             info("agent: running on node " + kube.nodeName()); // the health port: its own line, as soon as it listens
             // SIGTERM/SIGINT: stop watching, finish the batch at hand, leave the redirection as it is
@@ -113,6 +96,10 @@ public class AgentCommand extends BaseCommand implements Callable<Integer> {
                     // the hook is running: it stops the agent
                 }
             }
+            refusal = agent.refusal();
+        }
+        if (refusal != null) {
+            throw new IllegalStateException(refusal);
         }
         return ExitCode.OK;
     }

@@ -80,6 +80,9 @@ public final class Agent implements AutoCloseable {
     private long checkDueSince;
     /** Pods told (by an Event) why they are skipped, by key: told once per reason. */
     private final java.util.Map<String, String> skipped = new java.util.concurrent.ConcurrentHashMap<>();
+    /** istio-cni's node agent Pods seen on this node (told once each). */
+    private final java.util.Set<String> istioCniSeen = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private volatile String refusal;
 
     Agent(KubernetesClient client, Node node, KubeOptions options, AgentSettings settings, Consumer<String> log) {
         this.client = client;
@@ -218,6 +221,12 @@ public final class Agent implements AutoCloseable {
                     }
                 }
             }
+            // istio-cni's node agent is looked for before the first change (the handlers may not have seen the
+            // listing yet)
+            p.getStore().list().stream().filter(this::istioCniHere).forEach(this::istioCni);
+            if (refusal != null) {
+                return null;
+            }
             log.accept("agent: node " + nodeName + ", " + p.getStore().list().size() + " Pods here, "
                     + n.getStore().list().size() + " namespaces; reconciling");
             enqueueEverything();
@@ -270,10 +279,47 @@ public final class Agent implements AutoCloseable {
     }
 
     private void podChanged(Pod p) {
+        if (istioCniHere(p)) {
+            istioCni(p);
+        }
         queue.add(Pods.key(p));
         if (Pods.isZtunnel(p, options.ztunnelNamespace())) {
             queue.add(ZTUNNEL_KEY);
         }
+    }
+
+    /** istio-cni's node agent (label k8s-app=istio-cni-node) on this node, not terminating. */
+    private boolean istioCniHere(Pod p) {
+        return p.getMetadata().getLabels() != null && KubeNode.ISTIO_CNI_LABEL_VALUE.equals(
+                p.getMetadata().getLabels().get(KubeNode.ISTIO_CNI_LABEL)) && nodeName.equals(Pods.nodeName(p))
+                && !Pods.terminating(p);
+    }
+
+    /**
+     * istio-cni's node agent runs here (at the first listing, or started later): with --take-over its Pods are
+     * ours, said once; without it the agent stops before (or after) its batch at hand, with the refusal as its
+     * failure: two controllers of the same label and annotation would fight over the Pods.
+     */
+    private void istioCni(Pod p) {
+        String key = Pods.key(p);
+        if (!istioCniSeen.add(key)) {
+            return;
+        }
+        if (settings.takeOver()) {
+            log.accept("agent: istio-cni's node agent runs on this node (Pod " + key + "); taking its Pods over "
+                    + "(--take-over)");
+            return;
+        }
+        refusal = "istio-cni's node agent runs on this node (Pod " + key + "): it owns the istio.io/dataplane-mode "
+                + "label and the ambient.istio.io/redirection annotation too, and two controllers would fight over the "
+                + "Pods; remove istio-cni from this node first, or run with --take-over to take its Pods over";
+        log.accept("agent: " + refusal + "; stopping (the redirection stays as it is)");
+        stopping = true;
+    }
+
+    /** Why the agent stopped by itself (istio-cni's node agent on this node without --take-over), else null. */
+    public String refusal() {
+        return refusal;
     }
 
     private void namespaceChanged(Namespace ns) {

@@ -8,10 +8,11 @@ import java.time.Duration;
  * its health endpoints (0: any free port, negative: none), how long it waits for the first listing of Pods and
  * namespaces, how many Pods one batch enrolls under one lock, the longest wait before a failed Pod is tried
  * again, the period of its kernel check (every enrolled workload verified against the kernel, drift repaired),
- * and the address of its Prometheus metrics (null: none; port 0: any free port).
+ * the address of its Prometheus metrics (null: none; port 0: any free port), and whether it takes the Pods of
+ * istio-cni's node agent over when that runs on the node too ({@code --take-over}; without it the agent stops).
  */
 public record AgentSettings(Duration resync, int healthPort, Duration syncTimeout, int batch, Duration maxRetryDelay,
-                            Duration verifyEvery, InetSocketAddress metricsAddress) {
+                            Duration verifyEvery, InetSocketAddress metricsAddress, boolean takeOver) {
     public static final int DEFAULT_HEALTH_PORT = 9883;
     public static final int DEFAULT_METRICS_PORT = 9884;
     public static final String DEFAULT_METRICS_ADDRESS = "0.0.0.0:" + DEFAULT_METRICS_PORT;
@@ -35,28 +36,32 @@ public record AgentSettings(Duration resync, int healthPort, Duration syncTimeou
 
     /** Without a kernel check period nor metrics: checks every 10 s, no metrics listener. */
     public AgentSettings(Duration resync, int healthPort, Duration syncTimeout, int batch, Duration maxRetryDelay) {
-        this(resync, healthPort, syncTimeout, batch, maxRetryDelay, DEFAULT_VERIFY_EVERY, null);
+        this(resync, healthPort, syncTimeout, batch, maxRetryDelay, DEFAULT_VERIFY_EVERY, null, false);
     }
 
     public static AgentSettings defaults() {
         return new AgentSettings(Duration.ofMinutes(5), DEFAULT_HEALTH_PORT, Duration.ofMinutes(2), 256,
-                Duration.ofSeconds(30), DEFAULT_VERIFY_EVERY, metricsAddress(DEFAULT_METRICS_ADDRESS));
+                Duration.ofSeconds(30), DEFAULT_VERIFY_EVERY, metricsAddress(DEFAULT_METRICS_ADDRESS), false);
     }
 
     public AgentSettings withResync(Duration d) {
-        return new AgentSettings(d, healthPort, syncTimeout, batch, maxRetryDelay, verifyEvery, metricsAddress);
+        return new AgentSettings(d, healthPort, syncTimeout, batch, maxRetryDelay, verifyEvery, metricsAddress, takeOver);
     }
 
     public AgentSettings withHealthPort(int port) {
-        return new AgentSettings(resync, port, syncTimeout, batch, maxRetryDelay, verifyEvery, metricsAddress);
+        return new AgentSettings(resync, port, syncTimeout, batch, maxRetryDelay, verifyEvery, metricsAddress, takeOver);
     }
 
     public AgentSettings withVerifyEvery(Duration d) {
-        return new AgentSettings(resync, healthPort, syncTimeout, batch, maxRetryDelay, d, metricsAddress);
+        return new AgentSettings(resync, healthPort, syncTimeout, batch, maxRetryDelay, d, metricsAddress, takeOver);
+    }
+
+    public AgentSettings withTakeOver(boolean t) {
+        return new AgentSettings(resync, healthPort, syncTimeout, batch, maxRetryDelay, verifyEvery, metricsAddress, t);
     }
 
     public AgentSettings withMetricsAddress(InetSocketAddress a) {
-        return new AgentSettings(resync, healthPort, syncTimeout, batch, maxRetryDelay, verifyEvery, a);
+        return new AgentSettings(resync, healthPort, syncTimeout, batch, maxRetryDelay, verifyEvery, a, takeOver);
     }
 
     /**

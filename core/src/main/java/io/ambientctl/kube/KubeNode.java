@@ -196,22 +196,6 @@ public final class KubeNode implements AutoCloseable {
     public static final String ISTIO_CNI_LABEL = "k8s-app";
     public static final String ISTIO_CNI_LABEL_VALUE = "istio-cni-node";
 
-    /**
-     * istio-cni's node agent Pods on this node, in any namespace (label k8s-app=istio-cni-node), as "ns/name", not
-     * terminating: what tells the API's side that istio-cni redirects this node's Pods.
-     */
-    public List<String> istioCniPods() {
-        try {
-            return client.pods().inAnyNamespace().withLabel(ISTIO_CNI_LABEL, ISTIO_CNI_LABEL_VALUE)
-                    .withField("spec.nodeName", nodeName).list().getItems().stream()
-                    .filter(p -> nodeName.equals(Pods.nodeName(p)) && !Pods.terminating(p))
-                    .map(p -> p.getMetadata().getNamespace() + "/" + p.getMetadata().getName())
-                    .sorted().toList();
-        } catch (KubernetesClientException e) {
-            throw KubeClients.apiFailure("listing istio-cni's Pods on node " + nodeName, e);
-        }
-    }
-
     /** Starts the node agent on this client (see {@link Agent}). */
     public Agent startAgent(AgentSettings settings, Consumer<String> log) {
         Agent a = new Agent(client, node, options, settings, log);

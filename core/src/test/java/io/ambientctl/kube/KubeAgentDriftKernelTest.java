@@ -78,8 +78,12 @@ class KubeAgentDriftKernelTest {
                                     .collect(java.util.stream.Collectors.joining("\n    ")));
                 }
             });
-            throw new AssertionError(e.getMessage() + "; kernel checks " + agent.metrics().checks() + ", "
-                    + "threads:" + threads, e);
+            // and the processes it waits for (a child that does not exit holds a check for up to 60 s)
+            String children = ProcessHandle.current().descendants().map(ph -> ph.pid() + " " + ph.info().commandLine()
+                    .orElse("?") + " (started " + ph.info().startInstant().map(Object::toString).orElse("?") + ")")
+                    .collect(java.util.stream.Collectors.joining("; "));
+            throw new AssertionError(e.getMessage() + "; kernel checks " + agent.metrics().checks() + "; processes: "
+                    + children + "; threads:" + threads, e);
         }
         KubeFixture.await(what + ": the node verifies again (log: " + log + ")", SOON,
                 () -> k.lab.node.status().verified());

@@ -70,19 +70,50 @@ class KubeCoexistenceKernelTest {
     }
 
     @Test
-    void istioCnisNodeAgentOnThisNodeIsFoundThroughTheApiAndOnAnotherNodeIsNot() {
-        assertThat(kube.istioCniPods()).isEmpty();
-        k.namespace("kube-system", Map.of());
-        Pod here = k.podSpec("kube-system", "istio-cni-node-abcde", k.lab.pod(1),
-                Map.of(KubeNode.ISTIO_CNI_LABEL, KubeNode.ISTIO_CNI_LABEL_VALUE), k.nodeName);
-        k.create(here);
-        Pod elsewhere = k.podSpec("kube-system", "istio-cni-node-fghij", k.lab.pod(2),
-                Map.of(KubeNode.ISTIO_CNI_LABEL, KubeNode.ISTIO_CNI_LABEL_VALUE), "another-node");
-        k.create(elsewhere);
-        k.namespace("shop", Map.of());
-        k.create(k.podSpec("shop", "app", k.lab.pod(2), Map.of("k8s-app", "something-else"), k.nodeName));
+    void theAgentStopsWhenIstioCnisNodeAgentStartsOnThisNodeButNotOnAnother() throws Exception {
+        // the agent runs (the API had no istio-cni then); istio-cni's node agent elsewhere changes nothing; on this
+        // node it stops the agent, with the refusal as its failure, and what it enrolled stays redirected
+        k.ztunnelPod("ztunnel-abcde");
+        k.namespace("shop", Map.of(Pods.DATAPLANE_MODE, Pods.AMBIENT));
+        k.create(k.podSpec("shop", "app", k.lab.pod(1), Map.of("k8s-app", "something-else"), k.nodeName));
+        List<String> log = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (Agent agent = kube.startAgent(KubeAgentKernelTest.settings(), log::add)) {
+            KubeFixture.await("ready and shop/app enrolled (" + log + ")", java.time.Duration.ofSeconds(60),
+                    () -> agent.ready() && k.lab.node.recorded().workload("shop/app").isPresent());
+            k.namespace("kube-system", Map.of());
+            k.create(k.podSpec("kube-system", "istio-cni-node-fghij", k.lab.pod(2),
+                    Map.of(KubeNode.ISTIO_CNI_LABEL, KubeNode.ISTIO_CNI_LABEL_VALUE), "another-node"));
+            // a Pod of this node created after it: the agent has seen the other one by then
+            k.create(k.podSpec("shop", "later", k.lab.pod(2), Map.of("app", "later"), k.nodeName));
+            KubeFixture.await("shop/later enrolled (" + log + ")", java.time.Duration.ofSeconds(60),
+                    () -> k.lab.node.recorded().workload("shop/later").isPresent());
+            assertThat(agent.refusal()).isNull();
+            assertThat(agent.ready()).isTrue();
 
-        assertThat(kube.istioCniPods()).containsExactly("kube-system/istio-cni-node-abcde");
-        assertThat(k.dispatcher.nodeSelectors).anyMatch(s -> s.contains("spec.nodeName=" + k.nodeName));
+            k.create(k.podSpec("kube-system", "istio-cni-node-abcde", k.lab.pod(2),
+                    Map.of(KubeNode.ISTIO_CNI_LABEL, KubeNode.ISTIO_CNI_LABEL_VALUE), k.nodeName));
+            KubeFixture.await("the agent stops (" + log + ")", java.time.Duration.ofSeconds(30), () -> !agent.live());
+            assertThat(agent.refusal()).contains("istio-cni's node agent runs on this node (Pod "
+                    + "kube-system/istio-cni-node-abcde)").contains("--take-over");
+            assertThat(log).anyMatch(l -> l.contains("stopping (the redirection stays as it is)"));
+        }
+        assertThat(k.lab.node.recorded().workloads).extracting(io.ambientctl.redirect.Workload::key)
+                .containsExactlyInAnyOrder("shop/app", "shop/later");
+        assertThat(k.lab.node.status().verified()).isTrue();
+        assertThat(k.dispatcher.nodeSelectors).anyMatch(sel -> sel.contains("spec.nodeName=" + k.nodeName));
+
+        // started again beside it: it refuses before any change; with --take-over it runs and says so
+        log.clear();
+        try (Agent agent = kube.startAgent(KubeAgentKernelTest.settings(), log::add)) {
+            agent.awaitStop();
+            assertThat(agent.refusal()).contains("kube-system/istio-cni-node-abcde");
+            assertThat(log).noneMatch(l -> l.contains("reconciling"));
+        }
+        log.clear();
+        try (Agent agent = kube.startAgent(KubeAgentKernelTest.settings().withTakeOver(true), log::add)) {
+            KubeFixture.await("ready beside istio-cni (" + log + ")", java.time.Duration.ofSeconds(60), agent::ready);
+            assertThat(log).anyMatch(l -> l.contains("istio-cni-node-abcde); taking its Pods over (--take-over)"));
+            assertThat(agent.refusal()).isNull();
+        }
     }
 }
