@@ -30,7 +30,8 @@ public enum Backend {
     /** Counts the rules each backend holds (in the calling thread's namespace) and picks one. */
     public static Backend detect() {
         int nft = rules(NFT);
-        int legacy = rules(LEGACY);
+        // the legacy tools run only where legacy tables exist (or the nft tools are missing): none, no rule
+        int legacy = nft >= 0 && !legacyTablesHere() ? 0 : rules(LEGACY);
         if (nft < 0 && legacy < 0) {
             return DEFAULT;
         }
@@ -38,6 +39,26 @@ public enum Backend {
             return LEGACY;
         }
         return nft >= 0 ? NFT : LEGACY;
+    }
+
+    /**
+     * Whether the legacy backend has a table in the calling thread's namespace: x_tables lists them in
+     * /proc/thread-self/net/ip_tables_names and ip6_tables_names (a namespace gets them when first used); with none
+     * it holds no rule, and no legacy tool need run to say so.
+     */
+    static boolean legacyTablesHere() {
+        for (String f : List.of("ip_tables_names", "ip6_tables_names")) {
+            try {
+                if (!java.nio.file.Files.readString(java.nio.file.Path.of("/proc/thread-self/net", f)).isBlank()) {
+                    return true;
+                }
+            } catch (java.nio.file.NoSuchFileException absent) {
+                // the family's legacy module is not loaded: no table of it anywhere
+            } catch (java.io.IOException e) {
+                return true; // unknown: ask the tools
+            }
+        }
+        return false;
     }
 
     /** Rules (-A lines) the backend holds for both families, or -1 when its tools are missing. */

@@ -489,10 +489,17 @@ public final class IptablesRedirector implements Redirector {
         return there[0];
     }
 
+    /** Our chain or a jump to it in any table (one listing per family), or our set, in this namespace. */
     private boolean anyHere() {
-        return jumpPresent(false) || jumpPresent(true) || chainPresent(false) || chainPresent(true)
-                || chainPresent(false, "raw") || chainPresent(true, "raw")
-                || Exec.run(List.of("ipset", "list", "-n")).stdout().contains(Rules.SET4);
+        for (boolean v6 : new boolean[] {false, true}) {
+            Exec.Result r = Exec.run(List.of(backend().tool(v6, "save")));
+            if (r.ok() && r.stdout().lines().anyMatch(l -> l.startsWith(":" + Rules.CHAIN + " ")
+                    || l.endsWith(" -j " + Rules.CHAIN))) {
+                return true;
+            }
+        }
+        return Exec.run(List.of("ipset", "list", "-n")).stdout().lines().anyMatch(l -> l.equals(Rules.SET4)
+                || l.equals(Rules.SET6));
     }
 
     /** Whether this mode's chain or jump is in the node's namespace (the nftables mode shares its routing). */
