@@ -125,7 +125,7 @@ public final class NetfilterExplainer {
                 return "cannot say: " + steps.get(steps.size() - 1).note();
             }
             if (o.end() == NetfilterWalk.End.DROPPED) {
-                return "dropped in the node's netns (" + o.reason() + ")";
+                return "dropped in the node's netns by rule " + o.rule().number() + " of " + c.name();
             }
             mark = o.mark();
             if (o.end() != NetfilterWalk.End.NOT_REACHED) {
@@ -177,8 +177,8 @@ public final class NetfilterExplainer {
                 case UNEVALUATED:
                     return "cannot say: " + steps.get(steps.size() - 1).note();
                 case DROPPED:
-                    return "dropped in ztunnel's netns (" + o.reason() + (o.port() != 0 ? ", port " + o.port()
-                            : lastPort(steps)) + ")";
+                    return o.reason() == null ? "dropped in ztunnel's netns by rule " + o.rule().number() + " of "
+                            + c.name() : "dropped in ztunnel's netns (" + o.reason() + ", port " + o.port() + ")";
                 case TPROXIED: {
                     int port = o.port();
                     String kind = port == Ztunnel.DNS_PORT ? "DNS" : port == Ztunnel.HBONE_PORT ? "HBONE"
@@ -194,15 +194,6 @@ public final class NetfilterExplainer {
             }
         }
         return "passes in ztunnel's netns, not captured by ztunnel (no TPROXY rule matched)";
-    }
-
-    private static String lastPort(List<Explanation.Step> steps) {
-        for (int i = steps.size() - 1; i >= 0; i--) {
-            if (steps.get(i).listenerPort() != null) {
-                return ", port " + steps.get(i).listenerPort();
-            }
-        }
-        return "";
     }
 
     private Optional<Workload> byIp(InetAddress a) {

@@ -138,6 +138,7 @@ public final class NetfilterWalk {
         }
         long mark = p.mark();
         boolean notracked = false;
+        int brokeAt = 0; // the port of an nftables tproxy that found no listener (its drop rule follows)
         for (Rule r : chain.rules()) {
             String why = null;
             boolean all = true;
@@ -175,9 +176,14 @@ public final class NetfilterWalk {
                         return new Outcome(End.ACCEPTED, mark, r, null, 0, false, notracked);
                     }
                     case DROP -> {
-                        steps.add(step(chain, r, where, "drop", DropReason.NO_LISTENER.key(), null, join(ruleNote,
-                                "dropped (the rule after a tproxy that found no listener)")));
-                        return new Outcome(End.DROPPED, mark, r, DropReason.NO_LISTENER.key(), 0, false, notracked);
+                        if (brokeAt != 0) {
+                            steps.add(step(chain, r, where, "drop", DropReason.NO_LISTENER.key(), brokeAt,
+                                    join(ruleNote, "dropped: the tproxy before it found no listener on " + brokeAt)));
+                            return new Outcome(End.DROPPED, mark, r, DropReason.NO_LISTENER.key(), brokeAt, false,
+                                    notracked);
+                        }
+                        steps.add(step(chain, r, where, "drop", null, null, join(ruleNote, "dropped by this rule")));
+                        return new Outcome(End.DROPPED, mark, r, null, 0, false, notracked);
                     }
                     case MARK -> {
                         long before = mark;
@@ -204,6 +210,7 @@ public final class NetfilterWalk {
                         }
                         if (a.breaks()) {
                             // nftables: the tproxy statement ends the rule; the next rule (our drop) decides
+                            brokeAt = a.port();
                             steps.add(new Explanation.Step(chain.name() + " #" + r.number(), where, "no listener",
                                     null, null, null, a.port(), null, join(ruleNote, listen
                                     + ": the tproxy statement ends the rule; rule: " + r.text())));
