@@ -140,6 +140,10 @@ public final class NetfilterWalk {
         boolean notracked = false;
         int brokeAt = 0; // the port of an nftables tproxy that found no listener (its drop rule follows)
         for (Rule r : chain.rules()) {
+            if (r.actions().stream().allMatch(a -> a.kind() == T.CONTINUE)
+                    && r.matches().stream().anyMatch(m -> m.kind() == M.UNKNOWN)) {
+                continue; // a rule that does not decide (NFLOG, log, counter): whether it matches changes nothing
+            }
             String why = null;
             boolean all = true;
             List<String> notes = new ArrayList<>();

@@ -144,6 +144,7 @@ final class IptablesExplain implements NetfilterExplainer.Source {
                     ms.add(mm == null ? Match.unknown("--mark " + v) : Match.mark(mm[0], mm[1]));
                     i += 2;
                 }
+                case "--comment" -> i += 2; // -m comment: no match
                 case "--transparent" -> {
                     ms.add(Match.of(M.SOCKET_TRANSPARENT, "socket --transparent"));
                     i += 1;
