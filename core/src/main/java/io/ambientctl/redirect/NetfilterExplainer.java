@@ -30,8 +30,11 @@ public final class NetfilterExplainer {
     public interface Source {
         String mode();
 
-        /** Our chains on the prerouting hook in the calling thread's netns, in the order the kernel runs them. */
-        List<NetfilterWalk.Chain> chains(boolean v6);
+        /**
+         * Our chains on the prerouting hook in the calling thread's netns (the node's, or ztunnel's when
+         * {@code node} is false), in the order the kernel runs them.
+         */
+        List<NetfilterWalk.Chain> chains(boolean v6, boolean node);
 
         /** Whether {@code ip} is in our set {@code set} in the calling thread's netns. */
         boolean inSet(String set, InetAddress ip);
@@ -115,8 +118,9 @@ public final class NetfilterExplainer {
         NetfilterWalk.Packet p = new NetfilterWalk.Packet(src, probe.dst(), probe.udp(), SPORT, probe.dport(), iif,
                 0);
         String where = nodeWhere + ", in " + (iif == null ? "?" : iif);
-        List<NetfilterWalk.Chain> chains = node.call(() -> source.chains(v6));
+        List<NetfilterWalk.Chain> chains = node.call(() -> source.chains(v6, true));
         long mark = 0;
+        boolean reached = false;
         NetfilterWalk.Outcome last = null;
         for (NetfilterWalk.Chain c : chains) {
             long m = mark;
@@ -128,9 +132,10 @@ public final class NetfilterExplainer {
                 return "dropped in the node's netns by rule " + o.rule().number() + " of " + c.name();
             }
             mark = o.mark();
-            if (o.end() != NetfilterWalk.End.NOT_REACHED) {
-                last = o;
-            }
+            last = o; // the last chain (mangle's priority) is the one that marks: its outcome says why
+        }
+        if (last != null && last.end() != NetfilterWalk.End.NOT_REACHED) {
+            reached = true;
         }
         String passReason = last != null && last.reason() != null ? last.reason()
                 : state.ztunnel == null && state.failOpen && (mark & state.markBit) == 0 ? PassReason.FAIL_OPEN.key()
@@ -157,6 +162,11 @@ public final class NetfilterExplainer {
                 return "marked, but the routing sends it " + (route.local() ? "to the node itself" : "out of "
                         + route.dev()) + ", not to ztunnel";
             }
+            if (!reached && (from != null || to != null)) {
+                return "passes " + (from != null ? "to the node's routing" : "into " + to.key() + " directly")
+                        + ", not redirected: none of ambientctl's chains runs in the node's netns (see the first "
+                        + "step; 'ambientctl repair' puts them back)";
+            }
             if (from != null) {
                 return "passes to the node's routing, not redirected (" + passReason + ")";
             }
@@ -170,7 +180,7 @@ public final class NetfilterExplainer {
         NetNs ztNs = NetNs.parse(state.ztunnel.netns());
         String ztWhere = "ztunnel's netns " + ztNs.display() + ", in " + state.ztunnel.podInterface();
         NetfilterWalk.Packet zp = p.withIif(state.ztunnel.podInterface());
-        List<NetfilterWalk.Chain> ztChains = ztNs.call(() -> source.chains(v6));
+        List<NetfilterWalk.Chain> ztChains = ztNs.call(() -> source.chains(v6, false));
         for (NetfilterWalk.Chain c : ztChains) {
             NetfilterWalk.Outcome o = ztNs.call(() -> NetfilterWalk.walk(c, ztWhere, zp, env(), steps));
             switch (o.end()) {

@@ -207,8 +207,8 @@ public final class NetfilterWalk {
                         if (l) {
                             Explanation.Step s = new Explanation.Step(chain.name() + " #" + r.number(), where,
                                     "tproxy", null, null, null, a.port(), null, join(ruleNote, listen + ": "
-                                    + "delivered to it (tproxy mark " + Marks.fwmark((int) a.value(), (int) a.mask())
-                                    + "); rule: " + r.text()));
+                                    + "delivered to it" + (a.mask() != 0 ? " (tproxy mark " + Marks.fwmark(
+                                    (int) a.value(), (int) a.mask()) + ")" : "") + "; rule: " + r.text()));
                             steps.add(s);
                             return new Outcome(End.TPROXIED, mark, r, null, a.port(), true, notracked);
                         }

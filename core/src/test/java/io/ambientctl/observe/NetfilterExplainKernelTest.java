@@ -305,5 +305,20 @@ class NetfilterExplainKernelTest {
         e = explain(b, c.ipv6(), 8080, false);
         assertThat(e.steps()).noneSatisfy(s -> assertThat(s.decision()).startsWith("mark"));
         assertThat(e.verdict()).isEqualTo("passes to the node's routing, not redirected (notEnrolled)");
+
+        // b's IPv4 traffic goes to ztunnel until the node's marking chain is cut off by hand (iptables: the jump
+        // to it; nftables: the whole table)
+        assertThat(explain(b, c.ipv4(), 8080, false).verdict()).isEqualTo("to ztunnel's outbound listener 15001");
+        Exec.Result r = mode == RedirectMode.iptables
+                ? node.exec(List.of("iptables", "-t", "mangle", "-D", "PREROUTING", "-j", "AMBIENT-PREROUTING"))
+                : node.exec(List.of("nft", "delete", "table", "inet", "ambientctl"));
+        assertThat(r.ok()).as(r.stderr()).isTrue();
+        assertThat(tcp(b, c.ipv4(), 8080).answer()).isEqualTo(c.name() + " hello");
+        assertThat(f.standIn.captures()).isEmpty();
+        e = explain(b, c.ipv4(), 8080, false);
+        assertThat(e.steps()).anySatisfy(s -> assertThat(s.decision()).isEqualTo("not reached"));
+        assertThat(step(e, "routing", "node netns").target()).isEqualTo(c.hostInterface());
+        assertThat(e.verdict()).startsWith("passes to the node's routing, not redirected: none of ambientctl's "
+                + "chains runs");
     }
 }

@@ -30,18 +30,18 @@ final class IptablesExplain implements NetfilterExplainer.Source {
     }
 
     @Override
-    public List<NetfilterWalk.Chain> chains(boolean v6) {
+    public List<NetfilterWalk.Chain> chains(boolean v6, boolean node) {
         List<NetfilterWalk.Chain> out = new ArrayList<>();
-        for (String table : List.of("raw", "mangle")) {
+        // ztunnel's namespace has a mangle chain only (Rules.ztunnel)
+        for (String table : node ? List.of("raw", "mangle") : List.of("mangle")) {
             Exec.Result r = Exec.run(List.of(backend.tool(v6, "save"), "-t", table));
             if (!r.ok()) {
                 throw new IllegalStateException("cannot read the " + table + " table (" + backend.tool(v6, "save")
                         + "): " + r.stderr().strip());
             }
             NetfilterWalk.Chain c = parse(table, r.stdout());
-            if (c != null) {
-                out.add(c);
-            }
+            out.add(c != null ? c : new NetfilterWalk.Chain(table + " " + Rules.CHAIN, "the " + table + " table has "
+                    + "no chain " + Rules.CHAIN + " in this netns ('ambientctl repair' puts it back)", List.of()));
         }
         return out;
     }

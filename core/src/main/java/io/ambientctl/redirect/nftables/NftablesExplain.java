@@ -33,7 +33,7 @@ final class NftablesExplain implements NetfilterExplainer.Source {
     }
 
     @Override
-    public List<NetfilterWalk.Chain> chains(boolean v6) {
+    public List<NetfilterWalk.Chain> chains(boolean v6, boolean node) {
         sets.clear();
         if (!NftablesRedirector.tablePresentHere()) {
             return List.of(new NetfilterWalk.Chain("table " + NftRules.table(), "no table " + NftRules.table()
