@@ -152,7 +152,7 @@ public final class NetfilterExplainer {
                     + "node fails closed";
         }
         steps.add(new Explanation.Step("routing", nodeWhere, route.error() ? "unroutable" : toZt ? "to ztunnel"
-                : route.local() ? "local" : "forward", route.error() ? "noRoute" : null, null, route.dev(), null, null,
+                : route.local() ? "local" : "forward", null, null, route.dev(), null, null,
                 route.text()));
         if (route.error()) {
             return "dropped at the node's routing: " + route.text();
@@ -178,6 +178,10 @@ public final class NetfilterExplainer {
         }
         // in ztunnel's netns: its prerouting chain, from its eth0, the node's mark gone (a veth crossed)
         NetNs ztNs = NetNs.parse(state.ztunnel.netns());
+        if (!ztNs.exists()) {
+            return "to ztunnel's veth " + ztIf + ", but ztunnel's netns " + ztNs.display() + " is gone ('ambientctl "
+                    + "status' says more; 'ambientctl ztunnel set' names the new one)";
+        }
         String ztWhere = "ztunnel's netns " + ztNs.display() + ", in " + state.ztunnel.podInterface();
         NetfilterWalk.Packet zp = p.withIif(state.ztunnel.podInterface());
         List<NetfilterWalk.Chain> ztChains = ztNs.call(() -> source.chains(v6, false));
