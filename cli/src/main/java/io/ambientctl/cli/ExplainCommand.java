@@ -11,17 +11,26 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "explain", header = "Say where one packet would go now, hook by hook, and why (eBPF mode).",
-        description = "Follows one crafted packet through the node's eBPF programs as they are attached, against "
-        + "the live maps (BPF_PROG_TEST_RUN): the pod veth's ingress (outbound) or egress (inbound), ztunnel's "
+@Command(name = "explain", header = "Say where one packet would go now, hook by hook, and why.",
+        description = "eBPF mode: follows one crafted packet through the node's eBPF programs as they are attached, "
+        + "against the live maps (BPF_PROG_TEST_RUN): the pod veth's ingress (outbound) or egress (inbound), ztunnel's "
         + "capture hook (run inside ztunnel's netns, so its socket lookups see ztunnel's sockets), and ztunnel's "
         + "veth on the way back to the pod. Each hook's decision, reason, rewritten MAC, redirect target and "
         + "listener port. It changes nothing: the packet carries the explain marker, so no counter moves and no "
-        + "monitor event is emitted, and nothing is loaded or pinned. "
+        + "monitor event is emitted, and nothing is loaded or pinned. In the capture hook a found listener shows as "
+        + "assigned: bpf_sk_assign itself only works on a real packet (EOPNOTSUPP in a test run). "
+        + "%n%niptables and nftables modes: walks the packet through ambientctl's prerouting chains as the kernel "
+        + "has them now, read back (iptables-save -t raw / -t mangle, or one listing of the inet ambientctl table), "
+        + "in the node's netns, then the node's routing decision as the kernel gives it (ip route get DST from SRC "
+        + "iif VETH mark M), then ztunnel's chain in ztunnel's netns and, at a TPROXY, whether a socket listens on "
+        + "that port there (ss). Set membership is asked of the kernel (ipset test, or the set's elements in the "
+        + "listing). Each rule that matched or decided is a step (table, chain, rule number, the rule's text), so a "
+        + "rule or set member changed by hand shows. A rule with a match ambientctl's chains do not use is not "
+        + "guessed at: the verdict says which rule could not be evaluated; a target that does not decide (NFLOG, "
+        + "log, counter) is stepped over. It changes nothing: only listings, ipset test, ip route get and ss. "
         + "%n%nThe source is an enrolled Pod (NS/NAME, or NAME with -n), the workload enrolled from a network "
         + "namespace (--netns), or any address (--ip: an enrolled workload's, or an outside one towards an enrolled "
-        + "destination). In the capture hook a found listener shows as assigned: bpf_sk_assign itself only works "
-        + "on a real packet (EOPNOTSUPP in a test run). iptables and nftables modes: not available (exit 1).",
+        + "destination).",
         footerHeading = "%nExamples:%n", footer = {"  ambientctl explain default/web --to 10.96.0.10:80",
             "  ambientctl explain --netns pod-a --to [fd00::2]:8080", "  ambientctl explain --ip 10.0.0.1 --to 10.1.0.5:8080",
             "  ambientctl explain --netns pod-a --to 10.96.0.10:53 --udp -o json"})

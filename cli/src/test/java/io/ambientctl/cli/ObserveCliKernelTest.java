@@ -115,4 +115,30 @@ class ObserveCliKernelTest {
         assertThat(sum.has("rateLimited")).isTrue();
         assertThat(sum.has("lost")).isTrue();
     }
+
+    @Test
+    void explainInIptablesModeWalksTheLiveRules() {
+        json("lab", "up", "--name", name, "--pods", "2");
+        String p1 = name + "-p1";
+        Lab lab = Lab.named(name, 2);
+        String dst = lab.pod(2).ipv4();
+        json("--lab", name, "mode", "set", "iptables");
+        json("--lab", name, "ztunnel", "set", "--netns", name + "-zt");
+        json("--lab", name, "enroll", "--netns", p1);
+
+        JsonNode e = json("--lab", name, "explain", "--netns", p1, "--to", dst + ":8080");
+        assertThat(e.path("mode").asText()).isEqualTo("iptables");
+        assertThat(e.path("workload").asText()).isEqualTo(p1);
+        List<String> hooks = new ArrayList<>();
+        e.path("steps").forEach(s -> hooks.add(s.path("hook").asText()));
+        assertThat(hooks).anyMatch(h -> h.startsWith("mangle AMBIENT-PREROUTING #")).contains("routing");
+        assertThat(e.path("verdict").asText()).isEqualTo("to ztunnel's outbound listener 15001");
+        // what real traffic does: the lab's ztunnel stand-in answers for it
+        assertThat(Traffic.tcp(lab.pod(1).netns(), null, dst, 8080, "hi", java.time.Duration.ofMillis(1500))
+                .answered()).isTrue();
+        MainTest.Run table = cli("--lab", name, "explain", "--ip", lab.pod(2).ipv6(), "--to", "[" + lab.pod(1).ipv6()
+                + "]:15008");
+        assertThat(table.code()).as(table.err()).isZero();
+        assertThat(table.out()).contains("HOOK").contains("routing").contains("verdict: to ztunnel's HBONE listener 15008");
+    }
 }

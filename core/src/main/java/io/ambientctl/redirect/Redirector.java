@@ -148,8 +148,8 @@ public interface Redirector extends AutoCloseable {
 
     /** Where one crafted packet goes, hook by hook, as the node's mode decides now; changes nothing. */
     default io.ambientctl.observe.Explanation explain(io.ambientctl.observe.Probe probe) {
-        throw new UnsupportedOperationException("'explain' is not available in " + mode() + " mode (eBPF mode only, "
-                + "for now): see what a workload has with 'ambientctl inspect pod --netns NAME' and 'ambientctl status'");
+        throw new UnsupportedOperationException("'explain' is not available in " + mode() + " mode: see what a "
+                + "workload has with 'ambientctl inspect pod --netns NAME' and 'ambientctl status'");
     }
 
     @Override

@@ -548,6 +548,15 @@ public final class NftablesRedirector implements Redirector {
         }
     }
 
+    /**
+     * Where a crafted packet goes, read from the live rules and sets (walked for it), the kernel's routing answer
+     * and ztunnel's sockets; changes nothing.
+     */
+    @Override
+    public io.ambientctl.observe.Explanation explain(io.ambientctl.observe.Probe probe) {
+        return new io.ambientctl.redirect.NetfilterExplainer(cfg, state, new NftablesExplain()).explain(probe);
+    }
+
     @Override
     public void close() {
         // nothing held open: a libnftables context lives for one call
