@@ -115,4 +115,47 @@ class ObserveCliKernelTest {
         assertThat(sum.has("rateLimited")).isTrue();
         assertThat(sum.has("lost")).isTrue();
     }
+
+    @Test
+    void monitorInIptablesModeReadsTheLogRulesAndSaysWhatItLeavesOut() throws Exception {
+        json("lab", "up", "--name", name, "--pods", "2");
+        String p1 = name + "-p1";
+        Lab lab = Lab.named(name, 2);
+        String dst = lab.pod(2).ipv4();
+        json("--lab", name, "ztunnel", "set", "--netns", name + "-zt");
+        json("--lab", name, "enroll", "--netns", p1);
+        json("--lab", name, "mode", "set", "iptables");
+        AtomicBoolean done = new AtomicBoolean();
+        Thread traffic = new Thread(() -> {
+            while (!done.get()) {
+                Traffic.tcp(lab.pod(1).netns(), null, dst, 8080, "hi", java.time.Duration.ofMillis(500));
+            }
+        });
+        traffic.start();
+        MainTest.Run m;
+        try {
+            m = cli("--lab", name, "monitor", "--netns", p1, "--proto", "tcp", "--count", "2", "--duration", "30",
+                    "-o", "json");
+        } finally {
+            done.set(true);
+            traffic.join();
+        }
+        assertThat(m.code()).as(m.err()).isZero();
+        List<String> lines = m.out().lines().toList();
+        assertThat(lines).hasSize(3);
+        for (String l : lines.subList(0, 2)) {
+            JsonNode d = Json.parse(l);
+            assertThat(d.path("workload").asText()).isEqualTo(p1);
+            assertThat(d.path("hook").asText()).isIn("nodeChain", "ztunnelChain");
+            assertThat(d.path("decision").asText()).isIn("outbound", "assigned");
+            assertThat(d.path("dst").asText()).isEqualTo(dst + ":8080");
+            assertThat(d.path("tcpFlags").asText()).isEqualTo("SYN");
+        }
+        JsonNode sum = Json.parse(lines.get(2)).path("summary");
+        assertThat(sum.path("shown").asInt()).isEqualTo(2);
+        assertThat(sum.path("rateLimited").isNull() || sum.path("rateLimited").isMissingNode()).isTrue();
+        assertThat(sum.path("note").asText()).contains("iptables mode").contains("NFLOG");
+        assertThat(cli("--lab", name, "monitor", "--every-packet", "--count", "1").code())
+                .isEqualTo(ExitCode.USAGE);
+    }
 }
