@@ -11,26 +11,38 @@ import java.util.function.Predicate;
 import io.ambientctl.observe.Decision;
 import io.ambientctl.observe.Monitor;
 import io.ambientctl.observe.MonitorOptions;
+import io.ambientctl.redirect.Marks;
+import io.ambientctl.redirect.NetfilterLog;
 import io.ambientctl.redirect.Node;
 import io.ambientctl.redirect.State;
 import io.ambientctl.util.Json;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "monitor", header = "Watch the datapath's decisions as they happen (eBPF mode).",
-        description = "One line per decision of the node's eBPF programs: time, workload (its name in the state, "
-        + "else the netns), hook, direction, protocol, source and destination, decision and reason, ztunnel's "
-        + "listener port. By default: TCP SYNs, UDP datagrams (at most " + MonitorOptions.DEFAULT_UDP_PER_SEC
-        + " per CPU and second, counted in the program; the rest are counted as rate-limited) and every drop; "
-        + "--every-packet: every decision. Ctrl-C stops it and prints a summary. "
-        + "%n%nThe programs report only while a monitor holds the lease (the ambient_monitor map): a running "
-        + "monitor pushes it to now+3 s every second, without the node lock or the journal; a killed one's lapses "
-        + "within 3 s, and with no monitor the programs pay one map lookup per packet. With several monitors the "
-        + "programs report what any of them asked for; each prints its own selection. "
-        + "%n%niptables and nftables modes: not available (exit 1): their rules leave no per-packet record without "
-        + "adding a logging rule to the node's chains; 'ambientctl explain' answers for one packet in every mode "
-        + "it covers. Kernels without BPF ring buffers (before 5.8) load the datapath without the monitor "
-        + "(preflight says which).",
+@Command(name = "monitor", header = "Watch the datapath's decisions as they happen.",
+        description = "One line per decision: time, workload (its name in the state, else the netns), hook, "
+        + "direction, protocol, source and destination, decision and reason, ztunnel's listener port. Ctrl-C stops "
+        + "it and prints a summary. "
+        + "%n%neBPF mode: the decisions of the node's eBPF programs. By default: TCP SYNs, UDP datagrams (at most "
+        + MonitorOptions.DEFAULT_UDP_PER_SEC + " per CPU and second, counted in the program; the rest are counted as "
+        + "rate-limited) and every drop; --every-packet: every decision. The programs report only while a monitor "
+        + "holds the lease (the ambient_monitor map): a running monitor pushes it to now+3 s every second, without "
+        + "the node lock or the journal; a killed one's lapses within 3 s, and with no monitor the programs pay one "
+        + "map lookup per packet. With several monitors the programs report what any of them asked for; each prints "
+        + "its own selection. Kernels without BPF ring buffers (before 5.8) load the datapath without the monitor "
+        + "(preflight says which). "
+        + "%n%niptables and nftables modes: the chains carry log rules (NFLOG group " + Marks.NFLOG_GROUP
+        + ") ahead of each decision of the node's chain (hook nodeChain: pass fromZtunnel, nodeAddress, "
+        + "dnsNotCaptured; outbound; inbound; drop noZtunnel, fail closed) and of each TPROXY in ztunnel's (hook "
+        + "ztunnelChain: assigned, listener port). They log TCP packets with SYN set (SYNs, SYN-ACKs), UDP at "
+        + "most " + NetfilterLog.UDP_PER_SEC + " per rule and second (the rule's limit: what it leaves out is "
+        + "not counted, rateLimited is null) and every fail-closed drop; the monitor reads the group with a "
+        + "netlink socket in the node's and in ztunnel's namespace. No --every-packet. Only one monitor at a "
+        + "time (a second is refused: the group is bound); with none the kernel logs nothing. A drop because "
+        + "ztunnel is not listening: nftables logs it (drop noListener); iptables' TPROXY drops inside the "
+        + "target, where no rule can log it, so the monitor tells assigned from noListener by ztunnel's "
+        + "listening sockets as it reads the SYN (a TCP packet without SYN dropped so is not seen). ztunnel's "
+        + "namespace is the one set when the monitor starts: restart it after 'ztunnel set'.",
         footerHeading = "%nExamples:%n", footer = {"  ambientctl monitor", "  ambientctl monitor --drops",
             "  ambientctl monitor --pod default/web --proto tcp -o json", "  ambientctl monitor --every-packet --count 20"})
 public class MonitorCommand extends BaseCommand implements Callable<Integer> {
@@ -54,7 +66,7 @@ public class MonitorCommand extends BaseCommand implements Callable<Integer> {
     String proto;
 
     @Option(names = "--every-packet", description = "Every decision on every packet, not only SYNs, rate-limited "
-            + "UDP and drops (costly on a busy node).")
+            + "UDP and drops (costly on a busy node). eBPF mode only.")
     boolean everyPacket;
 
     @Option(names = "--count", paramLabel = "N", description = "Stop after N decisions.")
@@ -99,8 +111,8 @@ public class MonitorCommand extends BaseCommand implements Callable<Integer> {
         try (Monitor m = node.monitor(new MonitorOptions(everyPacket, MonitorOptions.DEFAULT_UDP_PER_SEC))) {
             if (!json) {
                 info("monitoring " + (only != null ? only : "every workload") + (everyPacket ? ", every packet"
-                        : ": TCP SYNs, UDP (" + MonitorOptions.DEFAULT_UDP_PER_SEC + "/s per CPU) and drops")
-                        + "; Ctrl-C stops");
+                        : ": TCP SYNs, UDP (" + MonitorOptions.DEFAULT_UDP_PER_SEC + "/s per "
+                        + (m.summary().rateLimited() < 0 ? "rule" : "CPU") + ") and drops") + "; Ctrl-C stops");
             }
             while (!stop.get() && (count == 0 || shown[0] < count) && System.nanoTime() < deadline) {
                 m.poll(250, d -> {
@@ -122,15 +134,18 @@ public class MonitorCommand extends BaseCommand implements Callable<Integer> {
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("shown", shown[0]);
         s.put("decisions", summary.decisions());
-        s.put("rateLimited", summary.rateLimited());
+        s.put("rateLimited", summary.rateLimited() < 0 ? null : summary.rateLimited());
         s.put("lost", summary.lost());
+        s.put("note", summary.note());
         if (json) {
             out().println(Line.WRITER.writeValueAsString(Map.of("summary", s)));
             out().flush();
         } else {
             err().println("ambientctl: " + shown[0] + " shown of " + summary.decisions() + " reported; "
-                    + summary.rateLimited() + " UDP datagrams not reported (rate limit), " + summary.lost()
-                    + " lost (ring buffer full)");
+                    + (summary.rateLimited() < 0 ? "UDP datagrams over the log rules' limit are not counted"
+                    : summary.rateLimited() + " UDP datagrams not reported (rate limit)") + ", " + summary.lost()
+                    + " lost (" + (summary.rateLimited() < 0 ? "netlink socket" : "ring buffer") + " full)");
+            err().println("ambientctl: " + summary.note());
             err().flush();
         }
         return ExitCode.OK;

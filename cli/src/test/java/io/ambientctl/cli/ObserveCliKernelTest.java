@@ -141,4 +141,60 @@ class ObserveCliKernelTest {
         assertThat(table.code()).as(table.err()).isZero();
         assertThat(table.out()).contains("HOOK").contains("routing").contains("verdict: to ztunnel's HBONE listener 15008");
     }
+
+    @Test
+    void monitorInIptablesModeReadsTheLogRulesAndSaysWhatItLeavesOut() throws Exception {
+        json("lab", "up", "--name", name, "--pods", "2");
+        String p1 = name + "-p1";
+        Lab lab = Lab.named(name, 2);
+        String dst = lab.pod(2).ipv4();
+        json("--lab", name, "ztunnel", "set", "--netns", name + "-zt");
+        json("--lab", name, "enroll", "--netns", p1);
+        json("--lab", name, "mode", "set", "iptables");
+        AtomicBoolean done = new AtomicBoolean();
+        Thread traffic = new Thread(() -> {
+            while (!done.get()) {
+                Traffic.tcp(lab.pod(1).netns(), null, dst, 8080, "hi", java.time.Duration.ofMillis(500));
+            }
+        });
+        traffic.start();
+        MainTest.Run m;
+        try {
+            m = cli("--lab", name, "monitor", "--netns", p1, "--proto", "tcp", "--count", "8", "--duration", "30",
+                    "-o", "json");
+        } finally {
+            done.set(true);
+            traffic.join();
+        }
+        assertThat(m.code()).as(m.err()).isZero();
+        List<String> lines = m.out().lines().toList();
+        assertThat(lines).hasSize(9);
+        List<JsonNode> ds = lines.subList(0, 8).stream().map(Json::parse).toList();
+        for (JsonNode d : ds) {
+            assertThat(d.path("workload").asText()).isEqualTo(p1);
+            assertThat(d.path("protocol").asText()).isEqualTo("tcp");
+            assertThat(d.path("hook").asText()).isIn("nodeChain", "ztunnelChain");
+            assertThat(d.path("tcpFlags").asText()).startsWith("SYN");
+            assertThat(List.of(d.path("src").asText(), d.path("dst").asText())).contains(dst + ":8080");
+        }
+        // the node's chain marks p1's SYN (outbound), ztunnel's assigns it to 15001; besides, SYN-ACKs and
+        // ztunnel's own connection onwards (with p1's address as its source) pass the node's chain
+        assertThat(ds).anySatisfy(d -> {
+            assertThat(d.path("hook").asText()).isEqualTo("nodeChain");
+            assertThat(d.path("decision").asText()).isEqualTo("outbound");
+            assertThat(d.path("dst").asText()).isEqualTo(dst + ":8080");
+            assertThat(d.path("tcpFlags").asText()).isEqualTo("SYN");
+        });
+        assertThat(ds).anySatisfy(d -> {
+            assertThat(d.path("hook").asText()).isEqualTo("ztunnelChain");
+            assertThat(d.path("decision").asText()).isEqualTo("assigned");
+            assertThat(d.path("listenerPort").asInt()).isEqualTo(15001);
+        });
+        JsonNode sum = Json.parse(lines.get(8)).path("summary");
+        assertThat(sum.path("shown").asInt()).isEqualTo(8);
+        assertThat(sum.path("rateLimited").isNull() || sum.path("rateLimited").isMissingNode()).isTrue();
+        assertThat(sum.path("note").asText()).contains("iptables mode").contains("NFLOG");
+        assertThat(cli("--lab", name, "monitor", "--every-packet", "--count", "1").code())
+                .isEqualTo(ExitCode.USAGE);
+    }
 }

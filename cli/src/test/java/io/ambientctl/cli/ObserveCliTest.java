@@ -50,7 +50,8 @@ class ObserveCliTest {
         MainTest.Run r = MainTest.run("monitor", "--help");
         assertThat(r.code()).isZero();
         String help = r.out().replaceAll("\\s+", " ");
-        assertThat(help).contains("at most 100 per CPU and second").contains("now+3 s").contains("iptables and nftables");
+        assertThat(help).contains("at most 100 per CPU and second").contains("now+3 s").contains("iptables and nftables")
+                .contains("NFLOG group 1134").contains("not listening").contains("No --every-packet");
         r = MainTest.run("explain", "--help");
         assertThat(r.out().replaceAll("\\s+", " ")).contains("no counter moves").contains("BPF_PROG_TEST_RUN");
     }

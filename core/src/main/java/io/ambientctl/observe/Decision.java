@@ -7,7 +7,8 @@ import com.fasterxml.jackson.annotation.JsonInclude;
  *
  * @param time         wall-clock time (ISO-8601, UTC) of the decision
  * @param workload     the enrolled workload it concerns (NS/NAME or the netns), null if none
- * @param hook         podIngress, podEgress, ztunnelIngress, ztunnelCapture (eBPF); the chain in the netfilter modes
+ * @param hook         podIngress, podEgress, ztunnelIngress, ztunnelCapture (eBPF); nodeChain, ztunnelChain (the
+ *                     chain that logged it, iptables and nftables modes)
  * @param direction    outbound (leaving the workload), inbound (entering it), or null when not known
  * @param protocol     tcp, udp, or the IP protocol number
  * @param src          source ADDR:PORT ([ADDR]:PORT for IPv6)
@@ -15,7 +16,8 @@ import com.fasterxml.jackson.annotation.JsonInclude;
  * @param decision     pass, outbound, inbound, bypass, assigned, drop
  * @param reason       the pass or drop reason (PassReason / DropReason JSON names), null for a redirect
  * @param listenerPort ztunnel's listener port looked for (capture hook), else null
- * @param target       the interface a packet was redirected to (name (ifindex)), else null
+ * @param target       the interface a packet was redirected to (name (ifindex)), else null (always in the
+ *                     netfilter modes: the route picks it)
  * @param errno        the errno of a failed helper, else null
  * @param tcpFlags     the TCP flags (SYN, ACK, ...) when TCP
  * @param length       the packet's length in bytes

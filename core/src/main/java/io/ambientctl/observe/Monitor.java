@@ -18,8 +18,9 @@ public interface Monitor extends AutoCloseable {
 
     /**
      * @param decisions   decisions handed over
-     * @param rateLimited UDP datagrams the programs did not report (the rate limit), on every CPU, since the start
-     * @param lost        events lost because the ring buffer was full, since the start
+     * @param rateLimited UDP datagrams the programs did not report (the rate limit), on every CPU, since the start;
+     *                    -1 when the mode does not count them (iptables, nftables: the rules' limit)
+     * @param lost        events lost because the ring buffer (netfilter modes: the netlink socket) was full
      * @param note        what this mode's monitor does and does not see
      */
     record Summary(long decisions, long rateLimited, long lost, String note) {

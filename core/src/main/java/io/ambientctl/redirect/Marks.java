@@ -30,6 +30,13 @@ public final class Marks {
     public static final String ZTUNNEL_TABLE = "133";
     public static final String ZTUNNEL_RULE_PREF = "32100";
 
+    /**
+     * The NFLOG group of the netfilter modes' log rules (iptables {@code -j NFLOG --nflog-group}, nft
+     * {@code log group}), the same in both modes and namespaces: {@code ambientctl monitor} binds it with a
+     * netlink socket in each namespace; with no socket bound the kernel finds no instance and logs nothing.
+     */
+    public static final int NFLOG_GROUP = 1134;
+
     /** A range of mark bits another owner is known to use in the node's namespace. */
     public record Owner(String owner, int mask, String use) {
     }

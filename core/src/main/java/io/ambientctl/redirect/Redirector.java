@@ -138,12 +138,13 @@ public interface Redirector extends AutoCloseable {
     }
 
     /**
-     * Starts monitoring this mode's decisions (it holds the monitor lease while polled; no lock, no journal).
-     * A reader may do this: the lease is not node state.
+     * Starts monitoring this mode's decisions: no lock, no journal. eBPF: it holds the monitor lease while polled
+     * (a reader may do this: the lease is not node state); iptables, nftables: it binds the log rules' NFLOG
+     * group in the node's and ztunnel's namespaces.
      */
     default io.ambientctl.observe.Monitor monitor(io.ambientctl.observe.MonitorOptions options) {
-        throw new UnsupportedOperationException("'monitor' is not available in " + mode() + " mode (eBPF mode only, "
-                + "for now): see what a workload has with 'ambientctl inspect pod --netns NAME' and 'ambientctl status'");
+        throw new UnsupportedOperationException("'monitor' is not available in " + mode() + " mode: see what a "
+                + "workload has with 'ambientctl inspect pod --netns NAME' and 'ambientctl status'");
     }
 
     /** Where one crafted packet goes, hook by hook, as the node's mode decides now; changes nothing. */

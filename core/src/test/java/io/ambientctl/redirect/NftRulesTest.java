@@ -35,10 +35,13 @@ class NftRulesTest {
                 + Rules.node(true, ZT, DatapathOptions.DEFAULT, false).lines().filter(l -> l.startsWith("-A")).count();
         // iptables splits tcp and udp; nftables matches both with one set of protocols, and needs one
         // local/ztunnel-veth rule for both families
-        assertThat(NftRules.nodeRules(ZT, DatapathOptions.DEFAULT)).hasSize(10);
+        // (and the log rules ahead of the decisions: 22)
+        assertThat(NftRules.nodeRules(ZT, DatapathOptions.DEFAULT)).hasSize(32);
+        assertThat(NftRules.nodeRules(ZT, DatapathOptions.DEFAULT).stream().filter(l -> l.contains(" log prefix ")))
+                .hasSize(22).allMatch(l -> l.endsWith(" group " + Marks.NFLOG_GROUP));
         assertThat(NftRules.notrackRules(ZT, DatapathOptions.DEFAULT)).hasSize(8);
         assertThat(NftRules.notrackRules(null, DatapathOptions.DEFAULT)).isEmpty();
-        assertThat(ipt).isEqualTo(36);
+        assertThat(ipt).isEqualTo(60);
     }
 
     @Test
@@ -54,16 +57,27 @@ class NftRulesTest {
     @Test
     void ztunnelTableDeliversEstablishedFlowsFirstAndTproxiesTheRest() {
         List<String> r = NftRules.ztunnelRules(DatapathOptions.DEFAULT);
-        assertThat(r.get(0)).isEqualTo("meta l4proto { tcp, udp } socket transparent 1 meta mark set meta mark & "
+        // a SYN that finds ztunnel's listener by its own destination is logged (assigned) before it is delivered
+        assertThat(r.get(0)).isEqualTo("meta l4proto tcp socket transparent 1 tcp flags & (syn | ack) == syn log "
+                + "prefix \"ambient assigned - - -\" group " + Marks.NFLOG_GROUP);
+        assertThat(r.get(1)).isEqualTo("meta l4proto { tcp, udp } socket transparent 1 meta mark set meta mark & "
                 + "0xfffff000 | 0x00000111");
-        assertThat(r.get(1)).isEqualTo("meta mark & 0x00000fff == 0x00000111 return");
-        assertThat(r).contains("tcp dport 15008 ip6 daddr @pods6 tproxy ip6 to :15008 meta mark set meta mark & "
-                + "0xfffff000 | 0x00000111 accept", "tcp dport 15008 ip6 daddr @pods6 drop",
-                "meta l4proto tcp ip daddr @pods4 tproxy ip to :15006 meta mark set meta mark & 0xfffff000 | "
-                        + "0x00000111 accept");
-        // 15008 before 15006, each followed by the drop of what found no listener (iptables' TPROXY drops it)
-        assertThat(r.indexOf("tcp dport 15008 ip daddr @pods4 drop"))
-                .isLessThan(r.indexOf("meta l4proto tcp ip daddr @pods4 drop"));
+        assertThat(r.get(2)).isEqualTo("meta mark & 0x00000fff == 0x00000111 return");
+        // tproxy sets the mark when it finds a socket (else the rule ends); what has the mark is logged and
+        // accepted, the rest logged and dropped (iptables' TPROXY drops it)
+        String m15008 = "tcp dport 15008 ip6 daddr @pods6";
+        int tp = r.indexOf(m15008 + " tproxy ip6 to :15008 meta mark set meta mark & 0xfffff000 | 0x00000111");
+        assertThat(r.subList(tp + 1, tp + 4)).containsExactly(
+                m15008 + " meta mark & 0x00000fff == 0x00000111 tcp flags & syn == syn log prefix "
+                        + "\"ambient assigned - 15008 in\" group " + Marks.NFLOG_GROUP,
+                m15008 + " meta mark & 0x00000fff == 0x00000111 accept",
+                m15008 + " log prefix \"ambient drop noListener 15008 in\" group " + Marks.NFLOG_GROUP + " drop");
+        assertThat(r).contains("meta l4proto udp ip saddr @pods4 meta mark & 0x00000fff == 0x00000111 limit rate "
+                + "100/second log prefix \"ambient assigned - 15001 out\" group " + Marks.NFLOG_GROUP);
+        // 15008 before 15006
+        assertThat(r.indexOf("tcp dport 15008 ip daddr @pods4 log prefix \"ambient drop noListener 15008 in\" group "
+                + Marks.NFLOG_GROUP + " drop")).isLessThan(r.indexOf("meta l4proto tcp ip daddr @pods4 log prefix "
+                + "\"ambient drop noListener 15006 in\" group " + Marks.NFLOG_GROUP + " drop"));
     }
 
     @Test

@@ -23,10 +23,10 @@ class RulesTest {
                 .contains("-p tcp -m set --match-set ambient-pods-v4 src -j MARK --set-xmark 0x1000/0x1000")
                 .contains("-p udp -m set --match-set ambient-pods-v4 dst -j MARK --set-xmark 0x1000/0x1000")
                 .endsWith("COMMIT\n");
-        // the per-packet cost is the sets': no rule names a pod (mangle 10, raw 8)
+        // the per-packet cost is the sets': no rule names a pod (mangle 10 and 12 log rules, raw 8)
         assertThat(Rules.mangle(false, ZT, DatapathOptions.DEFAULT, false).lines().filter(l -> l.startsWith("-A")))
-                .hasSize(10);
-        assertThat(r.lines().filter(l -> l.startsWith("-A"))).hasSize(18);
+                .hasSize(22);
+        assertThat(r.lines().filter(l -> l.startsWith("-A"))).hasSize(30);
         assertThat(Rules.node(true, ZT, DatapathOptions.DEFAULT, false)).contains("ambient-pods-v6")
                 .doesNotContain("-I PREROUTING");
     }
@@ -106,5 +106,37 @@ class RulesTest {
         assertThat(Rules.removal(false, false)).isEqualTo("*mangle\nCOMMIT\n");
         assertThat(Rules.removal("raw", true, true)).isEqualTo("*raw\n-D PREROUTING -j AMBIENT-PREROUTING\n"
                 + "-F AMBIENT-PREROUTING\n-X AMBIENT-PREROUTING\nCOMMIT\n");
+    }
+
+    @Test
+    void aLogRuleAheadOfEachDecisionWithTheDecisionInItsPrefix() {
+        List<String> m = Rules.mangle(false, ZT, DatapathOptions.DEFAULT, false).lines()
+                .filter(l -> l.startsWith("-A")).toList();
+        String log = " -j NFLOG --nflog-group " + Marks.NFLOG_GROUP + " --nflog-prefix ";
+        assertThat(m.get(m.indexOf("-A AMBIENT-PREROUTING -p tcp -m set --match-set ambient-pods-v4 src -j MARK "
+                + "--set-xmark 0x1000/0x1000") - 1)).isEqualTo("-A AMBIENT-PREROUTING -p tcp --tcp-flags SYN SYN -m set "
+                + "--match-set ambient-pods-v4 src" + log + "\"ambient outbound - - out\"");
+        // UDP within the limit; the destination's rule skips what the source's rule marked (logged once)
+        assertThat(m).contains("-A AMBIENT-PREROUTING -p udp -m set --match-set ambient-pods-v4 dst -m mark ! --mark "
+                + "0x1000/0x1000 -m limit --limit 100/sec" + log + "\"ambient inbound - - in\"");
+        assertThat(m.get(m.indexOf("-A AMBIENT-PREROUTING -i vzt -j RETURN") - 2)).endsWith(
+                "\"ambient pass fromZtunnel - -\"");
+        // fail closed: every packet of the drop
+        assertThat(Rules.mangle(false, null, DatapathOptions.DEFAULT, false)).contains("-A AMBIENT-PREROUTING -p tcp "
+                + "-m set --match-set ambient-pods-v4 src" + log + "\"ambient drop noZtunnel - out\"");
+        assertThat(Rules.mangle(false, null, new DatapathOptions(false, true), false)).doesNotContain("drop");
+        // ztunnel: each TPROXY after its log rule (the target drops what finds no listener: no rule after it runs)
+        List<String> z = Rules.ztunnel(true, DatapathOptions.DEFAULT, false).lines().filter(l -> l.startsWith("-A"))
+                .toList();
+        int tp = z.indexOf("-A AMBIENT-PREROUTING -p tcp --dport 15008 -m set --match-set ambient-pods-v6 dst -j TPROXY "
+                + "--tproxy-mark 0x111/0xfff --on-port 15008");
+        assertThat(z.get(tp - 1)).isEqualTo("-A AMBIENT-PREROUTING -p tcp --tcp-flags SYN SYN --dport 15008 -m set "
+                + "--match-set ambient-pods-v6 dst" + log + "\"ambient tproxy - 15008 in\"");
+        assertThat(z.stream().filter(l -> l.contains("NFLOG"))).hasSize(4);
+        assertThat(NetfilterLog.parse("ambient tproxy - 15008 in"))
+                .isEqualTo(new NetfilterLog("tproxy", null, 15008, "inbound"));
+        assertThat(NetfilterLog.parse("ambient drop noZtunnel - out"))
+                .isEqualTo(new NetfilterLog("drop", "noZtunnel", null, "outbound"));
+        assertThat(NetfilterLog.parse("someone else's prefix")).isNull();
     }
 }

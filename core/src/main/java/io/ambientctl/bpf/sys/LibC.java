@@ -39,6 +39,9 @@ public interface LibC {
 
     String strerror(int errnum);
 
+    /** {@code struct pollfd[]} as bytes: per fd an int fd, a short events, a short revents (native order). */
+    int poll(@In @Out byte[] fds, @size_t long nfds, int timeoutMs);
+
     /** {@code struct timespec} as two longs (64-bit): seconds, nanoseconds. */
     int clock_gettime(int clockId, @Out long[] ts);
 

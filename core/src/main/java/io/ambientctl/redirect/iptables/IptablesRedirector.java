@@ -603,6 +603,14 @@ public final class IptablesRedirector implements Redirector {
         return new io.ambientctl.redirect.NetfilterExplainer(cfg, state, new IptablesExplain(backend())).explain(probe);
     }
 
+    /** The log rules' NFLOG group read in the node's and ztunnel's namespaces (a reader: no lock, no journal). */
+    @Override
+    public io.ambientctl.observe.Monitor monitor(io.ambientctl.observe.MonitorOptions options) {
+        return new io.ambientctl.redirect.NetfilterMonitor(cfg, state, options, true, NOTE);
+    }
+
+    static final String NOTE = "iptables mode: NFLOG rules (group " + io.ambientctl.redirect.Marks.NFLOG_GROUP + ") ahead of the node chain's decisions and of ztunnel's TPROXY rules: TCP packets with SYN set, UDP at most " + io.ambientctl.redirect.NetfilterLog.UDP_PER_SEC + " per rule and second (what the limit leaves out is not counted), every fail-closed drop; TPROXY drops a packet that finds no listener inside the target, so noListener is told from ztunnel's listening sockets when the monitor reads the packet (a TCP packet without SYN dropped so is not seen)";
+
     @Override
     public void close() {
         // nothing held open

@@ -5,6 +5,7 @@ import java.util.List;
 
 import io.ambientctl.redirect.DatapathOptions;
 import io.ambientctl.redirect.Marks;
+import io.ambientctl.redirect.NetfilterLog;
 import io.ambientctl.redirect.Ztunnel;
 
 /**
@@ -25,6 +26,12 @@ import io.ambientctl.redirect.Ztunnel;
  * <p>ztunnel's namespace: packets of ztunnel's transparent sockets: mark 0x111 (local delivery);
  * to ztunnel's own addresses: untouched; from an enrolled pod: TPROXY 15001 (15053 for DNS); to an
  * enrolled pod: TPROXY 15008 for port 15008, else 15006.
+ *
+ * <p>Log rules (for {@code ambientctl monitor}): ahead of each decision of the node's mangle chain and of each
+ * TPROXY in ztunnel's, a non-terminal {@code -j NFLOG --nflog-group Marks.NFLOG_GROUP} rule with the same
+ * match and a prefix naming the decision ({@link NetfilterLog}): TCP packets with SYN set, UDP at most
+ * {@link NetfilterLog#UDP_PER_SEC} per rule and second ({@code -m limit}), every packet of a fail-closed drop
+ * (no ztunnel). With no monitor bound to the group the kernel finds no listener and logs nothing.
  */
 public final class Rules {
     public static final String CHAIN = "AMBIENT-PREROUTING";
@@ -65,6 +72,26 @@ public final class Rules {
         return "-A " + CHAIN + " " + rule + "\n";
     }
 
+    /**
+     * The log rules ahead of a decision (none with {@code log} false): {@code pre} (options before -p, or
+     * empty), the protocols {@code protos}, {@code post} (options after -p, or empty). Not a drop: TCP packets
+     * with SYN set and UDP datagrams within the limit; a drop: every packet.
+     */
+    private static void log(StringBuilder sb, boolean log, String pre, List<String> protos, String post,
+                            String prefix, boolean drop) {
+        if (!log) {
+            return;
+        }
+        for (String p : protos) {
+            String filter = drop ? "" : p.equals("tcp") ? " --tcp-flags SYN SYN" : " -m limit --limit "
+                    + NetfilterLog.UDP_PER_SEC + "/sec";
+            String rule = (pre.isEmpty() ? "" : pre + " ") + "-p " + p + (p.equals("tcp") ? filter : "")
+                    + (post.isEmpty() ? "" : " " + post) + (p.equals("udp") ? filter : "");
+            sb.append(a(rule + " -j NFLOG --nflog-group " + Marks.NFLOG_GROUP + " --nflog-prefix \"" + prefix
+                    + "\""));
+        }
+    }
+
     /** The node's chains with both jumps added or neither. */
     public static String node(boolean v6, Ztunnel zt, DatapathOptions o, boolean addJump) {
         return node(v6, zt, o, addJump, addJump);
@@ -82,8 +109,12 @@ public final class Rules {
     private static void dnsReturns(StringBuilder sb, boolean v6, DatapathOptions o, boolean replies) {
         String set = o.dnsCapture() ? noDnsSet(v6) : set(v6);
         for (String p : List.of("udp", "tcp")) {
+            String dns = NetfilterLog.prefix("pass", "dnsNotCaptured", null, "out");
+            log(sb, replies, "", List.of(p), "--dport 53 -m set --match-set " + set + " src", dns, false);
             sb.append(a("-p " + p + " --dport 53 -m set --match-set " + set + " src -j RETURN"));
             if (replies) {
+                dns = NetfilterLog.prefix("pass", "dnsNotCaptured", null, "in");
+                log(sb, true, "", List.of(p), "--sport 53 -m set --match-set " + set + " dst", dns, false);
                 sb.append(a("-p " + p + " --sport 53 -m set --match-set " + set + " dst -j RETURN"));
             }
         }
@@ -93,14 +124,26 @@ public final class Rules {
     public static String mangle(boolean v6, Ztunnel zt, DatapathOptions o, boolean addJump) {
         String set = set(v6);
         StringBuilder sb = new StringBuilder(header("mangle", addJump));
+        List<String> both = List.of("tcp", "udp");
         if (zt != null) {
+            log(sb, true, "-i " + zt.hostInterface(), both, "", NetfilterLog.prefix("pass", "fromZtunnel", null,
+                    null), false);
             sb.append(a("-i " + zt.hostInterface() + " -j RETURN"));
         }
+        log(sb, true, "-m addrtype --dst-type LOCAL", both, "-m set --match-set " + set + " src",
+                NetfilterLog.prefix("pass", "nodeAddress", null, "out"), false);
         sb.append(a("-m addrtype --dst-type LOCAL -j RETURN"));
         dnsReturns(sb, v6, o, true);
         if (zt != null || !o.failOpen()) {
             for (String dir : List.of("src", "dst")) {
                 for (String p : List.of("tcp", "udp")) {
+                    // a packet between two enrolled pods is logged once, by the source's rule
+                    String unmarked = dir.equals("dst") ? " -m mark ! --mark " + nodeMark(o) : "";
+                    String d = dir.equals("src") ? "out" : "in";
+                    log(sb, true, "", List.of(p), "-m set --match-set " + set + " " + dir + unmarked,
+                            zt == null ? NetfilterLog.prefix("drop", "noZtunnel", null, d)
+                                    : NetfilterLog.prefix(dir.equals("src") ? "outbound" : "inbound", null, null, d),
+                            zt == null);
                     sb.append(a("-p " + p + " -m set --match-set " + set + " " + dir + " -j MARK --set-xmark "
                             + nodeMark(o)));
                 }
@@ -141,15 +184,24 @@ public final class Rules {
         sb.append(a("-m addrtype --dst-type LOCAL -j RETURN"));
         if (o.dnsCapture()) {
             for (String p : List.of("udp", "tcp")) {
-                sb.append(a("-p " + p + " --dport 53 -m set --match-set " + set + " src" + tp + Ztunnel.DNS_PORT));
+                tproxy(sb, p, "--dport 53 -m set --match-set " + set + " src", tp, Ztunnel.DNS_PORT, "out");
             }
         }
         for (String p : List.of("tcp", "udp")) {
-            sb.append(a("-p " + p + " -m set --match-set " + set + " src" + tp + Ztunnel.OUTBOUND_PORT));
+            tproxy(sb, p, "-m set --match-set " + set + " src", tp, Ztunnel.OUTBOUND_PORT, "out");
         }
-        sb.append(a("-p tcp --dport 15008 -m set --match-set " + set + " dst" + tp + Ztunnel.HBONE_PORT));
-        sb.append(a("-p tcp -m set --match-set " + set + " dst" + tp + Ztunnel.INBOUND_PORT));
+        tproxy(sb, "tcp", "--dport 15008 -m set --match-set " + set + " dst", tp, Ztunnel.HBONE_PORT, "in");
+        tproxy(sb, "tcp", "-m set --match-set " + set + " dst", tp, Ztunnel.INBOUND_PORT, "in");
         return sb.append("COMMIT\n").toString();
+    }
+
+    /**
+     * A TPROXY rule and its log rule ahead (decision {@code tproxy}: the target drops inside itself when no
+     * listener is found, so no rule can log that; the monitor tells from ztunnel's listening sockets).
+     */
+    private static void tproxy(StringBuilder sb, String p, String post, String tp, int port, String dir) {
+        log(sb, true, "", List.of(p), post, NetfilterLog.prefix("tproxy", null, port, dir), false);
+        sb.append(a("-p " + p + " " + post + tp + port));
     }
 
     /** Removes our chain and the jump to it from the mangle table. */

@@ -6,6 +6,7 @@ import java.util.List;
 import io.ambientctl.net.IpAddrs;
 import io.ambientctl.redirect.DatapathOptions;
 import io.ambientctl.redirect.Marks;
+import io.ambientctl.redirect.NetfilterLog;
 import io.ambientctl.redirect.Ztunnel;
 
 /**
@@ -26,6 +27,13 @@ import io.ambientctl.redirect.Ztunnel;
  * ztunnel's own addresses: untouched; from an enrolled pod: tproxy to 15001 (15053 for DNS when captured);
  * to an enrolled pod: tproxy to 15008 for port 15008, else 15006. As iptables' TPROXY target does, a
  * packet that finds no listener is dropped.
+ *
+ * <p>Log rules (for {@code ambientctl monitor}), as the iptables mode's: ahead of each decision of the node's
+ * chain a non-terminal {@code log group Marks.NFLOG_GROUP} rule with the same match and a {@link NetfilterLog}
+ * prefix (TCP with SYN set; UDP {@code limit rate N/second}; every packet of a fail-closed drop). In ztunnel's
+ * chain a tproxy statement that finds no socket ends its rule (it does not drop), so each tproxy rule sets the
+ * tproxy mark without accepting; the rules after it log {@code assigned} and accept what has the mark, and
+ * log {@code drop noListener} and drop the rest of what matched.
  */
 public final class NftRules {
     public static final String FAMILY = "inet";
@@ -93,14 +101,44 @@ public final class NftRules {
         }
     }
 
+    /** {@code log group G prefix "P"}. */
+    static String logStatement(String prefix) {
+        return "log prefix \"" + prefix + "\" group " + Marks.NFLOG_GROUP;
+    }
+
+    /**
+     * The log rules ahead of a decision whose rule matches {@code match} (none with {@code log} false): TCP
+     * packets with SYN set and UDP within the limit ({@code udp} false: the match is TCP only); a drop: every
+     * packet.
+     */
+    private static void log(List<String> r, boolean log, String match, boolean udp, String prefix, boolean drop) {
+        if (!log) {
+            return;
+        }
+        if (drop) {
+            r.add(match + " " + logStatement(prefix));
+            return;
+        }
+        String both = "meta l4proto { tcp, udp }";
+        r.add(match.replace(both, "meta l4proto tcp") + " tcp flags & syn == syn " + logStatement(prefix));
+        if (udp) {
+            String u = match.contains(both) ? match.replace(both, "meta l4proto udp") : match + " meta l4proto udp";
+            r.add(u + " limit rate " + NetfilterLog.UDP_PER_SEC + "/second " + logStatement(prefix));
+        }
+    }
+
     /** The DNS a pod sends (and, with {@code replies}, gets) that is not captured: all, or the opted-out ones'. */
     private static void dnsReturns(List<String> r, DatapathOptions o, boolean replies) {
         for (boolean v6 : new boolean[] {false, true}) {
             String ip = v6 ? "ip6" : "ip";
             String s = "@" + (o.dnsCapture() ? noDnsSet(v6) : set(v6));
-            r.add("meta l4proto { tcp, udp } th dport 53 " + ip + " saddr " + s + " return");
+            String m = "meta l4proto { tcp, udp } th dport 53 " + ip + " saddr " + s;
+            log(r, replies, m, true, NetfilterLog.prefix("pass", "dnsNotCaptured", null, "out"), false);
+            r.add(m + " return");
             if (replies) {
-                r.add("meta l4proto { tcp, udp } th sport 53 " + ip + " daddr " + s + " return");
+                m = "meta l4proto { tcp, udp } th sport 53 " + ip + " daddr " + s;
+                log(r, true, m, true, NetfilterLog.prefix("pass", "dnsNotCaptured", null, "in"), false);
+                r.add(m + " return");
             }
         }
     }
@@ -133,7 +171,13 @@ public final class NftRules {
     public static List<String> nodeRules(Ztunnel zt, DatapathOptions o) {
         List<String> r = new ArrayList<>();
         if (zt != null) {
-            r.add("iifname \"" + zt.hostInterface() + "\" return");
+            String m = "iifname \"" + zt.hostInterface() + "\"";
+            log(r, true, m, true, NetfilterLog.prefix("pass", "fromZtunnel", null, null), false);
+            r.add(m + " return");
+        }
+        for (boolean v6 : new boolean[] {false, true}) {
+            log(r, true, "fib daddr type local " + (v6 ? "ip6" : "ip") + " saddr @" + set(v6), true,
+                    NetfilterLog.prefix("pass", "nodeAddress", null, "out"), false);
         }
         r.add("fib daddr type local return");
         dnsReturns(r, o, true);
@@ -141,8 +185,15 @@ public final class NftRules {
             for (boolean v6 : new boolean[] {false, true}) {
                 String ip = v6 ? "ip6" : "ip";
                 for (String dir : List.of("saddr", "daddr")) {
-                    r.add("meta l4proto { tcp, udp } " + ip + " " + dir + " @" + set(v6) + " "
-                            + markBit(o.markBit()));
+                    String m = "meta l4proto { tcp, udp } " + ip + " " + dir + " @" + set(v6);
+                    // a packet between two enrolled pods is logged once, by the source's rule
+                    String unmarked = dir.equals("daddr") ? String.format(" meta mark & 0x%08x == 0", o.markBit())
+                            : "";
+                    String d = dir.equals("saddr") ? "out" : "in";
+                    log(r, true, m + unmarked, true, zt == null ? NetfilterLog.prefix("drop", "noZtunnel", null, d)
+                            : NetfilterLog.prefix(dir.equals("saddr") ? "outbound" : "inbound", null, null, d),
+                            zt == null);
+                    r.add(m + " " + markBit(o.markBit()));
                 }
             }
         }
@@ -153,6 +204,10 @@ public final class NftRules {
     public static List<String> ztunnelRules(DatapathOptions o) {
         String mark = markSet(Marks.TPROXY_MARK, Marks.TPROXY_MASK);
         List<String> r = new ArrayList<>();
+        // a SYN to a port ztunnel listens on (15008) finds its listener here, before any tproxy (nft's socket
+        // match, unlike iptables', takes a wildcard listener): assigned to it, the port is the destination's
+        r.add("meta l4proto tcp socket transparent 1 tcp flags & (syn | ack) == syn "
+                + logStatement(NetfilterLog.prefix("assigned", null, null, null)));
         r.add("meta l4proto { tcp, udp } socket transparent 1 " + mark);
         r.add(String.format("meta mark & 0x%08x == 0x%08x return", Marks.TPROXY_MASK, Marks.TPROXY_MARK));
         r.add("fib daddr type local return");
@@ -160,19 +215,29 @@ public final class NftRules {
             String ip = v6 ? "ip6" : "ip";
             String s = "@" + set(v6);
             if (o.dnsCapture()) {
-                tproxy(r, "meta l4proto { tcp, udp } th dport 53 " + ip + " saddr " + s, ip, Ztunnel.DNS_PORT, mark);
+                tproxy(r, "meta l4proto { tcp, udp } th dport 53 " + ip + " saddr " + s, true, ip, Ztunnel.DNS_PORT,
+                        mark, "out");
             }
-            tproxy(r, "meta l4proto { tcp, udp } " + ip + " saddr " + s, ip, Ztunnel.OUTBOUND_PORT, mark);
-            tproxy(r, "tcp dport " + Ztunnel.HBONE_PORT + " " + ip + " daddr " + s, ip, Ztunnel.HBONE_PORT, mark);
-            tproxy(r, "meta l4proto tcp " + ip + " daddr " + s, ip, Ztunnel.INBOUND_PORT, mark);
+            tproxy(r, "meta l4proto { tcp, udp } " + ip + " saddr " + s, true, ip, Ztunnel.OUTBOUND_PORT, mark, "out");
+            tproxy(r, "tcp dport " + Ztunnel.HBONE_PORT + " " + ip + " daddr " + s, false, ip, Ztunnel.HBONE_PORT,
+                    mark, "in");
+            tproxy(r, "meta l4proto tcp " + ip + " daddr " + s, false, ip, Ztunnel.INBOUND_PORT, mark, "in");
         }
         return r;
     }
 
-    /** A tproxy rule, and the drop of what it matched but found no listener for (iptables' TPROXY drops it). */
-    private static void tproxy(List<String> r, String match, String ip, int port, String mark) {
-        r.add(match + " tproxy " + ip + " to :" + port + " " + mark + " accept");
-        r.add(match + " drop");
+    /**
+     * A tproxy rule that sets the tproxy mark (a tproxy that finds no socket ends the rule there); the log and
+     * accept of what got the mark (assigned); the log and drop of the rest of what it matched (no listener:
+     * iptables' TPROXY drops it).
+     */
+    private static void tproxy(List<String> r, String match, boolean udp, String ip, int port, String mark,
+                               String dir) {
+        r.add(match + " tproxy " + ip + " to :" + port + " " + mark);
+        String assigned = match + String.format(" meta mark & 0x%08x == 0x%08x", Marks.TPROXY_MASK, Marks.TPROXY_MARK);
+        log(r, true, assigned, udp, NetfilterLog.prefix("assigned", null, port, dir), false);
+        r.add(assigned + " accept");
+        r.add(match + " " + logStatement(NetfilterLog.prefix("drop", "noListener", port, dir)) + " drop");
     }
 
     /** The node's table (one transaction). */

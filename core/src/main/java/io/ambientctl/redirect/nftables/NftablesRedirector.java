@@ -557,6 +557,14 @@ public final class NftablesRedirector implements Redirector {
         return new io.ambientctl.redirect.NetfilterExplainer(cfg, state, new NftablesExplain()).explain(probe);
     }
 
+    /** The log rules' NFLOG group read in the node's and ztunnel's namespaces (a reader: no lock, no journal). */
+    @Override
+    public io.ambientctl.observe.Monitor monitor(io.ambientctl.observe.MonitorOptions options) {
+        return new io.ambientctl.redirect.NetfilterMonitor(cfg, state, options, false, NOTE);
+    }
+
+    static final String NOTE = "nftables mode: log rules (group " + io.ambientctl.redirect.Marks.NFLOG_GROUP + ") ahead of the node chain's decisions and after ztunnel's tproxy rules: TCP packets with SYN set, UDP at most " + io.ambientctl.redirect.NetfilterLog.UDP_PER_SEC + " per rule and second (what the limit leaves out is not counted), every drop (fail closed, no listener)";
+
     @Override
     public void close() {
         // nothing held open: a libnftables context lives for one call
