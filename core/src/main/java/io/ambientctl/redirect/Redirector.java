@@ -61,6 +61,14 @@ public interface Redirector extends AutoCloseable {
     /** Whether any object of this mode is on the node (to find leftovers of another mode). */
     boolean present();
 
+    /**
+     * Whether this mode's objects that use the node's policy routing ({@link NodeRouting}, which the netfilter
+     * modes share) are in the node's namespace: the other netfilter mode removes the routing only when not.
+     */
+    default boolean holdsNodeRouting() {
+        return false;
+    }
+
     /** Removes everything of this mode from the node (but the shared ztunnel routing). */
     void uninstall();
 

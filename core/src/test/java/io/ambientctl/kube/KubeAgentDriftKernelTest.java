@@ -82,7 +82,17 @@ class KubeAgentDriftKernelTest {
             String children = ProcessHandle.current().descendants().map(ph -> ph.pid() + " " + ph.info().commandLine()
                     .orElse("?") + " (started " + ph.info().startInstant().map(Object::toString).orElse("?") + ")")
                     .collect(java.util.stream.Collectors.joining("; "));
-            throw new AssertionError(e.getMessage() + "; kernel checks " + agent.metrics().checks() + "; processes: "
+            String now;
+            try {
+                io.ambientctl.redirect.Node.Status st = k.lab.node.status();
+                now = "verified " + st.verified() + ", node problems " + st.nodeProblems() + ", workloads "
+                        + st.workloads().stream().map(w -> w.workload().key() + " " + w.verification().problems())
+                        .toList() + ", pins " + java.util.Arrays.toString(k.lab.bpffs.toFile().list());
+            } catch (RuntimeException x) {
+                now = "status failed: " + x;
+            }
+            throw new AssertionError(e.getMessage() + "; status now: " + now + "; kernel checks "
+                    + agent.metrics().checks() + "; processes: "
                     + children + "; threads:" + threads, e);
         }
         KubeFixture.await(what + ": the node verifies again (log: " + log + ")", SOON,

@@ -16,7 +16,6 @@ import io.ambientctl.redirect.Verification;
 import io.ambientctl.redirect.Workload;
 import io.ambientctl.redirect.Ztunnel;
 import io.ambientctl.redirect.ZtunnelRouting;
-import io.ambientctl.redirect.nftables.NftablesRedirector;
 import io.ambientctl.util.Exec;
 import io.ambientctl.util.Faults;
 
@@ -154,10 +153,22 @@ public final class IptablesRedirector implements Redirector {
     }
 
     /** The node's policy routing, unless the nftables mode (which shares it) holds its table there too. */
-    private static void removeNodeRouting() {
-        if (!NftablesRedirector.tablePresentHere()) {
+    private void removeNodeRouting() {
+        if (!nftablesHoldsNodeRouting()) {
             NodeRouting.removeHere();
         }
+    }
+
+    private boolean nftablesHoldsNodeRouting() {
+        try (io.ambientctl.redirect.Redirector nft = io.ambientctl.redirect.Redirectors.reader(RedirectMode.nftables,
+                cfg, state)) {
+            return nft.holdsNodeRouting();
+        }
+    }
+
+    @Override
+    public boolean holdsNodeRouting() {
+        return chainsPresent();
     }
 
     private void inZtunnel(Ztunnel zt, Consumer<NetNs> body) {
@@ -481,7 +492,7 @@ public final class IptablesRedirector implements Redirector {
     @Override
     public boolean present() {
         if (cfg.nodeNetns().call(() -> anyHere()
-                || (NodeRouting.anyHere() && !NftablesRedirector.tablePresentHere()))) {
+                || (NodeRouting.anyHere() && !nftablesHoldsNodeRouting()))) {
             return true;
         }
         boolean[] there = {false};

@@ -22,7 +22,6 @@ import io.ambientctl.redirect.Verification;
 import io.ambientctl.redirect.Workload;
 import io.ambientctl.redirect.Ztunnel;
 import io.ambientctl.redirect.ZtunnelRouting;
-import io.ambientctl.redirect.iptables.IptablesRedirector;
 import io.ambientctl.util.Faults;
 
 /**
@@ -71,6 +70,11 @@ public final class NftablesRedirector implements Redirector {
     }
 
     /** Whether our table is in the calling thread's namespace (false when libnftables is not installed). */
+    @Override
+    public boolean holdsNodeRouting() {
+        return cfg.nodeNetns().call(NftablesRedirector::tablePresentHere);
+    }
+
     public static boolean tablePresentHere() {
         try {
             return Nftables.objects(Nftables.json("list tables " + NftRules.FAMILY), "table").stream()
@@ -420,8 +424,9 @@ public final class NftablesRedirector implements Redirector {
         requireWritable();
         cfg.nodeNetns().run(NftablesRedirector::removeTableHere);
         boolean iptablesHere;
-        try (IptablesRedirector ipt = new IptablesRedirector(cfg, state, true)) {
-            iptablesHere = ipt.chainsPresent();
+        try (io.ambientctl.redirect.Redirector ipt = io.ambientctl.redirect.Redirectors.reader(RedirectMode.iptables,
+                cfg, state)) {
+            iptablesHere = ipt.holdsNodeRouting();
         } catch (RuntimeException e) {
             iptablesHere = false; // no iptables on the node
         }
