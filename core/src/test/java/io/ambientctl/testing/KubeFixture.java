@@ -185,16 +185,21 @@ public final class KubeFixture implements AutoCloseable {
 
     /** Waits until {@code cond} holds (polling the test's own view, not the code under test). */
     public static void await(String what, Duration timeout, BooleanSupplier cond) {
+        await(() -> what, timeout, cond);
+    }
+
+    /** As {@link #await(String, Duration, BooleanSupplier)}; {@code what} is told as it is when the wait ends. */
+    public static void await(java.util.function.Supplier<String> what, Duration timeout, BooleanSupplier cond) {
         long end = System.nanoTime() + timeout.toNanos();
         while (!cond.getAsBoolean()) {
             if (System.nanoTime() > end) {
-                throw new AssertionError("timed out after " + timeout.toMillis() + " ms waiting for " + what);
+                throw new AssertionError("timed out after " + timeout.toMillis() + " ms waiting for " + what.get());
             }
             try {
                 Thread.sleep(20);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                throw new AssertionError("interrupted waiting for " + what);
+                throw new AssertionError("interrupted waiting for " + what.get());
             }
         }
     }
