@@ -89,8 +89,8 @@ public final class NetfilterExplainer {
                     + IpAddrs.format(probe.dst()) + " are not of one family");
         }
         Workload to = byIp(probe.dst()).orElse(null);
-        String packet = (probe.udp() ? "udp " : "tcp ") + endpoint(src, SPORT) + " -> "
-                + endpoint(probe.dst(), probe.dport());
+        String packet = (probe.udp() ? "udp " : "tcp ") + io.ambientctl.observe.Packets.endpoint(src, SPORT, io.ambientctl.observe.Packets.TCP) + " -> "
+                + io.ambientctl.observe.Packets.endpoint(probe.dst(), probe.dport(), io.ambientctl.observe.Packets.TCP);
         List<Explanation.Step> steps = new ArrayList<>();
         String verdict = walk(from, to, src, probe, steps);
         return new Explanation(source.mode(), from != null ? from.key() : to != null ? to.key() : null, packet, steps,
@@ -213,10 +213,6 @@ public final class NetfilterExplainer {
     private Optional<Workload> byIp(InetAddress a) {
         return state.workloads.stream().filter(w -> w.ips().stream().anyMatch(ip -> IpAddrs.parse(ip).equals(a)))
                 .findFirst();
-    }
-
-    static String endpoint(InetAddress a, int port) {
-        return IpAddrs.isV6(a) ? "[" + IpAddrs.format(a) + "]:" + port : IpAddrs.format(a) + ":" + port;
     }
 
     /** The kernel's routing answer for a packet entering on {@code iif} with {@code mark}. */

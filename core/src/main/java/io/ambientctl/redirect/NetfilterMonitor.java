@@ -147,9 +147,9 @@ public final class NetfilterMonitor implements Monitor {
             }
         }
         long ts = p.timestampNs() != 0 ? p.timestampNs() : Instant.now().toEpochMilli() * 1_000_000L;
-        return new Decision(Instant.ofEpochSecond(0, ts).toString(), workload, hook, direction, protocol(h.proto),
-                endpoint(h.src, h.sport, h.proto), endpoint(h.dst, h.dport, h.proto), decision, reason, listener,
-                null, null, h.proto == 6 ? tcpFlags(h.tcpFlags) : null, h.length);
+        return new Decision(Instant.ofEpochSecond(0, ts).toString(), workload, hook, direction, io.ambientctl.observe.Packets.protocol(h.proto),
+                io.ambientctl.observe.Packets.endpoint(h.src, h.sport, h.proto), io.ambientctl.observe.Packets.endpoint(h.dst, h.dport, h.proto), decision, reason, listener,
+                null, null, h.proto == 6 ? io.ambientctl.observe.Packets.tcpFlags(h.tcpFlags) : null, h.length);
     }
 
     /** The workload of an address; one enrolled since the start is looked up in the state again (once a second). */
@@ -265,27 +265,6 @@ public final class NetfilterMonitor implements Monitor {
             }
             return out;
         }
-    }
-
-    static String protocol(int proto) {
-        return proto == 6 ? "tcp" : proto == 17 ? "udp" : "ip-proto-" + proto;
-    }
-
-    static String endpoint(InetAddress a, int port, int proto) {
-        String addr = IpAddrs.format(a);
-        String host = a instanceof java.net.Inet6Address ? "[" + addr + "]" : addr;
-        return proto == 6 || proto == 17 ? host + ":" + port : host;
-    }
-
-    static String tcpFlags(int f) {
-        StringBuilder b = new StringBuilder();
-        String[] n = {"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"};
-        for (int i = 0; i < n.length; i++) {
-            if ((f & (1 << i)) != 0) {
-                b.append(b.length() == 0 ? "" : ",").append(n[i]);
-            }
-        }
-        return b.toString();
     }
 
     @Override

@@ -22,9 +22,9 @@ class NetfilterMonitorTest {
         assertThat(IpAddrs.format(h.dst())).isEqualTo("10.0.0.2");
         assertThat(h.sport()).isEqualTo(40000);
         assertThat(h.dport()).isEqualTo(8080);
-        assertThat(NetfilterMonitor.tcpFlags(h.tcpFlags())).isEqualTo("SYN,ACK");
+        assertThat(io.ambientctl.observe.Packets.tcpFlags(h.tcpFlags())).isEqualTo("SYN,ACK");
         assertThat(h.length()).isEqualTo(60);
-        assertThat(NetfilterMonitor.endpoint(h.dst(), h.dport(), h.proto())).isEqualTo("10.0.0.2:8080");
+        assertThat(io.ambientctl.observe.Packets.endpoint(h.dst(), h.dport(), h.proto())).isEqualTo("10.0.0.2:8080");
 
         ByteBuffer v6 = ByteBuffer.allocate(48);
         byte[] src = IpAddrs.parse("fd00::1").getAddress();
@@ -33,7 +33,7 @@ class NetfilterMonitorTest {
                 .putShort(40, (short) 5353).putShort(42, (short) 53);
         h = NetfilterMonitor.Headers.parse(v6);
         assertThat(h.proto()).isEqualTo(17);
-        assertThat(NetfilterMonitor.endpoint(h.dst(), h.dport(), h.proto())).isEqualTo("[fd00::2]:53");
+        assertThat(io.ambientctl.observe.Packets.endpoint(h.dst(), h.dport(), h.proto())).isEqualTo("[fd00::2]:53");
         assertThat(h.length()).isEqualTo(48);
         // not IP: nothing
         assertThat(NetfilterMonitor.Headers.parse(ByteBuffer.allocate(10))).isNull();

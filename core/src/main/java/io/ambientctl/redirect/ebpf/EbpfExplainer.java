@@ -66,8 +66,8 @@ final class EbpfExplainer {
         }
         Workload to = byIp(probe.dst()).orElse(null);
         int proto = probe.udp() ? 17 : 6;
-        String packet = (probe.udp() ? "udp " : "tcp ") + EbpfMonitor.endpoint(src, SPORT, proto) + " -> "
-                + EbpfMonitor.endpoint(probe.dst(), probe.dport(), proto);
+        String packet = (probe.udp() ? "udp " : "tcp ") + io.ambientctl.observe.Packets.endpoint(src, SPORT, proto) + " -> "
+                + io.ambientctl.observe.Packets.endpoint(probe.dst(), probe.dport(), proto);
         List<Explanation.Step> steps = new ArrayList<>();
         Maps.ZtunnelInfo zt = dp.ztunnel().get(0).orElse(new Maps.ZtunnelInfo(0, new Mac(new byte[6]), 0));
         String verdict;

@@ -114,10 +114,10 @@ final class EbpfMonitor implements Monitor {
         String reason = e.decision() == Datapath.CB_DROP ? DropReason.keyOf(e.reason())
                 : e.decision() == Datapath.CB_PASS ? PassReason.keyOf(e.reason()) : null;
         return new Decision(Instant.ofEpochSecond(0, e.tsNs() + wallMinusMonoNs).toString(), workload,
-                hookName(e.hook()), direction(e.direction()), protocol(e.proto()),
-                endpoint(e.src(), e.sport(), e.proto()), endpoint(e.dst(), e.dport(), e.proto()),
+                hookName(e.hook()), direction(e.direction()), io.ambientctl.observe.Packets.protocol(e.proto()),
+                io.ambientctl.observe.Packets.endpoint(e.src(), e.sport(), e.proto()), io.ambientctl.observe.Packets.endpoint(e.dst(), e.dport(), e.proto()),
                 decisionName(e.decision()), reason, listener, target,
-                e.err() == 0 ? null : e.err(), e.proto() == 6 ? tcpFlags(e.tcpFlags()) : null, e.len());
+                e.err() == 0 ? null : e.err(), e.proto() == 6 ? io.ambientctl.observe.Packets.tcpFlags(e.tcpFlags()) : null, e.len());
     }
 
     /** The workload's key; a workload enrolled since the start is looked up in the state again (once a second). */
@@ -170,27 +170,6 @@ final class EbpfMonitor implements Monitor {
             case Datapath.CB_DROP -> "drop";
             default -> "decision" + cb;
         };
-    }
-
-    static String protocol(int proto) {
-        return proto == 6 ? "tcp" : proto == 17 ? "udp" : proto == 0 ? "other" : "ip-proto-" + proto;
-    }
-
-    static String endpoint(InetAddress a, int port, int proto) {
-        String addr = IpAddrs.format(a);
-        String host = a instanceof java.net.Inet6Address ? "[" + addr + "]" : addr;
-        return proto == 6 || proto == 17 ? host + ":" + port : host;
-    }
-
-    static String tcpFlags(int f) {
-        StringBuilder b = new StringBuilder();
-        String[] n = {"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"};
-        for (int i = 0; i < n.length; i++) {
-            if ((f & (1 << i)) != 0) {
-                b.append(b.length() == 0 ? "" : ",").append(n[i]);
-            }
-        }
-        return b.toString();
     }
 
     @Override
