@@ -72,10 +72,6 @@ public final class IptablesRedirector implements Redirector {
         return Exec.run(List.of(backend().tool(v6, ""), "-t", table, "-C", "PREROUTING", "-j", Rules.CHAIN)).ok();
     }
 
-    private boolean chainPresent(boolean v6) {
-        return chainPresent(v6, "mangle");
-    }
-
     private boolean chainPresent(boolean v6, String table) {
         return Exec.run(List.of(backend().tool(v6, ""), "-t", table, "-S", Rules.CHAIN)).ok();
     }
@@ -502,6 +498,12 @@ public final class IptablesRedirector implements Redirector {
 
     /** Our chain or a jump to it in any table (one listing per family), or our set, in this namespace. */
     private boolean anyHere() {
+        return chainsHere() || Exec.run(List.of("ipset", "list", "-n")).stdout().lines()
+                .anyMatch(l -> l.equals(Rules.SET4) || l.equals(Rules.SET6));
+    }
+
+    /** Our chain or a jump to it in any table of this namespace: one iptables-save per family. */
+    private boolean chainsHere() {
         for (boolean v6 : new boolean[] {false, true}) {
             Exec.Result r = Exec.run(List.of(backend().tool(v6, "save")));
             if (r.ok() && r.stdout().lines().anyMatch(l -> l.startsWith(":" + Rules.CHAIN + " ")
@@ -509,14 +511,12 @@ public final class IptablesRedirector implements Redirector {
                 return true;
             }
         }
-        return Exec.run(List.of("ipset", "list", "-n")).stdout().lines().anyMatch(l -> l.equals(Rules.SET4)
-                || l.equals(Rules.SET6));
+        return false;
     }
 
     /** Whether this mode's chain or jump is in the node's namespace (the nftables mode shares its routing). */
     public boolean chainsPresent() {
-        return cfg.nodeNetns().call(() -> jumpPresent(false) || jumpPresent(true) || chainPresent(false)
-                || chainPresent(true) || chainPresent(false, "raw") || chainPresent(true, "raw"));
+        return cfg.nodeNetns().call(this::chainsHere);
     }
 
     /** The rules this mode would apply, for --dry-run. */
