@@ -15,7 +15,7 @@ import io.ambientctl.redirect.NodeState;
  */
 final class Warmup {
     /** Commands that load libbpf whatever the state (status loads it only in eBPF mode). */
-    static final Set<String> NATIVE = Set.of("version", "preflight", "inspect", "enroll", "unenroll", "mode",
+    static final Set<String> NATIVE = Set.of("version", "status", "preflight", "inspect", "enroll", "unenroll", "mode",
             "ztunnel", "repair");
     /** Where nothing is worth warming: help, completion scripts, the shell. */
     static final Set<String> NOTHING = Set.of("-h", "--help", "help", "-V", "--version", "completion", "shell");

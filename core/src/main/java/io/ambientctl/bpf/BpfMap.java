@@ -167,13 +167,55 @@ public final class BpfMap implements AutoCloseable {
         }
     }
 
-    /** Every entry (a key deleted while iterating is skipped). */
+    /**
+     * Every entry (a key deleted while iterating is skipped): read in batches of {@link #BATCH} entries a
+     * system call where the kernel can (5.6+), else key by key.
+     */
     public List<Entry> entries() {
+        if (batches) {
+            List<Entry> out = batched();
+            if (out != null) {
+                return out;
+            }
+            batches = false; // not this map type or kernel: key by key from now on
+        }
         List<Entry> out = new ArrayList<>();
         for (byte[] k : keys()) {
             lookup(k).ifPresent(v -> out.add(new Entry(k, v)));
         }
         return out;
+    }
+
+    /** Entries a BPF_MAP_LOOKUP_BATCH asks for. */
+    static final int BATCH = 256;
+    private boolean batches = true;
+
+    /** Every entry by BPF_MAP_LOOKUP_BATCH; null when the kernel does not do it for this map. */
+    private List<Entry> batched() {
+        int vsize = valueBufferSize();
+        byte[] keys = new byte[BATCH * keySize];
+        byte[] values = new byte[BATCH * vsize];
+        byte[] in = null;
+        byte[] out = new byte[Math.max(keySize, 8)]; // the kernel's batch token: a bucket or index (u32), or a key
+        List<Entry> entries = new ArrayList<>();
+        while (true) {
+            int[] count = {BATCH};
+            int rc = Bpf.lib().bpf_map_lookup_batch(fd, in, out, keys, values, count, null);
+            if (rc < 0 && rc != -Errno.ENOENT) {
+                if (entries.isEmpty() && (rc == -Errno.EINVAL || rc == -Errno.ENOTSUPP || rc == -Errno.EOPNOTSUPP)) {
+                    return null;
+                }
+                BpfException.check(rc, "bpf_map_lookup_batch", name);
+            }
+            for (int i = 0; i < count[0]; i++) {
+                entries.add(new Entry(java.util.Arrays.copyOfRange(keys, i * keySize, (i + 1) * keySize),
+                        java.util.Arrays.copyOfRange(values, i * vsize, (i + 1) * vsize)));
+            }
+            if (rc == -Errno.ENOENT) {
+                return entries;
+            }
+            in = out.clone();
+        }
     }
 
     public void pin(Path path) {

@@ -15,6 +15,23 @@ public final class Links {
         return Netlink.links();
     }
 
+    /**
+     * The name of interface {@code ifindex} of the calling thread's namespace, or null when there is none: one
+     * ioctl (SIOCGIFNAME), where a dump of the links builds a message of every interface (what a check of a
+     * thousand veths by index wants).
+     */
+    public static String nameHere(int ifindex) {
+        byte[] name = new byte[16]; // IF_NAMESIZE
+        if (io.ambientctl.bpf.sys.Native.libc().if_indextoname(ifindex, name) == null) {
+            return null;
+        }
+        int n = 0;
+        while (n < name.length && name[n] != 0) {
+            n++;
+        }
+        return new String(name, 0, n, java.nio.charset.StandardCharsets.UTF_8);
+    }
+
     /** The names of the interfaces of {@code ns} by ifindex (for decoding ifindexes). */
     public static Map<Integer, String> names(NetNs ns) {
         Map<Integer, String> out = new TreeMap<>();

@@ -90,8 +90,13 @@ final class Netlink {
         }
 
         static Socket open() {
+            return open(NETLINK_ROUTE);
+        }
+
+        /** A socket of another netlink family ({@code NETLINK_NETFILTER}, ...). */
+        static Socket open(int protocol) {
             LibC c = Native.libc();
-            int fd = c.socket(AF_NETLINK, SOCK_RAW | LibC.O_CLOEXEC, NETLINK_ROUTE);
+            int fd = c.socket(AF_NETLINK, SOCK_RAW | LibC.O_CLOEXEC, protocol);
             if (fd < 0) {
                 throw new IllegalStateException("cannot open a netlink socket: " + c.strerror(Native.errno()));
             }
@@ -110,6 +115,74 @@ final class Netlink {
         /** One request that is not a dump: its single answer goes to {@code each}. */
         void request(int type, byte[] payload, Consumer<ByteBuffer> each) {
             exchange(type, payload, false, each);
+        }
+
+        /**
+         * Many requests that are not dumps, sent {@link #BATCH} to a write (the kernel handles each message of
+         * a write in turn: one system call for many questions, where a dump is one at a time): {@code each}
+         * gets the index of the request and its answer's payload; a request the kernel refused gets its
+         * errno in {@code failed}. Each request has exactly one answer (no ACK asked): a message, or an error.
+         */
+        void requests(int type, List<byte[]> payloads, Answer each, Refusal failed) {
+            for (int from = 0; from < payloads.size(); from += BATCH) {
+                int to = Math.min(payloads.size(), from + BATCH);
+                int size = 0;
+                for (int i = from; i < to; i++) {
+                    size += align(HEADER + payloads.get(i).length);
+                }
+                ByteBuffer req = ByteBuffer.allocate(size).order(ByteOrder.nativeOrder());
+                int firstSeq = seq + 1;
+                for (int i = from; i < to; i++) {
+                    byte[] p = payloads.get(i);
+                    int start = req.position();
+                    req.putInt(HEADER + p.length).putShort((short) type).putShort((short) NLM_F_REQUEST)
+                            .putInt(++seq).putInt(0).put(p);
+                    req.position(start + align(HEADER + p.length));
+                }
+                if (c.write(fd, req.array(), size) != size) {
+                    throw new IllegalStateException("netlink request failed: " + c.strerror(Native.errno()));
+                }
+                int pending = to - from;
+                while (pending > 0) {
+                    long n = c.read(fd, buf, buf.length);
+                    if (n < 0) {
+                        throw new IllegalStateException("netlink read failed: " + c.strerror(Native.errno()));
+                    }
+                    ByteBuffer b = ByteBuffer.wrap(buf, 0, (int) n).order(ByteOrder.nativeOrder());
+                    for (int off = 0; off + HEADER <= n; ) {
+                        int len = b.getInt(off);
+                        if (len < HEADER || off + len > n) {
+                            throw new IllegalStateException("netlink: a truncated message");
+                        }
+                        int i = b.getInt(off + 8) - firstSeq;
+                        if (i >= 0 && i < to - from) {
+                            pending--;
+                            if ((b.getShort(off + 4) & 0xffff) == NLMSG_ERROR) {
+                                int errno = -b.getInt(off + HEADER);
+                                if (errno != 0) {
+                                    failed.refused(from + i, errno);
+                                }
+                            } else {
+                                each.answer(from + i, b.slice(off + HEADER, len - HEADER).order(ByteOrder.nativeOrder()));
+                            }
+                        }
+                        off += align(len);
+                    }
+                }
+            }
+        }
+
+        /** Requests to a write: their answers (each a small skb of a kilobyte or two, as the kernel counts it) fit the socket's default receive buffer. */
+        static final int BATCH = 32;
+
+        /** The answer to request {@code index}. */
+        interface Answer {
+            void answer(int index, ByteBuffer payload);
+        }
+
+        /** Request {@code index} refused with {@code errno}. */
+        interface Refusal {
+            void refused(int index, int errno);
         }
 
         private void exchange(int type, byte[] payload, boolean dump, Consumer<ByteBuffer> each) {

@@ -7,6 +7,8 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 
+import io.ambientctl.bpf.sys.Native;
+
 /**
  * The tc filters of the clsact hooks of interfaces, read in-process over rtnetlink (an RTM_GETTFILTER
  * dump per interface and hook, as {@code tc filter show dev IF ingress|egress} does): no process.
@@ -35,6 +37,8 @@ public final class TcFilters implements AutoCloseable {
     static final int TCA_BPF_FLAG_ACT_DIRECT = 1;
     private static final int ENODEV = 19;
     private static final int ENOENT = 2;
+    private static final int EINVAL = 22;
+    private static final int ETH_P_ALL = 0x0003;
 
     private final Netlink.Socket socket;
 
@@ -80,6 +84,37 @@ public final class TcFilters implements AutoCloseable {
                     + Integer.toHexString(parent) + ": " + e.getMessage(), e);
         }
         return out;
+    }
+
+    /** One filter's place: the interface, the hook ({@link #INGRESS}, {@link #EGRESS}), priority and handle. */
+    public record Place(int ifindex, int parent, int priority, int handle) {
+    }
+
+    /**
+     * The filters at {@code places} (any protocol given as ETH_P_ALL, as bpf_tc_attach creates them), in
+     * their order; null where there is none (no such filter, qdisc or interface, or one of another protocol
+     * at that priority). One RTM_GETTFILTER per place, many to a write: a thousand interfaces' hooks are a few
+     * dozen system calls, where a dump per hook is thousands.
+     */
+    public List<TcFilter> find(List<Place> places) {
+        List<byte[]> requests = new ArrayList<>(places.size());
+        for (Place p : places) {
+            byte[] tcmsg = new byte[TCMSG];
+            ByteBuffer.wrap(tcmsg).order(ByteOrder.nativeOrder()).put(0, (byte) 0) // tcm_family AF_UNSPEC
+                    .putInt(4, p.ifindex()).putInt(8, p.handle()).putInt(12, p.parent())
+                    .putInt(16, (p.priority() << 16) | ntohs(ETH_P_ALL));
+            requests.add(tcmsg);
+        }
+        TcFilter[] out = new TcFilter[places.size()];
+        socket.requests(RTM_GETTFILTER, requests, (i, m) -> out[i] = filter(m), (i, errno) -> {
+            if (errno != ENOENT && errno != ENODEV && errno != EINVAL) {
+                Place p = places.get(i);
+                throw new IllegalStateException("reading the tc filter of ifindex " + p.ifindex() + " parent "
+                        + Integer.toHexString(p.parent()) + " priority " + p.priority() + " handle "
+                        + Integer.toHexString(p.handle()) + ": " + Native.libc().strerror(errno));
+            }
+        });
+        return java.util.Arrays.asList(out);
     }
 
     /** One RTM_NEWTFILTER payload (struct tcmsg and attributes); null for a priority's header. */

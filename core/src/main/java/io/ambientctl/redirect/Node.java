@@ -892,7 +892,9 @@ public final class Node {
 
     /** Mode, ztunnel and every workload with whether the kernel agrees (read-only: no lock, no new pin). */
     public Status status() {
+        io.ambientctl.util.Trace.mark("status: begins");
         State state = NodeState.load(cfg.stateDir());
+        io.ambientctl.util.Trace.mark("status: state loaded");
         List<WorkloadStatus> out = new ArrayList<>();
         List<String> nodeProblems = new ArrayList<>();
         NodeState.JournalStatus journal = NodeState.journalStatus(cfg.stateDir()); // in progress: not a problem
@@ -933,6 +935,7 @@ public final class Node {
             throw e.getCause() instanceof RuntimeException re ? re : e;
         }
         io.ambientctl.util.Trace.since(t, "status: other modes (waited for)");
+        io.ambientctl.util.Trace.mark("status: ends");
         return new Status(state.mode, state.ztunnel, state.options(), out, nodeProblems, state.layout,
                 state.upgradedFrom);
     }

@@ -6,6 +6,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import io.ambientctl.net.IpAddrs;
+import io.ambientctl.net.IpRules;
 import io.ambientctl.util.Exec;
 import io.ambientctl.util.Faults;
 
@@ -19,7 +20,6 @@ import io.ambientctl.util.Faults;
  * replaced.
  */
 public final class NodeRouting {
-    private static final Pattern FWMARK = Pattern.compile("fwmark (0x[0-9a-f]+(?:/0x[0-9a-f]+)?)");
 
     private NodeRouting() {
     }
@@ -114,14 +114,10 @@ public final class NodeRouting {
     /** The marks ("0x1000/0x1000") of our rules: at our preference, looking up our table. */
     static List<String> ourMarks(String fam) {
         List<String> out = new ArrayList<>();
-        for (String l : Exec.run(List.of("ip", fam, "rule", "show")).stdout().lines().toList()) {
-            if (!l.startsWith(Marks.NODE_RULE_PREF + ":") || !l.contains("lookup " + Marks.NODE_TABLE)) {
-                continue;
-            }
-            Matcher m = FWMARK.matcher(l);
-            if (m.find()) {
-                String mk = m.group(1);
-                out.add(mk.contains("/") ? mk : mk + "/0xffffffff");
+        for (IpRules.Rule r : IpRules.here(fam.equals("-6"))) {
+            if (r.priority() == Integer.parseInt(Marks.NODE_RULE_PREF) && r.table() == Integer.parseInt(Marks.NODE_TABLE)
+                    && r.mark() != null) {
+                out.add(r.mark());
             }
         }
         return out;

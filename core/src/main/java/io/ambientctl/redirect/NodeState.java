@@ -211,8 +211,8 @@ public final class NodeState {
             throw new IllegalStateException("cannot read state file " + f + ": " + e.getMessage(), e);
         }
         try (InputStream in = Files.newInputStream(f, LinkOption.NOFOLLOW_LINKS)) {
-            com.fasterxml.jackson.databind.JsonNode doc = Json.MAPPER.readTree(in);
-            int version = doc != null && doc.isObject() && doc.path("version").isInt() ? doc.get("version").asInt() : 0;
+            byte[] bytes = in.readAllBytes();
+            int version = version(bytes);
             if (version < 1) {
                 throw new IllegalStateException("state file " + f + " has no version (not ambientctl's?); refusing to "
                         + "use it: move it aside and run 'ambientctl repair --adopt'");
@@ -220,10 +220,16 @@ public final class NodeState {
             if (version > State.VERSION) {
                 throw newerState(f, version);
             }
+            State s;
             if (version < State.VERSION) {
-                State.migrate((com.fasterxml.jackson.databind.node.ObjectNode) doc, version); // saved by the next change
+                // an older version's file: migrated as a tree (saved by the next change)
+                com.fasterxml.jackson.databind.node.ObjectNode doc =
+                        (com.fasterxml.jackson.databind.node.ObjectNode) Json.MAPPER.readTree(bytes);
+                State.migrate(doc, version);
+                s = Json.MAPPER.treeToValue(doc, State.class);
+            } else {
+                s = Json.MAPPER.readValue(bytes, State.class); // one pass, no tree: a thousand workloads' file
             }
-            State s = Json.MAPPER.treeToValue(doc, State.class);
             if (s.layout > State.LAYOUT) {
                 throw newerLayout("state file " + f + " records", s.layout);
             }
@@ -234,6 +240,29 @@ public final class NodeState {
                     + "every workload redirected)", e);
         } catch (IOException e) {
             throw new IllegalStateException("cannot read state file " + f + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The top-level {@code version} of a state file (0: none, or not an object), read with the streaming parser
+     * without binding the rest (the writer puts it first, so this reads a few tokens).
+     */
+    static int version(byte[] bytes) throws IOException {
+        try (com.fasterxml.jackson.core.JsonParser p = Json.MAPPER.getFactory().createParser(bytes)) {
+            if (p.nextToken() != com.fasterxml.jackson.core.JsonToken.START_OBJECT) {
+                return 0;
+            }
+            while (p.nextToken() == com.fasterxml.jackson.core.JsonToken.FIELD_NAME) {
+                String name = p.currentName();
+                com.fasterxml.jackson.core.JsonToken value = p.nextToken();
+                if (name.equals("version")) {
+                    return value == com.fasterxml.jackson.core.JsonToken.VALUE_NUMBER_INT
+                            && p.getNumberType() == com.fasterxml.jackson.core.JsonParser.NumberType.INT
+                            ? p.getIntValue() : 0;
+                }
+                p.skipChildren();
+            }
+            return 0;
         }
     }
 

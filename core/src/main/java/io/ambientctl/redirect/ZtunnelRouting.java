@@ -2,6 +2,7 @@ package io.ambientctl.redirect;
 
 import java.util.List;
 
+import io.ambientctl.net.IpRules;
 import io.ambientctl.net.NetNs;
 import io.ambientctl.util.Exec;
 
@@ -45,9 +46,10 @@ public final class ZtunnelRouting {
         return present("-4") && present("-6");
     }
 
+    /** Whether the family's rule is there: read over rtnetlink, no process. */
     private static boolean present(String fam) {
-        String rules = Exec.run(List.of("ip", fam, "rule", "show")).stdout();
-        return rules.lines().anyMatch(l -> l.contains("fwmark " + MARK) && l.contains("lookup " + TABLE));
+        return IpRules.here(fam.equals("-6")).stream()
+                .anyMatch(r -> MARK.equals(r.mark()) && r.table() == Integer.parseInt(TABLE));
     }
 
     public static void ensure(NetNs ns) {

@@ -10,6 +10,14 @@ public final class Trace {
     private Trace() {
     }
 
+    /** Prints how long the JVM has run when {@code what} happens (start-up's share of a command). */
+    public static void mark(String what) {
+        if (ON) {
+            System.err.printf("trace at %5d ms  %s%n", java.lang.management.ManagementFactory.getRuntimeMXBean()
+                    .getUptime(), what);
+        }
+    }
+
     /** Now, for a later {@link #since}. */
     public static long start() {
         return ON ? System.nanoTime() : 0;

@@ -72,8 +72,17 @@ class BpfObjectKernelTest {
             for (int i = 0; i < 5000; i++) {
                 stats.put(i, (long) i * 3);
             }
-            var all = stats.entries();
+            var all = stats.entries(); // in batches (BPF_MAP_LOOKUP_BATCH)
             assertThat(all).hasSize(5000);
+            // as read key by key (get_next_key, lookup)
+            java.util.Map<Integer, Long> byKey = new java.util.HashMap<>();
+            for (byte[] k : stats.raw().keys()) {
+                int key = Codecs.U32.decode(k);
+                byKey.put(key, stats.get(key).orElseThrow());
+            }
+            assertThat(all).containsExactlyInAnyOrderEntriesOf(byKey);
+            // an array reads in batches too: every index, zeroed or not
+            assertThat(obj.map("selftest_config").entries()).hasSize(1);
             Set<Integer> keys = new HashSet<>(all.keySet());
             assertThat(keys).contains(0, 2500, 4999);
             assertThat(all.get(4321)).isEqualTo(4321L * 3);

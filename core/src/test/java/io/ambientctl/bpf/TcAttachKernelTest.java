@@ -293,6 +293,35 @@ class TcAttachKernelTest {
                             .hasSize((i % 2 == 0 ? 1 : 0) + (i % 3 == 0 && dir == TcDirection.INGRESS ? 1 : 0));
                 }
             }
+            // each hook asked for by its place, many to a write (more places than one write carries): what the
+            // dump has at that place, or nothing (no filter there, another priority, the interface gone)
+            List<TcFilters.Place> places = new ArrayList<>();
+            for (int ifindex : ifindexes) {
+                for (TcDirection dir : TcDirection.values()) {
+                    places.add(new TcFilters.Place(ifindex, parent(dir), Tc.PRIORITY, Tc.HANDLE));
+                }
+            }
+            TcFilter foreign = c.call(() -> TcFilters.here(ifindexes.get(0), TcFilters.INGRESS)).stream()
+                    .filter(f -> f.priority() == 2).findFirst().orElseThrow();
+            places.add(new TcFilters.Place(ifindexes.get(0), TcFilters.INGRESS, 2, foreign.handle()));
+            places.add(new TcFilters.Place(ifindexes.get(0), TcFilters.INGRESS, 3, Tc.HANDLE));
+            assertThat(places.size()).isGreaterThan(40);
+            List<TcFilter> found = c.call(() -> {
+                try (TcFilters f = TcFilters.open()) {
+                    return f.find(places);
+                }
+            });
+            assertThat(found).hasSameSizeAs(places);
+            for (int i = 0; i < places.size(); i++) {
+                TcFilters.Place p = places.get(i);
+                TcFilter expected = c.call(() -> TcFilters.here(p.ifindex(), p.parent())).stream()
+                        .filter(f -> f.priority() == p.priority() && f.handle() == p.handle()).findFirst().orElse(null);
+                assertThat(found.get(i)).as(p.toString()).isEqualTo(expected);
+            }
+            assertThat(found.get(places.size() - 2)).isEqualTo(foreign);
+            assertThat(found.stream().filter(java.util.Objects::nonNull).filter(f -> f.progId() == prog.info().id()))
+                    .hasSize(2 * (n / 2)); // ours: both hooks of each even one (the gone q23 was odd)
+
             Map<Integer, List<AttachedProgram>> both = c.call(() -> Tc.queryAll(ifindexes));
             assertThat(both.keySet()).containsExactlyElementsOf(ifindexes);
             for (int ifindex : ifindexes) {

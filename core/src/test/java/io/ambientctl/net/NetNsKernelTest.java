@@ -57,6 +57,39 @@ class NetNsKernelTest {
     }
 
     @Test
+    void policyRulesReadOverNetlinkAsIpShowsThem() {
+        NetNs a = net.netns("rules");
+        TestNet.sh(a, "ip", "-4", "rule", "add", "fwmark", "0x111/0xfff", "lookup", "133", "pref", "32100");
+        TestNet.sh(a, "ip", "-4", "rule", "add", "fwmark", "0x2000", "lookup", "134", "pref", "32099");
+        TestNet.sh(a, "ip", "-4", "rule", "add", "from", "192.0.2.0/24", "lookup", "77", "pref", "500");
+        TestNet.sh(a, "ip", "-6", "rule", "add", "fwmark", "0x1000/0x1000", "lookup", "134", "pref", "32099");
+        for (boolean v6 : new boolean[] {false, true}) {
+            List<IpRules.Rule> rules = a.call(() -> IpRules.here(v6));
+            // iproute2's listing, rule by rule: "PREF:\t... [fwmark MARK[/MASK]] lookup TABLE"
+            List<String> shown = a.exec("ip", v6 ? "-6" : "-4", "rule", "show").check().stdout().lines().toList();
+            assertThat(rules).hasSameSizeAs(shown);
+            for (int i = 0; i < shown.size(); i++) {
+                String l = shown.get(i);
+                IpRules.Rule r = rules.get(i);
+                assertThat(r.priority()).as(l).isEqualTo(Integer.parseInt(l.substring(0, l.indexOf(':'))));
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("fwmark (0x[0-9a-f]+)(/0x[0-9a-f]+)?")
+                        .matcher(l);
+                assertThat(r.mark()).as(l).isEqualTo(m.find() ? m.group(1) + (m.group(2) == null ? "/0xffffffff"
+                        : m.group(2)) : null);
+                String table = l.replaceFirst(".* lookup (\\S+).*", "$1");
+                assertThat(r.table()).as(l).isEqualTo(switch (table) {
+                    case "local" -> 255;
+                    case "main" -> 254;
+                    case "default" -> 253;
+                    default -> Integer.parseInt(table);
+                });
+            }
+            assertThat(rules).contains(v6 ? new IpRules.Rule(32099, "0x1000/0x1000", 134)
+                    : new IpRules.Rule(32100, "0x111/0xfff", 133));
+        }
+    }
+
+    @Test
     void failuresInsideReachTheCaller() {
         NetNs a = net.netns("a");
         assertThatThrownBy(() -> a.run(() -> {

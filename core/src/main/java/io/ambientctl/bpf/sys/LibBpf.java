@@ -100,6 +100,14 @@ public interface LibBpf {
 
     int bpf_map_get_next_key(int fd, @In byte[] key, @Out byte[] nextKey);
 
+    /**
+     * BPF_MAP_LOOKUP_BATCH (5.6+): up to {@code count[0]} entries from {@code inBatch} (null: the start); the
+     * kernel sets {@code count[0]} to what it wrote and {@code outBatch} to where to go on; -ENOENT when no
+     * entry is left (with the last ones written).
+     */
+    int bpf_map_lookup_batch(int fd, @In byte[] inBatch, @Out byte[] outBatch, @Out byte[] keys, @Out byte[] values,
+                             @In @Out int[] count, Pointer opts);
+
     int bpf_obj_pin(int fd, String pathname);
 
     int bpf_obj_get(String pathname);

@@ -26,6 +26,8 @@ import io.ambientctl.net.Link;
 import io.ambientctl.net.Links;
 import io.ambientctl.net.Mac;
 import io.ambientctl.net.NetNs;
+import io.ambientctl.net.TcFilter;
+import io.ambientctl.net.TcFilters;
 import io.ambientctl.redirect.Counters;
 import io.ambientctl.redirect.DatapathOptions;
 import io.ambientctl.redirect.Discovery;
@@ -62,6 +64,9 @@ public final class EbpfRedirector implements Redirector {
     private final boolean readOnly;
     private Datapath dp;
     private boolean pinnedChecked;
+    /** A reading command's one read of the maps (see {@link #workloadEntries}). */
+    private Map<InetAddress, Maps.WorkloadInfo> workloadsRead;
+    private Map<Integer, Counters> countersRead;
 
     public EbpfRedirector(NodeConfig cfg, State state, AttachKind attachKind, boolean readOnly) {
         this.cfg = cfg;
@@ -401,11 +406,39 @@ public final class EbpfRedirector implements Redirector {
         if (d == null) {
             return out;
         }
-        var cm = d.counters();
+        Map<Integer, Counters> all = counterEntries(d);
         for (Workload w : ws) {
-            cm.get(w.id()).ifPresent(c -> out.put(w.id(), c));
+            Counters c = all.get(w.id());
+            if (c != null) {
+                out.put(w.id(), c);
+            }
         }
         return out;
+    }
+
+    /**
+     * The workload map's entries, read once (in batches) by a reading command, whose questions (verify, the
+     * dry-run reconcile) all look at the same moment's map; a changing one reads afresh each time.
+     */
+    private Map<InetAddress, Maps.WorkloadInfo> workloadEntries(Datapath d) {
+        if (!readOnly) {
+            return d.workloads().entries();
+        }
+        if (workloadsRead == null) {
+            workloadsRead = d.workloads().entries();
+        }
+        return workloadsRead;
+    }
+
+    /** The counters map's entries, as {@link #workloadEntries}. */
+    private Map<Integer, Counters> counterEntries(Datapath d) {
+        if (!readOnly) {
+            return d.counters().entries();
+        }
+        if (countersRead == null) {
+            countersRead = d.counters().entries();
+        }
+        return countersRead;
     }
 
     /**
@@ -422,29 +455,35 @@ public final class EbpfRedirector implements Redirector {
             String why = "the eBPF datapath is not pinned under " + cfg.bpffs();
             return ws.stream().map(w -> Verification.of(List.of(why))).toList();
         }
+        long t = io.ambientctl.util.Trace.start();
         int wantIn = d.program(Datapath.POD_INGRESS).info().id();
         int wantEg = d.program(Datapath.POD_EGRESS).info().id();
+        t = io.ambientctl.util.Trace.since(t, "verifyAll: programs");
         Map<String, List<String>> hookProblems = cfg.nodeNetns().call(() -> {
             Map<String, List<String>> out = new HashMap<>();
-            List<Link> host = Links.here();
-            Map<Integer, Link> byIndex = new HashMap<>();
-            host.forEach(l -> byIndex.put(l.ifindex(), l));
-            Set<Integer> tcIfindexes = new HashSet<>();
+            // the recorded tc filters, each asked for by its place (the TCX links by syscall, in checkHook)
+            List<TcFilters.Place> places = new ArrayList<>();
             for (Workload w : ws) {
                 for (Hook h : state.attachments.getOrDefault(w.key(), List.of())) {
-                    if (h.tc().kind() == AttachKind.TC) {
-                        tcIfindexes.add(h.tc().ifindex());
+                    if (h.tc().kind() == AttachKind.TC && h.tc().ifindex() == w.hostIfindex()) {
+                        places.add(place(h));
                     }
                 }
             }
-            Map<TcDirection, Map<Integer, List<io.ambientctl.net.TcFilter>>> filters = new HashMap<>();
-            for (TcDirection dir : TcDirection.values()) {
-                filters.put(dir, Tc.filtersAll(tcIfindexes, dir));
+            long t1 = io.ambientctl.util.Trace.start();
+            Map<TcFilters.Place, TcFilter> filters = new HashMap<>();
+            try (TcFilters f = TcFilters.open()) {
+                List<TcFilter> found = f.find(places);
+                for (int i = 0; i < places.size(); i++) {
+                    if (found.get(i) != null) {
+                        filters.put(places.get(i), found.get(i));
+                    }
+                }
             }
+            t1 = io.ambientctl.util.Trace.since(t1, "verifyAll: filters");
             for (Workload w : ws) {
                 List<String> problems = new ArrayList<>();
-                Link veth = byIndex.get(w.hostIfindex());
-                if (veth == null || !veth.name().equals(w.hostInterface())) {
+                if (!w.hostInterface().equals(Links.nameHere(w.hostIfindex()))) {
                     problems.add("host veth " + w.hostInterface() + " (ifindex " + w.hostIfindex() + ") is gone");
                 } else {
                     List<Hook> hooks = state.attachments.getOrDefault(w.key(), List.of());
@@ -455,7 +494,9 @@ public final class EbpfRedirector implements Redirector {
             }
             return out;
         });
-        var wm = d.workloads();
+        t = io.ambientctl.util.Trace.since(t, "verifyAll: links and filters");
+        Map<InetAddress, Maps.WorkloadInfo> wm = workloadEntries(d);
+        t = io.ambientctl.util.Trace.since(t, "verifyAll: map read");
         List<Verification> out = new ArrayList<>();
         for (Workload w : ws) {
             List<String> problems = new ArrayList<>();
@@ -464,7 +505,7 @@ public final class EbpfRedirector implements Redirector {
             }
             problems.addAll(hookProblems.getOrDefault(w.key(), List.of()));
             for (String ip : w.ips()) {
-                var e = wm.get(IpAddrs.parse(ip));
+                var e = java.util.Optional.ofNullable(wm.get(IpAddrs.parse(ip)));
                 if (e.isEmpty()) {
                     problems.add("no workload map entry for " + ip);
                 } else if (e.get().ifindex() != w.hostIfindex() || e.get().id() != w.id()) {
@@ -477,12 +518,19 @@ public final class EbpfRedirector implements Redirector {
             }
             out.add(Verification.of(problems));
         }
+        io.ambientctl.util.Trace.since(t, "verifyAll: namespaces and map entries");
         return out;
     }
 
-    /** The recorded hook of that direction is in the kernel with our program (TCX by syscall, tc from the dump). */
+    /** Where a tc filter hook is: its interface, clsact hook, priority and handle. */
+    private static TcFilters.Place place(Hook h) {
+        return new TcFilters.Place(h.tc().ifindex(), h.tc().direction() == TcDirection.INGRESS ? TcFilters.INGRESS
+                : TcFilters.EGRESS, h.tc().priority(), h.tc().handle());
+    }
+
+    /** The recorded hook of that direction is in the kernel with our program (TCX by syscall, tc as read). */
     private static void checkHook(List<String> problems, Workload w, List<Hook> hooks, TcDirection dir, String program,
-                                  int want, Map<TcDirection, Map<Integer, List<io.ambientctl.net.TcFilter>>> filters) {
+                                  int want, Map<TcFilters.Place, TcFilter> filters) {
         Hook h = hooks.stream().filter(x -> x.tc().direction() == dir && x.tc().ifindex() == w.hostIfindex())
                 .findFirst().orElse(null);
         boolean there;
@@ -491,9 +539,8 @@ public final class EbpfRedirector implements Redirector {
         } else if (h.tc().kind() == AttachKind.TCX) {
             there = Tc.queryTcx(w.hostIfindex(), dir).contains(want);
         } else {
-            there = filters.get(dir).getOrDefault(w.hostIfindex(), List.of()).stream()
-                    .anyMatch(p -> p.progId() == want && p.priority() == h.tc().priority()
-                            && p.handle() == h.tc().handle());
+            TcFilter f = filters.get(place(h));
+            there = f != null && f.progId() == want;
         }
         if (!there) {
             problems.add(program + " is not attached to ifindex " + w.hostIfindex() + " " + dir.label());
@@ -503,7 +550,9 @@ public final class EbpfRedirector implements Redirector {
     @Override
     public List<String> verifyNode() {
         List<String> problems = new ArrayList<>();
+        long t = io.ambientctl.util.Trace.start();
         Datapath d = readOnly ? pinned() : datapath();
+        t = io.ambientctl.util.Trace.since(t, "verifyNode: pinned");
         if (d == null) {
             problems.add("the eBPF datapath is not pinned under " + cfg.bpffs());
             return problems;
@@ -530,13 +579,16 @@ public final class EbpfRedirector implements Redirector {
             problems.add("ztunnel's network namespace " + zt.netns() + " is gone");
             return problems;
         }
+        t = io.ambientctl.util.Trace.since(t, "verifyNode: ztunnel map, hook");
         int cap = d.program(Datapath.ZTUNNEL_CAPTURE).info().id();
         if (ztNs.call(() -> Tc.query(zt.podIfindex(), TcDirection.INGRESS)).stream().noneMatch(p -> p.progId() == cap)) {
             problems.add(Datapath.ZTUNNEL_CAPTURE + " is not attached to ztunnel's " + zt.podInterface());
         }
+        t = io.ambientctl.util.Trace.since(t, "verifyNode: capture hook");
         if (!ztNs.call(ZtunnelRouting::presentHere)) {
             problems.add("ztunnel's namespace lacks the fwmark 0x111 -> table 133 local route");
         }
+        io.ambientctl.util.Trace.since(t, "verifyNode: ztunnel routing");
         return problems;
     }
 
@@ -590,7 +642,7 @@ public final class EbpfRedirector implements Redirector {
             w.ips().forEach(ip -> entries.add(IpAddrs.format(IpAddrs.parse(ip)) + "/" + w.hostIfindex() + "/" + w.id()));
         }
         var wm = d.workloads();
-        for (var e : wm.entries().entrySet()) {
+        for (var e : workloadEntries(d).entrySet()) {
             String k = IpAddrs.format(e.getKey()) + "/" + e.getValue().ifindex() + "/" + e.getValue().id();
             if (!entries.contains(k)) {
                 out.add("delete unrecorded workload map entry " + IpAddrs.format(e.getKey()));
@@ -600,7 +652,7 @@ public final class EbpfRedirector implements Redirector {
             }
         }
         var cm = d.counters();
-        for (Integer id : cm.entries().keySet()) {
+        for (Integer id : counterEntries(d).keySet()) {
             if (!ids.contains(id)) {
                 out.add("delete counters of unrecorded workload id " + id);
                 if (!dryRun) {
