@@ -17,12 +17,15 @@ public final class Main {
     }
 
     public static void main(String[] args) {
+        io.ambientctl.util.Trace.mark("main");
         Warmup.start(args);
         PrintWriter out = new PrintWriter(System.out, true);
         PrintWriter err = new PrintWriter(System.err, true);
         CommandLine cl = commandLine(out, err, args);
         ((AmbientCtl) cl.getCommand()).terminal = System.console() != null;
+        io.ambientctl.util.Trace.mark("command line built");
         int code = cl.execute(args);
+        io.ambientctl.util.Trace.mark("command done");
         out.flush();
         err.flush();
         System.exit(code);

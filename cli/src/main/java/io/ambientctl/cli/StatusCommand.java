@@ -17,6 +17,7 @@ import picocli.CommandLine.Command;
 public class StatusCommand extends BaseCommand implements Callable<Integer> {
     @Override
     public Integer call() {
+        io.ambientctl.util.Trace.mark("status command");
         Node.Status s = node(null).status();
         // a changing command that holds the lock now is under way, not interrupted: say so, and exit 0 (what
         // is read here may be half-way through it)

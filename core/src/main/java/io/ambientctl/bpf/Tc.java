@@ -231,6 +231,7 @@ public final class Tc {
      */
     public static void detachFilters(List<TcAttachment> filters, Runnable beforeEach) {
         RuntimeException first = null;
+        long t = io.ambientctl.util.Trace.start();
         java.util.Set<Integer> ours = new java.util.LinkedHashSet<>();
         for (TcAttachment a : filters) {
             try {
@@ -242,13 +243,13 @@ public final class Tc {
                 first = first == null ? e : first;
             }
         }
-        for (int ifindex : ours) {
-            try {
-                removeQdiscIfUnused(ifindex);
-            } catch (RuntimeException e) {
-                first = first == null ? e : first;
-            }
+        t = io.ambientctl.util.Trace.since(t, "tc: " + filters.size() + " filters detached");
+        try {
+            removeQdiscsIfUnused(ours);
+        } catch (RuntimeException e) {
+            first = first == null ? e : first;
         }
+        io.ambientctl.util.Trace.since(t, "tc: " + ours.size() + " qdiscs we created looked at");
         if (first != null) {
             throw first;
         }
@@ -273,10 +274,36 @@ public final class Tc {
      * calling thread's namespace; an interface that is gone is fine.
      */
     public static void removeQdiscIfUnused(int ifindex) {
-        if (clsactUnused(ifindex)) {
-            Pointer both = hook(ifindex, TcDirection.INGRESS);
-            both.putInt(Layouts.TC_HOOK_ATTACH_POINT, 3); // BPF_TC_INGRESS | BPF_TC_EGRESS
-            Bpf.lib().bpf_tc_hook_destroy(both);
+        removeQdiscsIfUnused(List.of(ifindex));
+    }
+
+    /**
+     * {@link #removeQdiscIfUnused} for many interfaces: their filters read over one socket, each interface's
+     * TCX links asked first (a system call each), and only where there are none its two filter dumps. The
+     * first failure is thrown after trying all.
+     */
+    public static void removeQdiscsIfUnused(java.util.Collection<Integer> ifindexes) {
+        if (ifindexes.isEmpty()) {
+            return;
+        }
+        RuntimeException first = null;
+        try (TcFilters filters = TcFilters.open()) {
+            for (int ifindex : ifindexes) {
+                try {
+                    if (queryTcx(ifindex, TcDirection.INGRESS).isEmpty() && queryTcx(ifindex, TcDirection.EGRESS)
+                            .isEmpty() && filters.list(ifindex, TcFilters.INGRESS).isEmpty()
+                            && filters.list(ifindex, TcFilters.EGRESS).isEmpty()) {
+                        Pointer both = hook(ifindex, TcDirection.INGRESS);
+                        both.putInt(Layouts.TC_HOOK_ATTACH_POINT, 3); // BPF_TC_INGRESS | BPF_TC_EGRESS
+                        Bpf.lib().bpf_tc_hook_destroy(both);
+                    }
+                } catch (RuntimeException e) {
+                    first = first == null ? e : first;
+                }
+            }
+        }
+        if (first != null) {
+            throw first;
         }
     }
 
@@ -413,14 +440,6 @@ public final class Tc {
             }
         }
         return out;
-    }
-
-    private static boolean clsactUnused(int ifindex) {
-        try (TcFilters filters = TcFilters.open()) {
-            return filters.list(ifindex, TcFilters.INGRESS).isEmpty() && filters.list(ifindex, TcFilters.EGRESS)
-                    .isEmpty() && queryTcx(ifindex, TcDirection.INGRESS).isEmpty()
-                    && queryTcx(ifindex, TcDirection.EGRESS).isEmpty();
-        }
     }
 
     private static ProgramInfo safeInfo(int id) {

@@ -56,6 +56,27 @@ public final class State {
         }
     }
 
+    /**
+     * A copy that can be changed without changing this one: the fields, and new lists and maps of the same
+     * workloads and hooks (records: values).
+     */
+    public State copy() {
+        State c = new State();
+        c.version = version;
+        c.mode = mode;
+        c.layout = layout;
+        c.upgradedFrom = upgradedFrom;
+        c.ztunnel = ztunnel;
+        c.dnsCapture = dnsCapture;
+        c.failOpen = failOpen;
+        c.markBit = markBit;
+        c.nextId = nextId;
+        c.workloads = new ArrayList<>(workloads);
+        c.attachments = new LinkedHashMap<>();
+        attachments.forEach((k, v) -> c.attachments.put(k, new ArrayList<>(v)));
+        return c;
+    }
+
     public Optional<Workload> workload(String key) {
         return workloads.stream().filter(w -> w.key().equals(key)).findFirst();
     }

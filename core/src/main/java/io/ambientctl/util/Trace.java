@@ -10,11 +10,15 @@ public final class Trace {
     private Trace() {
     }
 
-    /** Prints how long the JVM has run when {@code what} happens (start-up's share of a command). */
+    /**
+     * Prints how long the process has run when {@code what} happens (start-up's share of a command; from the
+     * process's start time, to the clock tick).
+     */
     public static void mark(String what) {
         if (ON) {
-            System.err.printf("trace at %5d ms  %s%n", java.lang.management.ManagementFactory.getRuntimeMXBean()
-                    .getUptime(), what);
+            long ms = ProcessHandle.current().info().startInstant()
+                    .map(t -> java.time.Duration.between(t, java.time.Instant.now()).toMillis()).orElse(-1L);
+            System.err.printf("trace at %5d ms  %s%n", ms, what);
         }
     }
 

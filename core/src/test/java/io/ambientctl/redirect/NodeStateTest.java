@@ -56,6 +56,58 @@ class NodeStateTest {
     }
 
     @Test
+    void aFileReadAgainIsNotParsedAgainYetEveryReaderGetsItsOwnCopyAndASaveIsSeen() throws Exception {
+        State s = new State();
+        s.mode = RedirectMode.ebpf;
+        s.put(w("a"));
+        NodeState.save(dir, s);
+        State first = NodeState.load(dir);
+        first.put(w("b")); // a reader's change is its own until it saves
+        first.attachments.put("a", new java.util.ArrayList<>());
+        State second = NodeState.load(dir);
+        assertThat(second).isNotSameAs(first);
+        assertThat(second.workloads).extracting(Workload::name).containsExactly("a");
+        assertThat(second.attachments).isEmpty();
+        // a save is a new file: read afresh
+        NodeState.save(dir, first);
+        assertThat(NodeState.load(dir).workloads).extracting(Workload::name).containsExactly("a", "b");
+        // so is a file written in place, even of the same length
+        String json = Files.readString(dir.resolve(NodeState.FILE)).replace("\"ebpf\"", "\"none\"");
+        Files.writeString(dir.resolve(NodeState.FILE), json);
+        assertThat(NodeState.load(dir).mode).isEqualTo(RedirectMode.none);
+    }
+
+    @Test
+    void aCopyHasEveryFieldAndSharesNoCollection() throws Exception {
+        State s = new State();
+        // every field set to other than a new State's: a field added later and not copied fails here
+        s.version = 9;
+        s.mode = RedirectMode.nftables;
+        s.layout = 5;
+        s.upgradedFrom = 1;
+        s.ztunnel = new Ztunnel("zt", null, "zt", List.of("10.0.0.2"), "eth0", 2, "02:00:00:00:00:02", "vzt", 3,
+                "02:00:00:00:00:03");
+        s.dnsCapture = true;
+        s.failOpen = true;
+        s.markBit = 0x4000;
+        s.put(w("a"));
+        s.attachments.put("a", new java.util.ArrayList<>(List.of(new Hook("a", null))));
+        State fresh = new State();
+        for (java.lang.reflect.Field f : State.class.getFields()) {
+            if (!java.lang.reflect.Modifier.isStatic(f.getModifiers())) {
+                assertThat(f.get(s)).as(f.getName()).isNotEqualTo(f.get(fresh));
+            }
+        }
+        State c = s.copy();
+        assertThat((Object) io.ambientctl.util.Json.MAPPER.valueToTree(c))
+                .isEqualTo(io.ambientctl.util.Json.MAPPER.valueToTree(s));
+        c.workloads.clear();
+        c.attachments.get("a").clear();
+        assertThat(s.workloads).hasSize(1);
+        assertThat(s.attachments.get("a")).hasSize(1);
+    }
+
+    @Test
     void aCorruptOrForeignStateFileIsRefused() throws Exception {
         Files.createDirectories(dir);
         Files.writeString(dir.resolve(NodeState.FILE), "{not json");

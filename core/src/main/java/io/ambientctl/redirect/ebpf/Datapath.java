@@ -174,17 +174,77 @@ public final class Datapath implements AutoCloseable {
             throw new IllegalStateException("cannot create pin directories under " + bpffs + ": " + e.getMessage()
                     + " (is bpffs mounted? mount -t bpf bpf /sys/fs/bpf)", e);
         }
-        BpfObject obj = BpfObject.openResource(objectName()).pinMaps(mapsDir(bpffs)).load();
+        String object = objectName();
+        byte[] bytes = BpfObject.resourceBytes(object);
+        if (Files.isDirectory(progsDir(bpffs))) {
+            // the programs pinned by this very build (the mark says so) are reused as they are: the object need
+            // not go through the verifier again to find that out
+            Datapath dp = pinned(bpffs).orElse(null);
+            if (dp != null && Files.isDirectory(progsDir(bpffs).resolve(dp.buildMark(bytes)))
+                    && dp.programsUseItsMaps()) {
+                return dp;
+            }
+            if (dp != null) {
+                dp.close();
+            }
+        }
+        BpfObject obj = BpfObject.open(object, bytes).pinMaps(mapsDir(bpffs)).load();
         Datapath dp = new Datapath(bpffs, obj);
         try {
             for (String name : PROGRAMS) {
                 dp.programs.put(name, dp.pinnedOrNew(name));
             }
+            dp.markBuild(dp.buildMark(bytes));
         } catch (RuntimeException e) {
             dp.close();
             throw e;
         }
         return dp;
+    }
+
+    /**
+     * The build mark of the programs held, loaded from {@code object}: {@code build-} and 16 hex digits of a
+     * digest of the object and of each program's name and tag. It is an empty directory beside the program
+     * pins (bpffs holds no regular files), made once the programs are pinned; the same object with the same
+     * programs pinned finds it again, a program replaced or another object does not.
+     */
+    String buildMark(byte[] object) {
+        try {
+            java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
+            md.update(object);
+            for (String name : PROGRAMS) {
+                md.update((name + "=" + programs.get(name).info().tag() + ";")
+                        .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            }
+            return "build-" + java.util.HexFormat.of().formatHex(md.digest(), 0, 8);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("no SHA-256 in this Java runtime", e);
+        }
+    }
+
+    /** Marks the pinned programs as this build's (an older mark goes). */
+    private void markBuild(String mark) {
+        Path dir = progsDir(bpffs);
+        try (var s = Files.list(dir)) {
+            for (Path p : s.toList()) {
+                String n = p.getFileName().toString();
+                if (n.startsWith("build-") && !n.equals(mark) && Files.isDirectory(p)) {
+                    Files.deleteIfExists(p);
+                }
+            }
+            if (!Files.isDirectory(dir.resolve(mark))) {
+                Files.createDirectory(dir.resolve(mark));
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot mark the pinned programs in " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Whether every program uses only maps pinned now (pins replaced by hand leave programs on old maps). */
+    private boolean programsUseItsMaps() {
+        java.util.Set<Integer> ids = new java.util.HashSet<>();
+        maps.values().forEach(m -> ids.add(m.id()));
+        return programs.values().stream().allMatch(p -> ids.containsAll(p.mapIds()));
     }
 
     /** The object this kernel takes: with the monitor when it has ring buffers (5.8+), else without. */

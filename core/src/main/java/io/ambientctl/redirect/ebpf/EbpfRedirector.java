@@ -173,7 +173,7 @@ public final class EbpfRedirector implements Redirector {
                     .distinct().toList();
             if (tc.isEmpty() && !createdUnderTcx.isEmpty() && ns.exists()) {
                 try {
-                    ns.run(() -> createdUnderTcx.forEach(Tc::removeQdiscIfUnused));
+                    ns.run(() -> Tc.removeQdiscsIfUnused(createdUnderTcx));
                 } catch (RuntimeException ex) {
                     first = first == null ? ex : first;
                 }
@@ -379,24 +379,32 @@ public final class EbpfRedirector implements Redirector {
         for (Workload w : batch) { // before any change: the state names only our pins
             Pins.requireAllUnder(cfg.bpffs(), state.attachments.getOrDefault(w.key(), List.of()));
         }
+        long t = io.ambientctl.util.Trace.start();
         Datapath d = datapath();
+        t = io.ambientctl.util.Trace.since(t, "ebpf: datapath open");
         var wm = d.workloads();
+        Map<InetAddress, Maps.WorkloadInfo> entries = wm.entries(); // one read in batches, not a lookup per address
         for (Workload w : batch) {
             for (String ip : w.ips()) {
                 InetAddress a = IpAddrs.parse(ip);
                 // only our entry: the address may belong to another workload by now
-                wm.get(a).filter(i -> i.ifindex() == w.hostIfindex() && i.id() == w.id())
-                        .ifPresent(i -> wm.delete(a));
+                Maps.WorkloadInfo i = entries.get(a);
+                if (i != null && i.ifindex() == w.hostIfindex() && i.id() == w.id()) {
+                    wm.delete(a);
+                }
             }
         }
+        t = io.ambientctl.util.Trace.since(t, "ebpf: map entries removed");
         List<Hook> hooks = new ArrayList<>();
         batch.forEach(w -> hooks.addAll(state.attachments.getOrDefault(w.key(), List.of())));
         detachAll(hooks);
+        t = io.ambientctl.util.Trace.since(t, "ebpf: " + hooks.size() + " hooks detached");
         var cm = d.counters();
         for (Workload w : batch) {
             state.attachments.remove(w.key());
             cm.delete(w.id());
         }
+        io.ambientctl.util.Trace.since(t, "ebpf: counters removed");
     }
 
     @Override
