@@ -40,6 +40,12 @@ public final class Discovery {
      */
     public static Workload fromNetns(NetNs podNs, NetNs nodeNs, List<Link> hostLinks, Integer nsid, String name,
                                      String namespace, String uid) {
+        return fromNetns(podNs, nodeNs, byIndex(hostLinks != null ? hostLinks : Links.in(nodeNs)), nsid, name,
+                namespace, uid);
+    }
+
+    private static Workload fromNetns(NetNs podNs, NetNs nodeNs, java.util.Map<Integer, Link> host, Integer nsid,
+                                      String name, String namespace, String uid) {
         long nodeInode = nodeNs.inode();
         check(podNs, nodeInode);
         Inside here;
@@ -51,8 +57,7 @@ public final class Discovery {
             }
             throw e;
         }
-        return analyze(podNs, nodeNs, hostLinks != null ? hostLinks : Links.in(nodeNs), nsid, here, name, namespace,
-                uid);
+        return analyze(podNs, nodeNs, host, nsid, here, name, namespace, uid);
     }
 
     /** What is read inside a pod's namespace: its interfaces and the namespace's identity. */
@@ -95,14 +100,22 @@ public final class Discovery {
             throw e;
         }
         List<Workload> out = new ArrayList<>(requests.size());
+        java.util.Map<Integer, Link> host = byIndex(hostLinks); // a thousand peers looked up: by index, not a scan
         for (int i = 0; i < requests.size(); i++) {
             Request r = requests.get(i);
-            out.add(analyze(r.netns(), nodeNs, hostLinks, r.nsid(), inside.get(i), r.name(), r.namespace(), r.uid()));
+            out.add(analyze(r.netns(), nodeNs, host, r.nsid(), inside.get(i), r.name(), r.namespace(), r.uid()));
         }
         return out;
     }
 
-    private static Workload analyze(NetNs podNs, NetNs nodeNs, List<Link> host, Integer nsid, Inside here, String name,
+    private static java.util.Map<Integer, Link> byIndex(List<Link> links) {
+        java.util.Map<Integer, Link> out = new java.util.HashMap<>();
+        links.forEach(l -> out.put(l.ifindex(), l));
+        return out;
+    }
+
+    private static Workload analyze(NetNs podNs, NetNs nodeNs, java.util.Map<Integer, Link> host, Integer nsid,
+                                    Inside here, String name,
                                     String namespace, String uid) {
         List<Link> inside = here.links();
         String identity = here.identity();
@@ -112,7 +125,7 @@ public final class Discovery {
                 continue;
             }
             seen.add(in.name());
-            Link peer = Links.byIndex(host, in.peerIfindex()).orElse(null);
+            Link peer = host.get(in.peerIfindex());
             if (peer == null || !peer.veth() || peer.peerIfindex() != in.ifindex()
                     || (nsid != null && peer.peerNetnsId() != nsid)) {
                 continue;
@@ -137,7 +150,7 @@ public final class Discovery {
      * Namespaces that are not a Pod's (no veth to the node, no address) are left out.
      */
     public static List<Workload> candidates(NetNs nodeNs) {
-        List<Link> host = Links.in(nodeNs);
+        java.util.Map<Integer, Link> host = byIndex(Links.in(nodeNs));
         java.util.Set<String> seen = new java.util.HashSet<>();
         seen.add(nsfsKey(nodeNs.path()));
         List<NetNs> spaces = new ArrayList<>();

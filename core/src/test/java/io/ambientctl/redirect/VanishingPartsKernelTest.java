@@ -105,6 +105,44 @@ class VanishingPartsKernelTest {
     }
 
     @Test
+    void aProgramPinReplacedByHandIsNotTakenForThisBuildsProgram() throws Exception {
+        java.nio.file.Path progs = Datapath.progsDir(f.bpffs);
+        java.nio.file.Path ingress = progs.resolve(Datapath.POD_INGRESS);
+        try (var l = java.nio.file.Files.list(progs)) {
+            // the build mark beside the pins: the next changing command reuses them without loading the object
+            assertThat(l.map(x -> x.getFileName().toString()).filter(n -> n.startsWith("build-"))).hasSize(1);
+        }
+        int ours;
+        try (io.ambientctl.bpf.BpfProgram p = io.ambientctl.bpf.BpfProgram.openPinned(ingress)) {
+            ours = p.info().id();
+        }
+        f.node.enroll(List.of(c.netns()), false); // through the mark: the same program
+        try (io.ambientctl.bpf.BpfProgram p = io.ambientctl.bpf.BpfProgram.openPinned(ingress)) {
+            assertThat(p.info().id()).isEqualTo(ours);
+        }
+        f.node.unenroll(List.of(c.netns()), false, false);
+        // another program pinned under the pod ingress program's name: the mark no longer matches what is
+        // pinned, so the next changing command loads the object and puts this build's program back
+        java.nio.file.Files.delete(ingress);
+        try (io.ambientctl.bpf.BpfProgram other = io.ambientctl.bpf.BpfProgram.openPinned(progs.resolve(
+                Datapath.ZTUNNEL_CAPTURE))) {
+            other.pin(ingress);
+        }
+        f.node.enroll(List.of(c.netns()), false);
+        try (io.ambientctl.bpf.BpfProgram p = io.ambientctl.bpf.BpfProgram.openPinned(ingress)) {
+            assertThat(p.info().name()).startsWith("ambient_pod_in"); // the kernel keeps 15 characters
+        }
+        // the hooks attached before still run the program that was replaced: status says so, repair re-hooks
+        assertThat(f.node.status().verified()).isFalse();
+        assertThat(f.node.repair(false)).isNotEmpty();
+        assertThat(f.node.status().verified()).isTrue();
+        assertThat(captured(a)).isTrue();
+        try (var l = java.nio.file.Files.list(progs)) {
+            assertThat(l.map(x -> x.getFileName().toString()).filter(n -> n.startsWith("build-"))).hasSize(1);
+        }
+    }
+
+    @Test
     void iptablesChainsFlushedByHand() {
         f.node.modeSet(RedirectMode.iptables, false);
         assertThat(captured(a)).isTrue();
