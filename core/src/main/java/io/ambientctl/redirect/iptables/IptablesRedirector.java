@@ -547,7 +547,7 @@ public final class IptablesRedirector implements Redirector {
     }
 
     /** Our chain or a jump to it in {@code b}'s save of either family (false when its tools are missing). */
-    private static boolean chainsHereSaved(Backend b) {
+    static boolean chainsHereSaved(Backend b) {
         for (boolean v6 : new boolean[] {false, true}) {
             Exec.Result r;
             try {

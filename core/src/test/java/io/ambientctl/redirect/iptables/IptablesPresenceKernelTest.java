@@ -64,11 +64,18 @@ class IptablesPresenceKernelTest {
         }
     }
 
-    /** present(), asserting it started no process. */
+    /**
+     * present(), asserting it started no process, and that the chain check of each namespace says what the save
+     * tools (the check before, and still the one without libnftables) say.
+     */
     private boolean presentWithoutProcess() {
         long before = Exec.started();
         boolean p = ipt.present();
         assertThat(Exec.started() - before).as("processes started by present()").isZero();
+        for (NetNs ns : List.of(node, zt)) {
+            assertThat(ns.call(IptablesRedirector::nftChainHere)).as("the chain in " + ns.display() + " as listed")
+                    .isEqualTo(ns.call(() -> IptablesRedirector.chainsHereSaved(Backend.NFT)));
+        }
         return p;
     }
 
