@@ -73,6 +73,20 @@ final class Netlink {
         }
     }
 
+    /** A netlink socket the kernel would not open (e.g. EPROTONOSUPPORT: that netlink family is not there): its errno. */
+    static final class OpenFailed extends IllegalStateException {
+        private final int errno;
+
+        OpenFailed(int errno, String message) {
+            super(message);
+            this.errno = errno;
+        }
+
+        int errno() {
+            return errno;
+        }
+    }
+
     /**
      * A NETLINK_ROUTE socket of the namespace of the thread that opened it (the socket stays in that
      * namespace whatever thread uses it later), for one dump after another. Not thread-safe. After a
@@ -98,7 +112,9 @@ final class Netlink {
             LibC c = Native.libc();
             int fd = c.socket(AF_NETLINK, SOCK_RAW | LibC.O_CLOEXEC, protocol);
             if (fd < 0) {
-                throw new IllegalStateException("cannot open a netlink socket: " + c.strerror(Native.errno()));
+                int errno = Native.errno();
+                throw new OpenFailed(errno, "cannot open a netlink socket (protocol " + protocol + "): "
+                        + c.strerror(errno));
             }
             return new Socket(c, fd);
         }

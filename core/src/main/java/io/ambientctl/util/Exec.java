@@ -72,9 +72,17 @@ public final class Exec {
         return run(command, null);
     }
 
+    private static final java.util.concurrent.atomic.AtomicLong STARTED = new java.util.concurrent.atomic.AtomicLong();
+
+    /** How many processes {@link #run} has started (or tried to) in this JVM: for tests that assert none ran. */
+    public static long started() {
+        return STARTED.get();
+    }
+
     /** Runs the command with the given standard input (or none), waits up to 60 s. */
     public static Result run(List<String> command, String stdin) {
         long t0 = System.nanoTime();
+        STARTED.incrementAndGet();
         try {
             return runUntimed(command, stdin);
         } finally {

@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.function.Consumer;
 
 import io.ambientctl.net.IpAddrs;
+import io.ambientctl.net.IpSets;
 import io.ambientctl.net.NetNs;
 import io.ambientctl.redirect.DatapathOptions;
 import io.ambientctl.redirect.NodeConfig;
@@ -109,7 +110,7 @@ public final class IptablesRedirector implements Redirector {
     }
 
     private static boolean noDnsSetsHere() {
-        return Exec.run(List.of("ipset", "list", "-n")).stdout().lines().anyMatch(Rules.NODNS4::equals);
+        return IpSets.existsHere(Rules.NODNS4);
     }
 
     private List<String> enrolledIps() {
@@ -323,7 +324,7 @@ public final class IptablesRedirector implements Redirector {
         }
         for (NetNs ns : ztunnelAndNode()) {
             ns.run(() -> {
-                if (Exec.run(List.of("ipset", "list", "-n")).stdout().contains(Rules.SET4)) {
+                if (IpSets.existsHere(Rules.SET4)) {
                     ipset(members(false, ips));
                 }
                 if (noDnsSetsHere()) {
@@ -496,16 +497,64 @@ public final class IptablesRedirector implements Redirector {
         return there[0];
     }
 
-    /** Our chain or a jump to it in any table (one listing per family), or our set, in this namespace. */
+    /**
+     * Our chain or a jump to it in any table, or our set, in this namespace: in-process (a libnftables listing, the
+     * sets over netlink), no process unless legacy tables are here or libnftables is missing.
+     */
     private boolean anyHere() {
-        return chainsHere() || Exec.run(List.of("ipset", "list", "-n")).stdout().lines()
-                .anyMatch(l -> l.equals(Rules.SET4) || l.equals(Rules.SET6));
+        return chainsHere() || IpSets.anyHere(List.of(Rules.SET4, Rules.SET6));
     }
 
-    /** Our chain or a jump to it in any table of this namespace: one iptables-save per family. */
+    /**
+     * Our chain or a jump to it in any table of this namespace. The nft backend's: one libnftables listing of the
+     * chains (in nf_tables a jump cannot exist without its chain, so the chain is enough); the legacy backend's:
+     * its save tool, only where x_tables has a table here. Without libnftables (or nf_tables): one save per family
+     * of the detected backend's tools, as before.
+     */
     private boolean chainsHere() {
+        Boolean nft = nftChainHere();
+        if (nft == null) {
+            return chainsHereSaved(backend());
+        }
+        return nft || Backend.legacyTablesHere() && chainsHereSaved(Backend.LEGACY);
+    }
+
+    /** The tables iptables-nft keeps its chains in (what iptables-nft-save lists; other nft tables are not ours). */
+    static final java.util.Set<String> XTABLES = java.util.Set.of("filter", "mangle", "raw", "nat", "security");
+
+    /**
+     * Whether iptables-nft has our chain in this namespace (a chain of that name in an {@code ip} or {@code ip6}
+     * table of iptables' names), from one libnftables listing of the chains; null when libnftables cannot say (not
+     * installed, nf_tables missing).
+     */
+    static Boolean nftChainHere() {
+        if (!io.ambientctl.redirect.nftables.Nftables.available()) {
+            return null;
+        }
+        com.fasterxml.jackson.databind.JsonNode listing;
+        try {
+            listing = io.ambientctl.redirect.nftables.Nftables.json("list chains");
+        } catch (io.ambientctl.redirect.nftables.Nftables.NftException | IllegalStateException e) {
+            return null; // nf_tables refused (not in this kernel), or not JSON (a library built without it)
+        }
+        if (listing == null || !listing.has("nftables")) {
+            return null;
+        }
+        return io.ambientctl.redirect.nftables.Nftables.objects(listing, "chain").stream().anyMatch(c ->
+                Rules.CHAIN.equals(c.path("name").asText())
+                && XTABLES.contains(c.path("table").asText())
+                && ("ip".equals(c.path("family").asText()) || "ip6".equals(c.path("family").asText())));
+    }
+
+    /** Our chain or a jump to it in {@code b}'s save of either family (false when its tools are missing). */
+    static boolean chainsHereSaved(Backend b) {
         for (boolean v6 : new boolean[] {false, true}) {
-            Exec.Result r = Exec.run(List.of(backend().tool(v6, "save")));
+            Exec.Result r;
+            try {
+                r = Exec.run(List.of(b.tool(v6, "save")));
+            } catch (Exec.ExecException e) {
+                return false;
+            }
             if (r.ok() && r.stdout().lines().anyMatch(l -> l.startsWith(":" + Rules.CHAIN + " ")
                     || l.endsWith(" -j " + Rules.CHAIN))) {
                 return true;

@@ -1,0 +1,100 @@
+package io.ambientctl.net;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+
+/**
+ * Whether ipset sets exist in the calling thread's network namespace, asked in-process over NETLINK_NETFILTER
+ * (the ipset subsystem, NFNL_SUBSYS_IPSET: one IPSET_CMD_HEADER request per name, as {@code ipset list -n} would
+ * list them, without the process). An answer is the set; ENOENT is no such set; a kernel without the ipset
+ * subsystem (EINVAL from nfnetlink: ip_set not built or loadable) or without nfnetlink has no set at all.
+ */
+public final class IpSets {
+    static final int NETLINK_NETFILTER = 12;
+    static final int NFNL_SUBSYS_IPSET = 6;
+    static final int IPSET_CMD_HEADER = 12;
+    static final int IPSET_ATTR_PROTOCOL = 1;
+    static final int IPSET_ATTR_SETNAME = 2;
+    /** The oldest protocol the kernel's ipset accepts (IPSET_PROTOCOL_MIN), and what a header request needs. */
+    static final int IPSET_PROTOCOL_MIN = 6;
+    /** Names are at most 31 bytes and a NUL (IPSET_MAXNAMELEN). */
+    static final int IPSET_MAXNAMELEN = 32;
+    static final int NFGENMSG = 4; // struct nfgenmsg: family, version, res_id
+    static final int AF_INET = 2;
+    static final int ENOENT = 2;
+    static final int EINVAL = 22;
+    static final int EPROTONOSUPPORT = 93;
+
+    private IpSets() {
+    }
+
+    /** Whether the set {@code name} exists in the calling thread's namespace. */
+    public static boolean existsHere(String name) {
+        return anyHere(List.of(name));
+    }
+
+    /** Whether any of the sets {@code names} exists in the calling thread's namespace (one socket for all). */
+    public static boolean anyHere(List<String> names) {
+        if (names.isEmpty()) {
+            return false;
+        }
+        try (Netlink.Socket s = Netlink.Socket.open(NETLINK_NETFILTER)) {
+            for (String name : names) {
+                if (exists(s, name)) {
+                    return true;
+                }
+            }
+            return false;
+        } catch (Netlink.OpenFailed e) {
+            if (e.errno() == EPROTONOSUPPORT) {
+                return false; // no nfnetlink in this kernel: no ipset either
+            }
+            throw e;
+        }
+    }
+
+    private static boolean exists(Netlink.Socket s, String name) {
+        byte[] n = name.getBytes(StandardCharsets.UTF_8);
+        if (n.length == 0 || n.length >= IPSET_MAXNAMELEN) {
+            throw new IllegalArgumentException("not an ipset set name (1 to " + (IPSET_MAXNAMELEN - 1) + " bytes): '"
+                    + name + "'");
+        }
+        try {
+            boolean[] answered = {false};
+            s.request(NFNL_SUBSYS_IPSET << 8 | IPSET_CMD_HEADER, request(n), m -> {
+                ByteBuffer v = Netlink.attributes(m, NFGENMSG).get(IPSET_ATTR_SETNAME);
+                answered[0] = v != null && Netlink.string(v).equals(name);
+            });
+            if (!answered[0]) {
+                throw new IllegalStateException("ipset over netlink: the kernel's answer about set '" + name
+                        + "' does not name it");
+            }
+            return true;
+        } catch (Netlink.DumpFailed e) {
+            if (e.errno() == ENOENT) {
+                return false;
+            }
+            if (e.errno() == EINVAL) {
+                return false; // nfnetlink has no ipset subsystem (ip_set is not in this kernel and not loadable)
+            }
+            throw new IllegalStateException("cannot ask the kernel whether ipset set '" + name + "' exists: "
+                    + e.getMessage() + (e.errno() >= 4096 ? " (ipset error " + e.errno() + ")" : "")
+                    + "; 'ipset list -n' in the same namespace shows the sets", e);
+        }
+    }
+
+    /** struct nfgenmsg, then IPSET_ATTR_PROTOCOL (u8) and IPSET_ATTR_SETNAME (NUL-terminated). */
+    static byte[] request(byte[] name) {
+        int protoLen = 4 + 1;
+        int nameLen = 4 + name.length + 1;
+        ByteBuffer b = ByteBuffer.allocate(NFGENMSG + Netlink.align(protoLen) + Netlink.align(nameLen))
+                .order(ByteOrder.nativeOrder());
+        b.put((byte) AF_INET).put((byte) 0).putShort((short) 0); // family, NFNETLINK_V0, res_id (big-endian 0)
+        b.putShort((short) protoLen).putShort((short) IPSET_ATTR_PROTOCOL).put((byte) IPSET_PROTOCOL_MIN);
+        b.position(NFGENMSG + Netlink.align(protoLen));
+        b.putShort((short) nameLen).putShort((short) IPSET_ATTR_SETNAME).put(name).put((byte) 0);
+        return b.array();
+    }
+}
