@@ -503,14 +503,15 @@ public final class Node {
      */
     public List<Workload> resolve(List<Target> targets) {
         // the node's interfaces, and the ids it gives the targets' namespaces (a veth's peer must be there), at once
-        List<String> files = targets.stream().map(t -> t.netns().path().toString()).toList();
+        long t = io.ambientctl.util.Trace.start();
+        List<String> files = targets.stream().map(x -> x.netns().path().toString()).toList();
         Object[] node = cfg.nodeNetns().call(() -> new Object[] {Links.here(), Links.nsidsHere(files)});
         @SuppressWarnings("unchecked")
         List<Link> hostLinks = (List<Link>) node[0];
         @SuppressWarnings("unchecked")
         Map<String, Integer> nsids = (Map<String, Integer>) node[1];
+        t = io.ambientctl.util.Trace.since(t, "resolve: the node's links and the namespaces' ids read");
         progress.update("discovering", 0, targets.size());
-        long t = io.ambientctl.util.Trace.start();
         List<Discovery.Request> requests = targets.stream().map(x -> new Discovery.Request(x.netns(),
                 nsids.get(x.netns().path().toString()), x.name(), x.namespace(), x.uid())).toList();
         // each namespace is entered and read over rtnetlink, on a few reused threads
@@ -559,7 +560,9 @@ public final class Node {
             List<Workload> batch = new ArrayList<>();
             List<Workload> added = new ArrayList<>(); // not enrolled before this call: what a rollback removes
             List<Workload> replaced = new ArrayList<>();
-            State before = copy(state);
+            long t = io.ambientctl.util.Trace.start();
+            State before = state.copy();
+            t = io.ambientctl.util.Trace.since(t, "enroll: state copied");
             // one read of the kernel for the known ones with unchanged plumbing
             List<Workload> knownSame = found.stream().map(f -> known(state, f).filter(k -> k.samePlumbing(f)))
                     .flatMap(Optional::stream).toList();
@@ -910,7 +913,12 @@ public final class Node {
         // the other modes' leftovers are looked for meanwhile (their tools are processes and libraries: their
         // time overlaps the current mode's reading of the kernel)
         java.util.concurrent.CompletableFuture<List<String>> others = java.util.concurrent.CompletableFuture
-                .supplyAsync(() -> otherModes(state));
+                .supplyAsync(() -> {
+                    long t0 = io.ambientctl.util.Trace.start();
+                    List<String> found = otherModes(state);
+                    io.ambientctl.util.Trace.since(t0, "status: other modes (on their thread)");
+                    return found;
+                });
         long t = io.ambientctl.util.Trace.start();
         if (state.mode != RedirectMode.none) {
             try (Redirector r = modes.reader(state.mode, cfg, state)) {
@@ -1057,22 +1065,6 @@ public final class Node {
             }
         }
         return ids;
-    }
-
-    private static State copy(State s) {
-        State c = new State();
-        c.mode = s.mode;
-        c.layout = s.layout;
-        c.upgradedFrom = s.upgradedFrom;
-        c.ztunnel = s.ztunnel;
-        c.dnsCapture = s.dnsCapture;
-        c.failOpen = s.failOpen;
-        c.nextId = s.nextId;
-        c.workloads = new ArrayList<>(s.workloads);
-        Map<String, List<Hook>> a = new LinkedHashMap<>();
-        s.attachments.forEach((k, v) -> a.put(k, new ArrayList<>(v)));
-        c.attachments = a;
-        return c;
     }
 
     private static void restore(State into, State from) {
