@@ -16,6 +16,14 @@ public final class Links {
     }
 
     /**
+     * As {@link #here()}, without their addresses (empty lists): the node's side of a thousand veths, whose
+     * addresses nobody asks for, read with one dump instead of two.
+     */
+    public static List<Link> hereWithoutAddresses() {
+        return Netlink.links(false);
+    }
+
+    /**
      * The name of interface {@code ifindex} of the calling thread's namespace, or null when there is none: one
      * ioctl (SIOCGIFNAME), where a dump of the links builds a message of every interface (what a check of a
      * thousand veths by index wants).

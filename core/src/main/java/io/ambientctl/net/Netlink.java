@@ -51,10 +51,17 @@ final class Netlink {
 
     /** Every interface of the calling thread's namespace, by ifindex, with its addresses. */
     static List<Link> links() {
+        return links(true);
+    }
+
+    /** As {@link #links()}; without {@code addresses}, no address dump (the links' address lists are empty). */
+    static List<Link> links(boolean addresses) {
         try (Socket s = Socket.open()) {
             Map<Integer, Partial> byIndex = new LinkedHashMap<>();
             s.dump(RTM_GETLINK, new byte[16], m -> link(m, byIndex)); // struct ifinfomsg
-            s.dump(RTM_GETADDR, new byte[8], m -> address(m, byIndex)); // struct ifaddrmsg
+            if (addresses) {
+                s.dump(RTM_GETADDR, new byte[8], m -> address(m, byIndex)); // struct ifaddrmsg
+            }
             return byIndex.values().stream().map(Partial::link).toList();
         }
     }
@@ -265,29 +272,41 @@ final class Netlink {
         Map<String, Integer> out = new LinkedHashMap<>();
         LibC c = Native.libc();
         try (Socket s = Socket.open()) {
-            for (String f : nsFiles) {
-                int fd = c.open(f, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
-                if (fd < 0) {
-                    continue;
-                }
+            // a socket's batch of files at a time: each open while its question is asked, many to a write
+            for (int from = 0; from < nsFiles.size(); from += Socket.BATCH) {
+                List<String> chunk = nsFiles.subList(from, Math.min(nsFiles.size(), from + Socket.BATCH));
+                List<String> opened = new ArrayList<>();
+                List<Integer> fds = new ArrayList<>();
+                List<byte[]> requests = new ArrayList<>();
                 try {
-                    ByteBuffer p = ByteBuffer.allocate(12).order(ByteOrder.nativeOrder());
-                    p.put((byte) 0).put((byte) 0).putShort((short) 0); // struct rtgenmsg, padded
-                    p.putShort((short) 8).putShort((short) NETNSA_FD).putInt(fd);
-                    int[] id = {-1};
-                    try {
-                        s.request(RTM_GETNSID, p.array(), m -> {
-                            ByteBuffer v = attributes(m, 4).get(NETNSA_NSID);
-                            if (v != null) {
-                                id[0] = v.getInt(0);
-                            }
-                        });
-                    } catch (DumpFailed e) {
-                        continue;
+                    for (String f : chunk) {
+                        int fd = c.open(f, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
+                        if (fd < 0) {
+                            continue; // cannot be opened: absent from the answer
+                        }
+                        opened.add(f);
+                        fds.add(fd);
+                        ByteBuffer p = ByteBuffer.allocate(12).order(ByteOrder.nativeOrder());
+                        p.put((byte) 0).put((byte) 0).putShort((short) 0); // struct rtgenmsg, padded
+                        p.putShort((short) 8).putShort((short) NETNSA_FD).putInt(fd);
+                        requests.add(p.array());
                     }
-                    out.put(f, id[0]);
+                    int[] ids = new int[opened.size()];
+                    java.util.Arrays.fill(ids, -1);
+                    boolean[] failed = new boolean[opened.size()];
+                    s.requests(RTM_GETNSID, requests, (i, m) -> {
+                        ByteBuffer v = attributes(m, 4).get(NETNSA_NSID);
+                        if (v != null) {
+                            ids[i] = v.getInt(0);
+                        }
+                    }, (i, errno) -> failed[i] = true);
+                    for (int i = 0; i < opened.size(); i++) {
+                        if (!failed[i]) {
+                            out.put(opened.get(i), ids[i]);
+                        }
+                    }
                 } finally {
-                    c.close(fd);
+                    fds.forEach(c::close);
                 }
             }
         }
@@ -326,24 +345,39 @@ final class Netlink {
     private static void link(ByteBuffer m, Map<Integer, Partial> byIndex) {
         int index = m.getInt(4);
         int flags = m.getInt(8);
-        Map<Integer, ByteBuffer> a = attributes(m, 16);
         Partial p = new Partial();
         p.index = index;
-        p.name = a.containsKey(IFLA_IFNAME) ? string(a.get(IFLA_IFNAME)) : "";
-        ByteBuffer mac = a.get(IFLA_ADDRESS);
-        if (mac != null && mac.remaining() == 6) {
-            byte[] b = new byte[6];
-            mac.duplicate().get(b);
-            p.mac = new Mac(b);
-        }
-        ByteBuffer info = a.get(IFLA_LINKINFO);
-        if (info != null) {
-            ByteBuffer kind = attributes(info, 0).get(IFLA_INFO_KIND);
-            p.kind = kind == null ? "" : string(kind);
+        p.name = "";
+        ByteBuffer nsid = null;
+        ByteBuffer peer = null;
+        // the attributes we keep, in one pass: a link has dozens (statistics, ...) that nobody reads here
+        for (int off = 16; off + 4 <= m.limit(); ) {
+            int len = m.getShort(off) & 0xffff;
+            int type = m.getShort(off + 2) & 0x3fff;
+            if (len < 4 || off + len > m.limit()) {
+                break;
+            }
+            switch (type) {
+                case IFLA_IFNAME -> p.name = string(m.slice(off + 4, len - 4));
+                case IFLA_ADDRESS -> {
+                    if (len - 4 == 6) {
+                        byte[] b = new byte[6];
+                        m.get(off + 4, b);
+                        p.mac = new Mac(b);
+                    }
+                }
+                case IFLA_LINKINFO -> {
+                    ByteBuffer kind = attributes(m.slice(off + 4, len - 4).order(m.order()), 0).get(IFLA_INFO_KIND);
+                    p.kind = kind == null ? "" : string(kind);
+                }
+                case IFLA_LINK_NETNSID -> nsid = m.slice(off + 4, len - 4).order(m.order());
+                case IFLA_LINK -> peer = m.slice(off + 4, len - 4).order(m.order());
+                default -> {
+                }
+            }
+            off += align(len);
         }
         // as iproute2: the peer's index is reported when it lives in another namespace (link_netnsid)
-        ByteBuffer nsid = a.get(IFLA_LINK_NETNSID);
-        ByteBuffer peer = a.get(IFLA_LINK);
         if (nsid != null && peer != null) {
             p.peerNetnsId = nsid.getInt(0);
             p.peerIfindex = peer.getInt(0);

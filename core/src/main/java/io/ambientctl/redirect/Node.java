@@ -505,7 +505,8 @@ public final class Node {
         // the node's interfaces, and the ids it gives the targets' namespaces (a veth's peer must be there), at once
         long t = io.ambientctl.util.Trace.start();
         List<String> files = targets.stream().map(x -> x.netns().path().toString()).toList();
-        Object[] node = cfg.nodeNetns().call(() -> new Object[] {Links.here(), Links.nsidsHere(files)});
+        Object[] node = cfg.nodeNetns().call(() -> new Object[] {Links.hereWithoutAddresses(),
+                Links.nsidsHere(files)});
         @SuppressWarnings("unchecked")
         List<Link> hostLinks = (List<Link>) node[0];
         @SuppressWarnings("unchecked")

@@ -57,6 +57,42 @@ class NetNsKernelTest {
     }
 
     @Test
+    void namespaceIdsAreWhatTheVethsReportManyToAWriteAndLinksWithoutAddressesAreTheSameLinks() {
+        NetNs node = net.netns("node");
+        List<NetNs> pods = new java.util.ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            NetNs p = net.netns("pod" + i);
+            net.veth(node, "v" + i, p, "eth0");
+            pods.add(p);
+        }
+        NetNs alone = net.netns("alone"); // no veth to the node: no id
+        // more files than one write carries (repeated), one that is no namespace file at all
+        List<String> files = new java.util.ArrayList<>();
+        for (int r = 0; r < 12; r++) {
+            pods.forEach(p -> files.add(p.path().toString()));
+            files.add(alone.path().toString());
+        }
+        files.add("/nonexistent/ns");
+        java.util.Map<String, Integer> ids = node.call(() -> Links.nsidsHere(files));
+        List<Link> links = Links.in(node);
+        for (int i = 0; i < 3; i++) {
+            Link v = Links.byName(links, "v" + i).orElseThrow();
+            assertThat(ids.get(pods.get(i).path().toString())).as("v" + i).isEqualTo(v.peerNetnsId()).isNotNegative();
+        }
+        assertThat(ids.get(alone.path().toString())).isEqualTo(-1);
+        assertThat(ids).doesNotContainKey("/nonexistent/ns");
+        TestNet.sh(node, "ip", "addr", "add", "198.51.100.1/24", "dev", "v0");
+        List<Link> lean = node.call(Links::hereWithoutAddresses);
+        assertThat(lean).hasSameSizeAs(links);
+        for (int i = 0; i < links.size(); i++) {
+            Link full = Links.byIndex(node.call(Links::here), links.get(i).ifindex()).orElseThrow();
+            Link l = lean.get(i);
+            assertThat(l.addresses()).isEmpty();
+            assertThat(l).usingRecursiveComparison().ignoringFields("addresses").isEqualTo(full);
+        }
+    }
+
+    @Test
     void policyRulesReadOverNetlinkAsIpShowsThem() {
         NetNs a = net.netns("rules");
         TestNet.sh(a, "ip", "-4", "rule", "add", "fwmark", "0x111/0xfff", "lookup", "133", "pref", "32100");
