@@ -15,7 +15,7 @@ import io.ambientctl.redirect.NodeState;
  */
 final class Warmup {
     /** Commands that load libbpf whatever the state (status loads it only in eBPF mode). */
-    static final Set<String> NATIVE = Set.of("version", "status", "preflight", "inspect", "enroll", "unenroll", "mode",
+    static final Set<String> NATIVE = Set.of("version", "preflight", "inspect", "enroll", "unenroll", "mode",
             "ztunnel", "repair");
     /** Where nothing is worth warming: help, completion scripts, the shell. */
     static final Set<String> NOTHING = Set.of("-h", "--help", "help", "-V", "--version", "completion", "shell");
@@ -23,7 +23,8 @@ final class Warmup {
     private Warmup() {
     }
 
-    enum Plan { NONE, JSON, JSON_AND_LIBBPF }
+    /** JSON_AND_LIBBPF_IF_EBPF: libbpf too when the state file records the eBPF mode (status). */
+    enum Plan { NONE, JSON, JSON_AND_LIBBPF_IF_EBPF, JSON_AND_LIBBPF }
 
     /** What to warm up for {@code args} (a hint: any argument may name the command). */
     static Plan plan(String[] args) {
@@ -31,7 +32,43 @@ final class Warmup {
         if (words.isEmpty() || words.stream().anyMatch(NOTHING::contains)) {
             return Plan.NONE;
         }
-        return words.stream().anyMatch(NATIVE::contains) ? Plan.JSON_AND_LIBBPF : Plan.JSON;
+        if (words.stream().anyMatch(NATIVE::contains)) {
+            return Plan.JSON_AND_LIBBPF;
+        }
+        return words.contains("status") ? Plan.JSON_AND_LIBBPF_IF_EBPF : Plan.JSON;
+    }
+
+    /**
+     * Whether the state file that {@code args} name (--state-dir, --lab; else the default) records the eBPF
+     * mode: its first bytes, where the writer puts the mode (a hint: a wrong guess costs only time).
+     */
+    static boolean stateRecordsEbpf(String[] args) {
+        java.nio.file.Path dir = java.nio.file.Path.of("/var/lib/ambientctl");
+        String lab = null;
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            String v = i + 1 < args.length ? args[i + 1] : null;
+            if (a.startsWith("--state-dir=")) {
+                dir = java.nio.file.Path.of(a.substring("--state-dir=".length()));
+            } else if (a.equals("--state-dir") && v != null) {
+                dir = java.nio.file.Path.of(v);
+            } else if (a.startsWith("--lab=")) {
+                lab = a.substring("--lab=".length());
+            } else if (a.equals("--lab") && v != null) {
+                lab = v;
+            }
+        }
+        java.nio.file.Path file = (lab == null ? dir : dir.resolve("lab-" + lab)).resolve(NodeState.FILE);
+        byte[] head = new byte[512];
+        int n;
+        try (java.io.InputStream in = java.nio.file.Files.newInputStream(file,
+                java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            n = in.readNBytes(head, 0, head.length);
+        } catch (java.io.IOException | RuntimeException e) {
+            return false;
+        }
+        return java.util.regex.Pattern.compile("\"mode\"\\s*:\\s*\"ebpf\"")
+                .matcher(new String(head, 0, n, java.nio.charset.StandardCharsets.UTF_8)).find();
     }
 
     /** Starts the warm-up for {@code args} on a daemon thread. */
@@ -40,7 +77,8 @@ final class Warmup {
         if (plan == Plan.NONE) {
             return;
         }
-        Thread t = new Thread(() -> run(plan == Plan.JSON_AND_LIBBPF), "ambientctl-warmup");
+        Thread t = new Thread(() -> run(plan == Plan.JSON_AND_LIBBPF
+                || (plan == Plan.JSON_AND_LIBBPF_IF_EBPF && stateRecordsEbpf(args))), "ambientctl-warmup");
         t.setDaemon(true);
         t.start();
     }

@@ -73,6 +73,26 @@ class StartupClassesTest {
     }
 
     @Test
+    void statusWarmsLibbpfOnlyWhereTheStateFileRecordsTheEbpfMode() throws Exception {
+        String dir = stateDir.toString();
+        assertThat(Warmup.stateRecordsEbpf(new String[] {"--state-dir", dir, "status"})).isFalse(); // no file
+        java.nio.file.Files.createDirectories(stateDir.resolve("lab-x"));
+        for (String mode : new String[] {"none", "iptables", "nftables", "ebpf"}) {
+            io.ambientctl.redirect.State s = new io.ambientctl.redirect.State();
+            s.mode = io.ambientctl.redirect.RedirectMode.valueOf(mode);
+            io.ambientctl.redirect.NodeState.save(stateDir, s);
+            io.ambientctl.redirect.NodeState.save(stateDir.resolve("lab-x"), s);
+            boolean ebpf = mode.equals("ebpf");
+            assertThat(Warmup.stateRecordsEbpf(new String[] {"--state-dir", dir, "status"})).as(mode).isEqualTo(ebpf);
+            assertThat(Warmup.stateRecordsEbpf(new String[] {"--state-dir=" + dir, "status", "-o", "json"}))
+                    .as(mode).isEqualTo(ebpf);
+            assertThat(Warmup.stateRecordsEbpf(new String[] {"--state-dir", dir, "--lab", "x", "status"})).as(mode)
+                    .isEqualTo(ebpf);
+            assertThat(Warmup.stateRecordsEbpf(new String[] {"--state-dir", dir, "--lab=y", "status"})).isFalse();
+        }
+    }
+
+    @Test
     void helpWarmsNothingUp() throws Exception {
         assertThat(loadedClasses("--help")).noneMatch(c -> c.startsWith("com.fasterxml.jackson.databind."))
                 .noneMatch(c -> c.startsWith("jnr.ffi."));
@@ -83,7 +103,9 @@ class StartupClassesTest {
         assertThat(Warmup.plan(new String[] {"--lab", "x", "inspect", "maps", "-o", "json"}))
                 .isEqualTo(Warmup.Plan.JSON_AND_LIBBPF);
         assertThat(Warmup.plan(new String[] {"--state-dir", "/tmp/s", "status", "-o", "json"}))
-                .isEqualTo(Warmup.Plan.JSON);
+                .isEqualTo(Warmup.Plan.JSON_AND_LIBBPF_IF_EBPF);
+        assertThat(Warmup.plan(new String[] {"--lab", "x", "lab", "status"}))
+                .isEqualTo(Warmup.Plan.JSON_AND_LIBBPF_IF_EBPF);
         for (String[] none : new String[][] {{}, {"--help"}, {"enroll", "-h"}, {"completion", "bash"}, {"shell"}}) {
             assertThat(Warmup.plan(none)).as(String.join(" ", none)).isEqualTo(Warmup.Plan.NONE);
         }

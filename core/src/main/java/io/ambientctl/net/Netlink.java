@@ -195,7 +195,10 @@ final class Netlink {
             }
         }
 
-        /** Requests to a write: their answers (each a small skb of a kilobyte or two, as the kernel counts it) fit the socket's default receive buffer. */
+        /**
+         * Requests to a write: their answers (each a small skb of a kilobyte or two, as the kernel counts it) fit
+         * the socket's default receive buffer.
+         */
         static final int BATCH = 32;
 
         /** The answer to request {@code index}. */
