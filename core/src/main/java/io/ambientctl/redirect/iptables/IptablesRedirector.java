@@ -62,7 +62,50 @@ public final class IptablesRedirector implements Redirector {
 
     private void restore(boolean v6, String input) {
         Faults.step("iptables-restore");
+        saves.clear(); // read again after a change: the next check lists what the restore left
         Exec.run(List.of(backend().tool(v6, "restore"), "--noflush"), input).check();
+    }
+
+    /**
+     * The saves read during the running operation, by namespace (inode) and family: one save per namespace and
+     * family answers all its presence checks until a restore changes the tables. Emptied when the operation ends
+     * ({@link #reading}), so a later operation reads what is there then.
+     */
+    private final java.util.Map<String, Saved> saves = new java.util.HashMap<>();
+    private int operations;
+
+    /** Runs {@code body} as one operation: the saves it reads are reused within it, and forgotten after. */
+    private <T> T reading(java.util.function.Supplier<T> body) {
+        operations++;
+        try {
+            return body.get();
+        } finally {
+            if (--operations == 0) {
+                saves.clear();
+            }
+        }
+    }
+
+    private void reading(Runnable body) {
+        reading(() -> {
+            body.run();
+            return null;
+        });
+    }
+
+    /** This namespace's save of one family (read once per operation; missing tables: nothing in it). */
+    private Saved saved(boolean v6) {
+        // the calling thread's namespace (NetNs.self() is the process's)
+        String key = NetNs.path(java.nio.file.Path.of("/proc/thread-self/ns/net")).inode() + (v6 ? "/6" : "/4");
+        Saved s = saves.get(key);
+        if (s == null) {
+            Exec.Result r = Exec.run(List.of(backend().tool(v6, "save")));
+            s = r.ok() ? Saved.parse(r.stdout()) : Saved.EMPTY;
+            if (operations > 0) {
+                saves.put(key, s);
+            }
+        }
+        return s;
     }
 
     private boolean jumpPresent(boolean v6) {
@@ -70,11 +113,7 @@ public final class IptablesRedirector implements Redirector {
     }
 
     private boolean jumpPresent(boolean v6, String table) {
-        return Exec.run(List.of(backend().tool(v6, ""), "-t", table, "-C", "PREROUTING", "-j", Rules.CHAIN)).ok();
-    }
-
-    private boolean chainPresent(boolean v6, String table) {
-        return Exec.run(List.of(backend().tool(v6, ""), "-t", table, "-S", Rules.CHAIN)).ok();
+        return saved(v6).jump(table);
     }
 
     private static void ipset(List<String> lines) {
@@ -136,9 +175,10 @@ public final class IptablesRedirector implements Redirector {
 
     private void removeHere() {
         for (boolean v6 : new boolean[] {false, true}) {
+            Saved saved = saved(v6);
             for (String table : List.of("mangle", "raw")) {
-                boolean jump = jumpPresent(v6, table);
-                boolean chain = chainPresent(v6, table);
+                boolean jump = saved.jump(table);
+                boolean chain = saved.chain(table);
                 if (jump || chain) {
                     restore(v6, Rules.removal(table, jump, chain));
                 }
@@ -176,7 +216,7 @@ public final class IptablesRedirector implements Redirector {
 
     @Override
     public void installZtunnel(Ztunnel zt, DatapathOptions o) {
-        installZtunnel(zt, o, false);
+        reading(() -> installZtunnel(zt, o, false));
     }
 
     /** {@code rollingBack}: putting the previous ztunnel back after a failure; failing again then just throws. */
@@ -261,6 +301,10 @@ public final class IptablesRedirector implements Redirector {
 
     @Override
     public void uninstallZtunnel(Ztunnel zt, DatapathOptions o) {
+        reading(() -> uninstallZtunnelNow(zt, o));
+    }
+
+    private void uninstallZtunnelNow(Ztunnel zt, DatapathOptions o) {
         requireWritable();
         cfg.nodeNetns().run(() -> {
             nodeRules(null, o);
@@ -271,6 +315,10 @@ public final class IptablesRedirector implements Redirector {
 
     @Override
     public void applyOptions(DatapathOptions o) {
+        reading(() -> applyOptionsNow(o));
+    }
+
+    private void applyOptionsNow(DatapathOptions o) {
         requireWritable();
         cfg.nodeNetns().run(() -> {
             nodeRules(state.ztunnel, o);
@@ -285,6 +333,10 @@ public final class IptablesRedirector implements Redirector {
 
     @Override
     public void enroll(List<Workload> ws) {
+        reading(() -> enrollNow(ws));
+    }
+
+    private void enrollNow(List<Workload> ws) {
         requireWritable();
         if (ws.isEmpty()) {
             return;
@@ -346,6 +398,10 @@ public final class IptablesRedirector implements Redirector {
     /** Reads the sets once per namespace for all of them. */
     @Override
     public List<Verification> verifyAll(List<Workload> ws) {
+        return reading(() -> verifyAllNow(ws));
+    }
+
+    private List<Verification> verifyAllNow(List<Workload> ws) {
         if (ws.isEmpty()) {
             return List.of();
         }
@@ -390,6 +446,10 @@ public final class IptablesRedirector implements Redirector {
 
     @Override
     public List<String> verifyNode() {
+        return reading(() -> verifyNodeNow());
+    }
+
+    private List<String> verifyNodeNow() {
         List<String> problems = new ArrayList<>();
         Ztunnel zt = state.ztunnel;
         cfg.nodeNetns().run(() -> {
@@ -434,8 +494,7 @@ public final class IptablesRedirector implements Redirector {
     private int ruleCount(boolean v6) {
         int n = 0;
         for (String table : List.of("mangle", "raw")) {
-            n += (int) Exec.run(List.of(backend().tool(v6, ""), "-t", table, "-S", Rules.CHAIN)).stdout().lines()
-                    .filter(l -> l.startsWith("-A ")).count();
+            n += saved(v6).rules(table).size();
         }
         return n;
     }
@@ -588,6 +647,10 @@ public final class IptablesRedirector implements Redirector {
 
     @Override
     public void uninstall() {
+        reading(() -> uninstallNow());
+    }
+
+    private void uninstallNow() {
         requireWritable();
         cfg.nodeNetns().run(() -> {
             removeHere();
@@ -599,6 +662,10 @@ public final class IptablesRedirector implements Redirector {
     /** The workload's set entries in the node's namespace and the node's chain, as the kernel has them. */
     @Override
     public java.util.Map<String, Object> describe(Workload w) {
+        return reading(() -> describeNow(w));
+    }
+
+    private java.util.Map<String, Object> describeNow(Workload w) {
         java.util.Map<String, Object> out = new java.util.LinkedHashMap<>();
         java.util.Set<String> node = new java.util.HashSet<>();
         List<String> rules = new ArrayList<>();
@@ -606,9 +673,9 @@ public final class IptablesRedirector implements Redirector {
             setMembers().forEach(ip -> node.add(IpAddrs.format(IpAddrs.parse(ip))));
             for (boolean v6 : new boolean[] {false, true}) {
                 String t = v6 ? "ip6tables" : "iptables";
+                Saved saved = saved(v6);
                 for (String table : List.of("raw", "mangle")) {
-                    Exec.run(List.of(backend().tool(v6, ""), "-t", table, "-S", Rules.CHAIN)).stdout().lines()
-                            .filter(l -> l.startsWith("-A")).map(l -> t + " -t " + table + " " + l).forEach(rules::add);
+                    saved.rules(table).stream().map(l -> t + " -t " + table + " " + l).forEach(rules::add);
                 }
             }
         });
