@@ -184,9 +184,8 @@ public final class IptablesRedirector implements Redirector {
                 }
             }
         }
-        for (String set : List.of(Rules.SET4, Rules.SET6, Rules.NODNS4, Rules.NODNS6)) {
-            Exec.run(List.of("ipset", "destroy", set));
-        }
+        // in-process, one socket for the four; a set the kernel keeps (still referenced) stays, as before
+        IpSets.destroyHere(List.of(Rules.SET4, Rules.SET6, Rules.NODNS4, Rules.NODNS6));
     }
 
     /** The node's policy routing, unless the nftables mode (which shares it) holds its table there too. */
@@ -503,21 +502,11 @@ public final class IptablesRedirector implements Redirector {
         return (int) restoreInput.lines().filter(l -> l.startsWith("-A ")).count();
     }
 
+    /** The addresses in both families' sets of this namespace, read in-process (a set that is not there: none). */
     private static List<String> setMembers() {
         List<String> out = new ArrayList<>();
         for (String set : List.of(Rules.SET4, Rules.SET6)) {
-            Exec.Result r = Exec.run(List.of("ipset", "list", set));
-            if (!r.ok()) {
-                continue;
-            }
-            boolean members = false;
-            for (String l : r.stdout().lines().toList()) {
-                if (l.startsWith("Members:")) {
-                    members = true;
-                } else if (members && !l.isBlank()) {
-                    out.add(l.strip());
-                }
-            }
+            IpSets.membersHere(set).forEach(ip -> out.add(IpAddrs.format(ip)));
         }
         return out;
     }
