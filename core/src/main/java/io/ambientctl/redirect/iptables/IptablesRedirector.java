@@ -53,7 +53,16 @@ public final class IptablesRedirector implements Redirector {
     /** The backend of the node's namespace, detected once. */
     public Backend backend() {
         if (backend == null) {
-            backend = cfg.nodeNetns().call(Backend::detect);
+            java.util.Map<Boolean, String> nftSaves = new java.util.HashMap<>();
+            String[] node = {null};
+            backend = cfg.nodeNetns().call(() -> {
+                node[0] = here();
+                return Backend.detect(nftSaves);
+            });
+            if (backend == Backend.NFT && operations > 0) {
+                // the saves the detection read are the node's listing: the presence checks there need not read again
+                nftSaves.forEach((v6, text) -> saves.putIfAbsent(key(node[0], v6), Saved.parse(text)));
+            }
         }
         return backend;
     }
@@ -62,8 +71,9 @@ public final class IptablesRedirector implements Redirector {
 
     private void restore(boolean v6, String input) {
         Faults.step("iptables-restore");
-        saves.clear(); // read again after a change: the next check lists what the restore left
-        Exec.run(List.of(backend().tool(v6, "restore"), "--noflush"), input).check();
+        Backend b = backend();
+        saves.remove(key(here(), v6)); // read again after a change: the next check lists what the restore left
+        Exec.run(List.of(b.tool(v6, "restore"), "--noflush"), input).check();
     }
 
     /**
@@ -95,17 +105,26 @@ public final class IptablesRedirector implements Redirector {
 
     /** This namespace's save of one family (read once per operation; missing tables: nothing in it). */
     private Saved saved(boolean v6) {
-        // the calling thread's namespace (NetNs.self() is the process's)
-        String key = NetNs.path(java.nio.file.Path.of("/proc/thread-self/ns/net")).inode() + (v6 ? "/6" : "/4");
+        Backend b = backend(); // first: the detection may leave the node's listing
+        String key = key(here(), v6);
         Saved s = saves.get(key);
         if (s == null) {
-            Exec.Result r = Exec.run(List.of(backend().tool(v6, "save")));
+            Exec.Result r = Exec.run(List.of(b.tool(v6, "save")));
             s = r.ok() ? Saved.parse(r.stdout()) : Saved.EMPTY;
             if (operations > 0) {
                 saves.put(key, s);
             }
         }
         return s;
+    }
+
+    /** The calling thread's namespace (NetNs.self() is the process's), by its nsfs inode. */
+    private static String here() {
+        return String.valueOf(NetNs.path(java.nio.file.Path.of("/proc/thread-self/ns/net")).inode());
+    }
+
+    private static String key(String ns, boolean v6) {
+        return ns + (v6 ? "/6" : "/4");
     }
 
     private boolean jumpPresent(boolean v6) {
