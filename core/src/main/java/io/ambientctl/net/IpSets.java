@@ -14,7 +14,15 @@ import java.util.List;
 public final class IpSets {
     static final int NETLINK_NETFILTER = 12;
     static final int NFNL_SUBSYS_IPSET = 6;
+    static final int IPSET_CMD_DESTROY = 3;
+    static final int IPSET_CMD_LIST = 7;
     static final int IPSET_CMD_HEADER = 12;
+    static final int IPSET_ATTR_DATA = 7;
+    static final int IPSET_ATTR_ADT = 8;
+    /** In an entry's IPSET_ATTR_DATA: its address (nested: IPSET_ATTR_IPADDR_IPV4 or _IPV6). */
+    static final int IPSET_ATTR_IP = 1;
+    static final int IPSET_ATTR_IPADDR_IPV4 = 1;
+    static final int IPSET_ATTR_IPADDR_IPV6 = 2;
     static final int IPSET_ATTR_PROTOCOL = 1;
     static final int IPSET_ATTR_SETNAME = 2;
     /** The oldest protocol the kernel's ipset accepts (IPSET_PROTOCOL_MIN), and what a header request needs. */
@@ -96,5 +104,99 @@ public final class IpSets {
         b.position(NFGENMSG + Netlink.align(protoLen));
         b.putShort((short) nameLen).putShort((short) IPSET_ATTR_SETNAME).put(name).put((byte) 0);
         return b.array();
+    }
+    /**
+     * Destroys the sets {@code names} that exist in the calling thread's namespace (IPSET_CMD_DESTROY over one
+     * socket, no process), as {@code ipset destroy NAME} one by one: an absent set is fine. Returns the sets the
+     * kernel would not destroy, with why (e.g. still referenced by a rule), for the caller to judge.
+     */
+    public static java.util.Map<String, String> destroyHere(List<String> names) {
+        java.util.Map<String, String> refused = new java.util.LinkedHashMap<>();
+        if (names.isEmpty()) {
+            return refused;
+        }
+        try (Netlink.Socket s = Netlink.Socket.open(NETLINK_NETFILTER)) {
+            for (String name : names) {
+                try {
+                    s.ack(NFNL_SUBSYS_IPSET << 8 | IPSET_CMD_DESTROY, 0, request(bytes(name)));
+                } catch (Netlink.DumpFailed e) {
+                    if (e.errno() != ENOENT && e.errno() != EINVAL) { // EINVAL: no ipset in this kernel, no set
+                        refused.put(name, e.getMessage() + (e.errno() >= 4096 ? " (ipset error " + e.errno() + ")"
+                                : ""));
+                    }
+                }
+            }
+        } catch (Netlink.OpenFailed e) {
+            if (e.errno() != EPROTONOSUPPORT) {
+                throw e;
+            }
+        }
+        return refused;
+    }
+
+    /**
+     * The addresses in the set {@code name} of the calling thread's namespace (an IPSET_CMD_LIST dump, no process),
+     * as {@code ipset list NAME} lists its members of a hash:ip set (other data of an entry is not read); empty when
+     * the set is not there.
+     */
+    public static List<java.net.InetAddress> membersHere(String name) {
+        List<java.net.InetAddress> out = new java.util.ArrayList<>();
+        try (Netlink.Socket s = Netlink.Socket.open(NETLINK_NETFILTER)) {
+            s.dump(NFNL_SUBSYS_IPSET << 8 | IPSET_CMD_LIST, request(bytes(name)), m -> {
+                ByteBuffer adt = Netlink.attributes(m, NFGENMSG).get(IPSET_ATTR_ADT);
+                if (adt == null) {
+                    return; // the set's header
+                }
+                for (int off = 0; off + 4 <= adt.limit(); ) {
+                    int len = adt.getShort(off) & 0xffff;
+                    int type = adt.getShort(off + 2) & 0x3fff;
+                    if (len < 4 || off + len > adt.limit()) {
+                        break;
+                    }
+                    if (type == IPSET_ATTR_DATA) {
+                        ByteBuffer ip = Netlink.attributes(adt.slice(off + 4, len - 4).order(adt.order()), 0)
+                                .get(IPSET_ATTR_IP);
+                        if (ip != null) {
+                            java.util.Map<Integer, ByteBuffer> a = Netlink.attributes(ip, 0);
+                            ByteBuffer v = a.containsKey(IPSET_ATTR_IPADDR_IPV4) ? a.get(IPSET_ATTR_IPADDR_IPV4)
+                                    : a.get(IPSET_ATTR_IPADDR_IPV6);
+                            if (v != null) {
+                                byte[] b = new byte[v.remaining()];
+                                v.duplicate().get(b);
+                                try {
+                                    out.add(java.net.InetAddress.getByAddress(b));
+                                } catch (java.net.UnknownHostException e) {
+                                    throw new IllegalStateException("ipset over netlink: an entry of set '" + name
+                                            + "' with an address of " + b.length + " bytes", e);
+                                }
+                            }
+                        }
+                    }
+                    off += Netlink.align(len);
+                }
+            });
+        } catch (Netlink.DumpFailed e) {
+            if (e.errno() == ENOENT || e.errno() == EINVAL) {
+                return List.of(); // no such set (or no ipset in this kernel)
+            }
+            throw new IllegalStateException("cannot list ipset set '" + name + "' over netlink: " + e.getMessage()
+                    + (e.errno() >= 4096 ? " (ipset error " + e.errno() + ")" : "")
+                    + "; 'ipset list " + name + "' in the same namespace shows it", e);
+        } catch (Netlink.OpenFailed e) {
+            if (e.errno() == EPROTONOSUPPORT) {
+                return List.of();
+            }
+            throw e;
+        }
+        return out;
+    }
+
+    private static byte[] bytes(String name) {
+        byte[] n = name.getBytes(StandardCharsets.UTF_8);
+        if (n.length == 0 || n.length >= IPSET_MAXNAMELEN) {
+            throw new IllegalArgumentException("not an ipset set name (1 to " + (IPSET_MAXNAMELEN - 1) + " bytes): '"
+                    + name + "'");
+        }
+        return n;
     }
 }

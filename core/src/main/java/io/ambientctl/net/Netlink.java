@@ -31,6 +31,7 @@ final class Netlink {
     static final int RTM_GETADDR = 22;
     static final int NLM_F_REQUEST = 0x1;
     static final int NLM_F_DUMP = 0x300;
+    static final int NLM_F_ACK = 0x4;
     static final int IFF_UP = 0x1;
     static final int IFLA_ADDRESS = 1;
     static final int IFLA_IFNAME = 3;
@@ -132,12 +133,24 @@ final class Netlink {
          * (another sequence number) are skipped.
          */
         void dump(int type, byte[] payload, Consumer<ByteBuffer> each) {
-            exchange(type, payload, true, each);
+            exchange(type, payload, 0, true, each);
         }
 
         /** One request that is not a dump: its single answer goes to {@code each}. */
         void request(int type, byte[] payload, Consumer<ByteBuffer> each) {
-            exchange(type, payload, false, each);
+            exchange(type, payload, 0, false, each);
+        }
+
+        /**
+         * One request that changes something ({@code flags}: NLM_F_CREATE, NLM_F_EXCL, ... besides NLM_F_REQUEST),
+         * asked with NLM_F_ACK: returns when the kernel acknowledged it, throws {@link DumpFailed} with its errno
+         * when the kernel refused it.
+         */
+        void ack(int type, int flags, byte[] payload) {
+            exchange(type, payload, NLM_F_ACK | flags, false, m -> {
+                throw new IllegalStateException("netlink: an answer other than the acknowledgement to request type "
+                        + type);
+            });
         }
 
         /**
@@ -211,11 +224,11 @@ final class Netlink {
             void refused(int index, int errno);
         }
 
-        private void exchange(int type, byte[] payload, boolean dump, Consumer<ByteBuffer> each) {
+        private void exchange(int type, byte[] payload, int flags, boolean dump, Consumer<ByteBuffer> each) {
             int mySeq = ++seq;
             ByteBuffer req = ByteBuffer.allocate(HEADER + payload.length).order(ByteOrder.nativeOrder());
             req.putInt(HEADER + payload.length).putShort((short) type)
-                    .putShort((short) (NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0))).putInt(mySeq).putInt(0).put(payload);
+                    .putShort((short) (NLM_F_REQUEST | flags | (dump ? NLM_F_DUMP : 0))).putInt(mySeq).putInt(0).put(payload);
             if (c.write(fd, req.array(), req.capacity()) != req.capacity()) {
                 throw new IllegalStateException("netlink request failed: " + c.strerror(Native.errno()));
             }

@@ -2,12 +2,11 @@ package io.ambientctl.redirect;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import io.ambientctl.net.IpAddrs;
 import io.ambientctl.net.IpRules;
-import io.ambientctl.util.Exec;
+import io.ambientctl.net.Links;
+import io.ambientctl.net.PolicyRouting;
 import io.ambientctl.util.Faults;
 
 /**
@@ -47,19 +46,21 @@ public final class NodeRouting {
             }
             if (!ours.contains(mark)) {
                 Faults.step("ip-rule");
-                Exec.run(List.of("ip", fam, "rule", "add", "fwmark", mark, "lookup", Marks.NODE_TABLE,
-                        "pref", Marks.NODE_RULE_PREF)).check();
+                PolicyRouting.addRule(v6, mark, TABLE, PREF);
             }
             String via = zt == null ? null : zt.ips().stream().filter(ip -> IpAddrs.isV6(IpAddrs.parse(ip)) == v6)
                     .findFirst().orElse(null);
-            List<String> route = via == null
-                    ? List.of("ip", fam, "route", "replace", "blackhole", "default", "table", Marks.NODE_TABLE)
-                    : List.of("ip", fam, "route", "replace", "default", "via", via, "dev", zt.hostInterface(), "onlink",
-                            "table", Marks.NODE_TABLE);
             Faults.step("ip-route");
-            Exec.run(route).check();
+            if (via == null) {
+                PolicyRouting.replaceBlackholeDefault(v6, TABLE);
+            } else {
+                PolicyRouting.replaceDefaultVia(v6, TABLE, IpAddrs.parse(via), zt.hostInterface());
+            }
         }
     }
+
+    private static final int TABLE = Integer.parseInt(Marks.NODE_TABLE);
+    private static final int PREF = Integer.parseInt(Marks.NODE_RULE_PREF);
 
     /** Removes our rules with a mark other than {@code bit}'s. Call inside the node's namespace. */
     public static void removeOthersHere(int bit) {
@@ -71,8 +72,7 @@ public final class NodeRouting {
     private static void removeOthers(String fam, List<String> ours, String mark) {
         for (String other : ours) {
             if (!other.equals(mark)) {
-                Exec.run(List.of("ip", fam, "rule", "del", "pref", Marks.NODE_RULE_PREF, "fwmark", other, "lookup",
-                        Marks.NODE_TABLE));
+                deleteQuietly(fam, other);
             }
         }
     }
@@ -81,10 +81,22 @@ public final class NodeRouting {
     public static void removeHere() {
         for (String fam : List.of("-4", "-6")) {
             for (String mark : ourMarks(fam)) {
-                Exec.run(List.of("ip", fam, "rule", "del", "pref", Marks.NODE_RULE_PREF, "fwmark", mark, "lookup",
-                        Marks.NODE_TABLE));
+                deleteQuietly(fam, mark);
             }
-            Exec.run(List.of("ip", fam, "route", "flush", "table", Marks.NODE_TABLE));
+            try {
+                PolicyRouting.flush(fam.equals("-6"), TABLE);
+            } catch (PolicyRouting.RoutingException e) {
+                // as before (ip route flush's failure was not checked): what is left, status shows
+            }
+        }
+    }
+
+    /** Our rule with {@code mark} removed; a failure is not checked (as before: what is left, status shows). */
+    private static void deleteQuietly(String fam, String mark) {
+        try {
+            PolicyRouting.deleteRule(fam.equals("-6"), mark, TABLE, PREF);
+        } catch (PolicyRouting.RoutingException e) {
+            // left for status to show
         }
     }
 
@@ -96,8 +108,8 @@ public final class NodeRouting {
     /** Whether both families have the rule for {@code bit} and a route in the table. Call inside the node's namespace. */
     public static boolean presentHere(int bit) {
         for (String fam : List.of("-4", "-6")) {
-            if (!ourMarks(fam).equals(List.of(Marks.node(bit))) || Exec.run(List.of("ip", fam, "route", "show", "table",
-                    Marks.NODE_TABLE)).stdout().isBlank()) {
+            if (!ourMarks(fam).equals(List.of(Marks.node(bit))) || PolicyRouting.routes(fam.equals("-6"), TABLE)
+                    .isEmpty()) {
                 return false;
             }
         }
@@ -106,9 +118,12 @@ public final class NodeRouting {
 
     /** The veth of the IPv4 default route to ztunnel in the table, or null (none, or the blackhole). */
     public static String ztunnelInterfaceHere() {
-        String route = Exec.run(List.of("ip", "-4", "route", "show", "table", Marks.NODE_TABLE)).stdout();
-        Matcher m = Pattern.compile(" dev (\\S+)").matcher(route);
-        return m.find() ? m.group(1) : null;
+        for (PolicyRouting.Route r : PolicyRouting.routes(false, TABLE)) {
+            if (r.oif() > 0) {
+                return Links.nameHere(r.oif());
+            }
+        }
+        return null;
     }
 
     /** The marks ("0x1000/0x1000") of our rules: at our preference, looking up our table. */

@@ -4,7 +4,7 @@ import java.util.List;
 
 import io.ambientctl.net.IpRules;
 import io.ambientctl.net.NetNs;
-import io.ambientctl.util.Exec;
+import io.ambientctl.net.PolicyRouting;
 
 /**
  * The policy routing inside ztunnel's network namespace that delivers captured packets locally:
@@ -22,23 +22,28 @@ public final class ZtunnelRouting {
     /** Installs the rule and routes (idempotent). Call inside ztunnel's namespace. */
     public static void ensureHere() {
         for (String fam : List.of("-4", "-6")) {
+            boolean v6 = fam.equals("-6");
             if (!present(fam)) {
-                Exec.run(List.of("ip", fam, "rule", "add", "fwmark", MARK, "lookup", TABLE, "pref", PRIORITY)).check();
+                PolicyRouting.addRule(v6, MARK, Integer.parseInt(TABLE), Integer.parseInt(PRIORITY));
             }
-            Exec.run(List.of("ip", fam, "route", "replace", "local", fam.equals("-4") ? "0.0.0.0/0" : "::/0", "dev",
-                    "lo", "table", TABLE)).check();
+            PolicyRouting.replaceLocalDefault(v6, Integer.parseInt(TABLE));
         }
     }
 
     /** Removes them (a missing rule or route is fine). */
     public static void removeHere() {
         for (String fam : List.of("-4", "-6")) {
-            while (present(fam)) {
-                if (!Exec.run(List.of("ip", fam, "rule", "del", "fwmark", MARK, "lookup", TABLE)).ok()) {
-                    break;
+            boolean v6 = fam.equals("-6");
+            try {
+                while (present(fam)) {
+                    if (!PolicyRouting.deleteRule(v6, MARK, Integer.parseInt(TABLE), null)) {
+                        break;
+                    }
                 }
+                PolicyRouting.flush(v6, Integer.parseInt(TABLE));
+            } catch (PolicyRouting.RoutingException e) {
+                // as before (the commands' failures were not checked): what is left, status shows
             }
-            Exec.run(List.of("ip", fam, "route", "flush", "table", TABLE));
         }
     }
 

@@ -29,7 +29,15 @@ public enum Backend {
 
     /** Counts the rules each backend holds (in the calling thread's namespace) and picks one. */
     public static Backend detect() {
-        int nft = rules(NFT);
+        return detect(null);
+    }
+
+    /**
+     * As {@link #detect()}; {@code nftSaves}, when given, gets the nft backend's save of each family ({@code false}:
+     * IPv4) that the detection read, so that a caller in the same namespace need not run them again.
+     */
+    static Backend detect(java.util.Map<Boolean, String> nftSaves) {
+        int nft = rules(NFT, nftSaves);
         // the legacy tools run only where legacy tables exist (or the nft tools are missing): none, no rule
         int legacy = nft >= 0 && !legacyTablesHere() ? 0 : rules(LEGACY);
         if (nft < 0 && legacy < 0) {
@@ -63,6 +71,10 @@ public enum Backend {
 
     /** Rules (-A lines) the backend holds for both families, or -1 when its tools are missing. */
     public static int rules(Backend b) {
+        return rules(b, null);
+    }
+
+    private static int rules(Backend b, java.util.Map<Boolean, String> saves) {
         int n = 0;
         for (boolean v6 : new boolean[] {false, true}) {
             Exec.Result r;
@@ -73,6 +85,9 @@ public enum Backend {
             }
             if (!r.ok()) {
                 continue;
+            }
+            if (saves != null) {
+                saves.put(v6, r.stdout());
             }
             n += (int) r.stdout().lines().filter(l -> l.startsWith("-A ")).count();
         }

@@ -53,7 +53,16 @@ public final class IptablesRedirector implements Redirector {
     /** The backend of the node's namespace, detected once. */
     public Backend backend() {
         if (backend == null) {
-            backend = cfg.nodeNetns().call(Backend::detect);
+            java.util.Map<Boolean, String> nftSaves = new java.util.HashMap<>();
+            String[] node = {null};
+            backend = cfg.nodeNetns().call(() -> {
+                node[0] = here();
+                return Backend.detect(nftSaves);
+            });
+            if (backend == Backend.NFT && operations > 0) {
+                // the saves the detection read are the node's listing: the presence checks there need not read again
+                nftSaves.forEach((v6, text) -> saves.putIfAbsent(key(node[0], v6), Saved.parse(text)));
+            }
         }
         return backend;
     }
@@ -62,7 +71,60 @@ public final class IptablesRedirector implements Redirector {
 
     private void restore(boolean v6, String input) {
         Faults.step("iptables-restore");
-        Exec.run(List.of(backend().tool(v6, "restore"), "--noflush"), input).check();
+        Backend b = backend();
+        saves.remove(key(here(), v6)); // read again after a change: the next check lists what the restore left
+        Exec.run(List.of(b.tool(v6, "restore"), "--noflush"), input).check();
+    }
+
+    /**
+     * The saves read during the running operation, by namespace (inode) and family: one save per namespace and
+     * family answers all its presence checks until a restore changes the tables. Emptied when the operation ends
+     * ({@link #reading}), so a later operation reads what is there then.
+     */
+    private final java.util.Map<String, Saved> saves = new java.util.HashMap<>();
+    private int operations;
+
+    /** Runs {@code body} as one operation: the saves it reads are reused within it, and forgotten after. */
+    private <T> T reading(java.util.function.Supplier<T> body) {
+        operations++;
+        try {
+            return body.get();
+        } finally {
+            if (--operations == 0) {
+                saves.clear();
+            }
+        }
+    }
+
+    private void reading(Runnable body) {
+        reading(() -> {
+            body.run();
+            return null;
+        });
+    }
+
+    /** This namespace's save of one family (read once per operation; missing tables: nothing in it). */
+    private Saved saved(boolean v6) {
+        Backend b = backend(); // first: the detection may leave the node's listing
+        String key = key(here(), v6);
+        Saved s = saves.get(key);
+        if (s == null) {
+            Exec.Result r = Exec.run(List.of(b.tool(v6, "save")));
+            s = r.ok() ? Saved.parse(r.stdout()) : Saved.EMPTY;
+            if (operations > 0) {
+                saves.put(key, s);
+            }
+        }
+        return s;
+    }
+
+    /** The calling thread's namespace (NetNs.self() is the process's), by its nsfs inode. */
+    private static String here() {
+        return String.valueOf(NetNs.path(java.nio.file.Path.of("/proc/thread-self/ns/net")).inode());
+    }
+
+    private static String key(String ns, boolean v6) {
+        return ns + (v6 ? "/6" : "/4");
     }
 
     private boolean jumpPresent(boolean v6) {
@@ -70,11 +132,7 @@ public final class IptablesRedirector implements Redirector {
     }
 
     private boolean jumpPresent(boolean v6, String table) {
-        return Exec.run(List.of(backend().tool(v6, ""), "-t", table, "-C", "PREROUTING", "-j", Rules.CHAIN)).ok();
-    }
-
-    private boolean chainPresent(boolean v6, String table) {
-        return Exec.run(List.of(backend().tool(v6, ""), "-t", table, "-S", Rules.CHAIN)).ok();
+        return saved(v6).jump(table);
     }
 
     private static void ipset(List<String> lines) {
@@ -136,17 +194,17 @@ public final class IptablesRedirector implements Redirector {
 
     private void removeHere() {
         for (boolean v6 : new boolean[] {false, true}) {
+            Saved saved = saved(v6);
             for (String table : List.of("mangle", "raw")) {
-                boolean jump = jumpPresent(v6, table);
-                boolean chain = chainPresent(v6, table);
+                boolean jump = saved.jump(table);
+                boolean chain = saved.chain(table);
                 if (jump || chain) {
                     restore(v6, Rules.removal(table, jump, chain));
                 }
             }
         }
-        for (String set : List.of(Rules.SET4, Rules.SET6, Rules.NODNS4, Rules.NODNS6)) {
-            Exec.run(List.of("ipset", "destroy", set));
-        }
+        // in-process, one socket for the four; a set the kernel keeps (still referenced) stays, as before
+        IpSets.destroyHere(List.of(Rules.SET4, Rules.SET6, Rules.NODNS4, Rules.NODNS6));
     }
 
     /** The node's policy routing, unless the nftables mode (which shares it) holds its table there too. */
@@ -176,7 +234,7 @@ public final class IptablesRedirector implements Redirector {
 
     @Override
     public void installZtunnel(Ztunnel zt, DatapathOptions o) {
-        installZtunnel(zt, o, false);
+        reading(() -> installZtunnel(zt, o, false));
     }
 
     /** {@code rollingBack}: putting the previous ztunnel back after a failure; failing again then just throws. */
@@ -261,6 +319,10 @@ public final class IptablesRedirector implements Redirector {
 
     @Override
     public void uninstallZtunnel(Ztunnel zt, DatapathOptions o) {
+        reading(() -> uninstallZtunnelNow(zt, o));
+    }
+
+    private void uninstallZtunnelNow(Ztunnel zt, DatapathOptions o) {
         requireWritable();
         cfg.nodeNetns().run(() -> {
             nodeRules(null, o);
@@ -271,6 +333,10 @@ public final class IptablesRedirector implements Redirector {
 
     @Override
     public void applyOptions(DatapathOptions o) {
+        reading(() -> applyOptionsNow(o));
+    }
+
+    private void applyOptionsNow(DatapathOptions o) {
         requireWritable();
         cfg.nodeNetns().run(() -> {
             nodeRules(state.ztunnel, o);
@@ -285,6 +351,10 @@ public final class IptablesRedirector implements Redirector {
 
     @Override
     public void enroll(List<Workload> ws) {
+        reading(() -> enrollNow(ws));
+    }
+
+    private void enrollNow(List<Workload> ws) {
         requireWritable();
         if (ws.isEmpty()) {
             return;
@@ -346,6 +416,10 @@ public final class IptablesRedirector implements Redirector {
     /** Reads the sets once per namespace for all of them. */
     @Override
     public List<Verification> verifyAll(List<Workload> ws) {
+        return reading(() -> verifyAllNow(ws));
+    }
+
+    private List<Verification> verifyAllNow(List<Workload> ws) {
         if (ws.isEmpty()) {
             return List.of();
         }
@@ -390,6 +464,10 @@ public final class IptablesRedirector implements Redirector {
 
     @Override
     public List<String> verifyNode() {
+        return reading(() -> verifyNodeNow());
+    }
+
+    private List<String> verifyNodeNow() {
         List<String> problems = new ArrayList<>();
         Ztunnel zt = state.ztunnel;
         cfg.nodeNetns().run(() -> {
@@ -434,8 +512,7 @@ public final class IptablesRedirector implements Redirector {
     private int ruleCount(boolean v6) {
         int n = 0;
         for (String table : List.of("mangle", "raw")) {
-            n += (int) Exec.run(List.of(backend().tool(v6, ""), "-t", table, "-S", Rules.CHAIN)).stdout().lines()
-                    .filter(l -> l.startsWith("-A ")).count();
+            n += saved(v6).rules(table).size();
         }
         return n;
     }
@@ -444,21 +521,11 @@ public final class IptablesRedirector implements Redirector {
         return (int) restoreInput.lines().filter(l -> l.startsWith("-A ")).count();
     }
 
+    /** The addresses in both families' sets of this namespace, read in-process (a set that is not there: none). */
     private static List<String> setMembers() {
         List<String> out = new ArrayList<>();
         for (String set : List.of(Rules.SET4, Rules.SET6)) {
-            Exec.Result r = Exec.run(List.of("ipset", "list", set));
-            if (!r.ok()) {
-                continue;
-            }
-            boolean members = false;
-            for (String l : r.stdout().lines().toList()) {
-                if (l.startsWith("Members:")) {
-                    members = true;
-                } else if (members && !l.isBlank()) {
-                    out.add(l.strip());
-                }
-            }
+            IpSets.membersHere(set).forEach(ip -> out.add(IpAddrs.format(ip)));
         }
         return out;
     }
@@ -588,6 +655,10 @@ public final class IptablesRedirector implements Redirector {
 
     @Override
     public void uninstall() {
+        reading(() -> uninstallNow());
+    }
+
+    private void uninstallNow() {
         requireWritable();
         cfg.nodeNetns().run(() -> {
             removeHere();
@@ -599,6 +670,10 @@ public final class IptablesRedirector implements Redirector {
     /** The workload's set entries in the node's namespace and the node's chain, as the kernel has them. */
     @Override
     public java.util.Map<String, Object> describe(Workload w) {
+        return reading(() -> describeNow(w));
+    }
+
+    private java.util.Map<String, Object> describeNow(Workload w) {
         java.util.Map<String, Object> out = new java.util.LinkedHashMap<>();
         java.util.Set<String> node = new java.util.HashSet<>();
         List<String> rules = new ArrayList<>();
@@ -606,9 +681,9 @@ public final class IptablesRedirector implements Redirector {
             setMembers().forEach(ip -> node.add(IpAddrs.format(IpAddrs.parse(ip))));
             for (boolean v6 : new boolean[] {false, true}) {
                 String t = v6 ? "ip6tables" : "iptables";
+                Saved saved = saved(v6);
                 for (String table : List.of("raw", "mangle")) {
-                    Exec.run(List.of(backend().tool(v6, ""), "-t", table, "-S", Rules.CHAIN)).stdout().lines()
-                            .filter(l -> l.startsWith("-A")).map(l -> t + " -t " + table + " " + l).forEach(rules::add);
+                    saved.rules(table).stream().map(l -> t + " -t " + table + " " + l).forEach(rules::add);
                 }
             }
         });
