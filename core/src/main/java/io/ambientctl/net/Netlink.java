@@ -67,11 +67,11 @@ final class Netlink {
         }
     }
 
-    /** A dump the kernel answered with an error (NLMSG_ERROR): its errno. */
-    static final class DumpFailed extends IllegalStateException {
+    /** A netlink operation the kernel refused: its errno. */
+    static class Failed extends IllegalStateException {
         private final int errno;
 
-        DumpFailed(int errno, String message) {
+        Failed(int errno, String message) {
             super(message);
             this.errno = errno;
         }
@@ -81,17 +81,17 @@ final class Netlink {
         }
     }
 
-    /** A netlink socket the kernel would not open (e.g. EPROTONOSUPPORT: that netlink family is not there): its errno. */
-    static final class OpenFailed extends IllegalStateException {
-        private final int errno;
-
-        OpenFailed(int errno, String message) {
-            super(message);
-            this.errno = errno;
+    /** A request or dump the kernel answered with an error (NLMSG_ERROR). */
+    static final class DumpFailed extends Failed {
+        DumpFailed(int errno, String message) {
+            super(errno, message);
         }
+    }
 
-        int errno() {
-            return errno;
+    /** A netlink socket the kernel would not open (e.g. EPROTONOSUPPORT: that netlink family is not there). */
+    static final class OpenFailed extends Failed {
+        OpenFailed(int errno, String message) {
+            super(errno, message);
         }
     }
 
@@ -175,16 +175,11 @@ final class Netlink {
                             .putInt(++seq).putInt(0).put(p);
                     req.position(start + align(HEADER + p.length));
                 }
-                if (c.write(fd, req.array(), size) != size) {
-                    throw new IllegalStateException("netlink request failed: " + c.strerror(Native.errno()));
-                }
+                send(req.array(), size);
                 int pending = to - from;
                 while (pending > 0) {
-                    long n = c.read(fd, buf, buf.length);
-                    if (n < 0) {
-                        throw new IllegalStateException("netlink read failed: " + c.strerror(Native.errno()));
-                    }
-                    ByteBuffer b = ByteBuffer.wrap(buf, 0, (int) n).order(ByteOrder.nativeOrder());
+                    ByteBuffer b = receive();
+                    int n = b.limit();
                     for (int off = 0; off + HEADER <= n; ) {
                         int len = b.getInt(off);
                         if (len < HEADER || off + len > n) {
@@ -208,6 +203,21 @@ final class Netlink {
             }
         }
 
+        private void send(byte[] bytes, int size) {
+            if (c.write(fd, bytes, size) != size) {
+                throw new IllegalStateException("netlink request failed: " + c.strerror(Native.errno()));
+            }
+        }
+
+        /** The next read's messages (in this socket's buffer: valid until the next read). */
+        private ByteBuffer receive() {
+            long n = c.read(fd, buf, buf.length);
+            if (n < 0) {
+                throw new IllegalStateException("netlink read failed: " + c.strerror(Native.errno()));
+            }
+            return ByteBuffer.wrap(buf, 0, (int) n).order(ByteOrder.nativeOrder());
+        }
+
         /**
          * Requests to a write: their answers (each a small skb of a kilobyte or two, as the kernel counts it) fit
          * the socket's default receive buffer.
@@ -229,15 +239,10 @@ final class Netlink {
             ByteBuffer req = ByteBuffer.allocate(HEADER + payload.length).order(ByteOrder.nativeOrder());
             req.putInt(HEADER + payload.length).putShort((short) type)
                     .putShort((short) (NLM_F_REQUEST | flags | (dump ? NLM_F_DUMP : 0))).putInt(mySeq).putInt(0).put(payload);
-            if (c.write(fd, req.array(), req.capacity()) != req.capacity()) {
-                throw new IllegalStateException("netlink request failed: " + c.strerror(Native.errno()));
-            }
+            send(req.array(), req.capacity());
             while (true) {
-                long n = c.read(fd, buf, buf.length);
-                if (n < 0) {
-                    throw new IllegalStateException("netlink read failed: " + c.strerror(Native.errno()));
-                }
-                ByteBuffer b = ByteBuffer.wrap(buf, 0, (int) n).order(ByteOrder.nativeOrder());
+                ByteBuffer b = receive();
+                int n = b.limit();
                 for (int off = 0; off + HEADER <= n; ) {
                     int len = b.getInt(off);
                     int msgType = b.getShort(off + 4) & 0xffff;
