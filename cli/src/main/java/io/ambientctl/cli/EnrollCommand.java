@@ -48,6 +48,7 @@ public class EnrollCommand extends BaseCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        io.ambientctl.util.Trace.mark("enroll command");
         if (targets.empty()) {
             throw new IllegalArgumentException("name what to enroll: Pods (NAME -n NS, NS/NAME, -l SELECTOR, -A) or "
                     + "--netns NAME|PATH (repeatable)");
@@ -69,6 +70,7 @@ public class EnrollCommand extends BaseCommand implements Callable<Integer> {
             done = withProgress(node(waitOption.wait, attach.attachKind()),
                     n -> n.enroll(targets.namespaces(), noDnsCapture ? Boolean.FALSE : null, dryRun));
         }
+        io.ambientctl.util.Trace.mark("enroll: done, output next");
         Map<String, Object> doc = Docs.outcomes(done, dryRun);
         if (targets.kube()) {
             doc.put("skipped", skipped);

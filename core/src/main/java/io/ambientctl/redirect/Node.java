@@ -502,6 +502,7 @@ public final class Node {
      * node, a Pod whose namespace lacks an IP the API gives it. Takes no lock.
      */
     public List<Workload> resolve(List<Target> targets) {
+        io.ambientctl.util.Trace.mark("resolve: begins");
         // the node's interfaces, and the ids it gives the targets' namespaces (a veth's peer must be there), at once
         long t = io.ambientctl.util.Trace.start();
         List<String> files = targets.stream().map(x -> x.netns().path().toString()).toList();
