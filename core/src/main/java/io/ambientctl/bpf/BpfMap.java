@@ -186,6 +186,11 @@ public final class BpfMap implements AutoCloseable {
         return out;
     }
 
+    /** Whether {@link #entries()} still reads in batches (false once the kernel refused it for this map). */
+    public boolean readsInBatches() {
+        return batches;
+    }
+
     /** Entries a BPF_MAP_LOOKUP_BATCH asks for. */
     static final int BATCH = 256;
     private boolean batches = true;
@@ -202,10 +207,9 @@ public final class BpfMap implements AutoCloseable {
             int[] count = {BATCH};
             int rc = Bpf.lib().bpf_map_lookup_batch(fd, in, out, keys, values, count, null);
             if (rc < 0 && rc != -Errno.ENOENT) {
-                if (entries.isEmpty() && (rc == -Errno.EINVAL || rc == -Errno.ENOTSUPP || rc == -Errno.EOPNOTSUPP)) {
-                    return null;
-                }
-                BpfException.check(rc, "bpf_map_lookup_batch", name);
+                // not this map type or kernel (EINVAL, ENOTSUPP), a bucket larger than a batch (ENOSPC), an entry
+                // gone meanwhile (EINTR), ...: what was read is dropped, and the caller reads key by key
+                return null;
             }
             for (int i = 0; i < count[0]; i++) {
                 entries.add(new Entry(java.util.Arrays.copyOfRange(keys, i * keySize, (i + 1) * keySize),

@@ -38,6 +38,7 @@ public final class TcFilters implements AutoCloseable {
     private static final int ENODEV = 19;
     private static final int ENOENT = 2;
     private static final int EINVAL = 22;
+    private static final int EOPNOTSUPP = 95; // another qdisc than clsact (or ingress) holds the hook's handle
     private static final int ETH_P_ALL = 0x0003;
 
     private final Netlink.Socket socket;
@@ -107,7 +108,7 @@ public final class TcFilters implements AutoCloseable {
         }
         TcFilter[] out = new TcFilter[places.size()];
         socket.requests(RTM_GETTFILTER, requests, (i, m) -> out[i] = filter(m), (i, errno) -> {
-            if (errno != ENOENT && errno != ENODEV && errno != EINVAL) {
+            if (errno != ENOENT && errno != ENODEV && errno != EINVAL && errno != EOPNOTSUPP) {
                 Place p = places.get(i);
                 throw new IllegalStateException("reading the tc filter of ifindex " + p.ifindex() + " parent "
                         + Integer.toHexString(p.parent()) + " priority " + p.priority() + " handle "

@@ -216,6 +216,7 @@ public final class NodeState {
             if (last != null && last.file().equals(f) && java.util.Arrays.equals(last.bytes(), bytes)) {
                 return last.state().copy(); // the same bytes as read before: not parsed again
             }
+            PARSES.incrementAndGet();
             int version = version(bytes);
             if (version < 1) {
                 throw new IllegalStateException("state file " + f + " has no version (not ambientctl's?); refusing to "
@@ -257,6 +258,12 @@ public final class NodeState {
     }
 
     private static volatile Loaded lastLoaded;
+    private static final java.util.concurrent.atomic.AtomicLong PARSES = new java.util.concurrent.atomic.AtomicLong();
+
+    /** How many state files this process parsed (for tests: a file read again is not parsed again). */
+    public static long parses() {
+        return PARSES.get();
+    }
 
     /**
      * The top-level {@code version} of a state file (0: none, or not an object), read with the streaming parser

@@ -74,6 +74,7 @@ class BpfObjectKernelTest {
             }
             var all = stats.entries(); // in batches (BPF_MAP_LOOKUP_BATCH)
             assertThat(all).hasSize(5000);
+            assertThat(stats.raw().readsInBatches()).isTrue(); // this kernel batches hash maps: no fallback taken
             // as read key by key (get_next_key, lookup)
             java.util.Map<Integer, Long> byKey = new java.util.HashMap<>();
             for (byte[] k : stats.raw().keys()) {

@@ -61,16 +61,19 @@ class NodeStateTest {
         s.mode = RedirectMode.ebpf;
         s.put(w("a"));
         NodeState.save(dir, s);
+        long parses = NodeState.parses();
         State first = NodeState.load(dir);
         first.put(w("b")); // a reader's change is its own until it saves
         first.attachments.put("a", new java.util.ArrayList<>());
         State second = NodeState.load(dir);
+        assertThat(NodeState.parses()).isEqualTo(parses + 1); // the second read was not parsed
         assertThat(second).isNotSameAs(first);
         assertThat(second.workloads).extracting(Workload::name).containsExactly("a");
         assertThat(second.attachments).isEmpty();
         // a save is a new file: read afresh
         NodeState.save(dir, first);
         assertThat(NodeState.load(dir).workloads).extracting(Workload::name).containsExactly("a", "b");
+        assertThat(NodeState.parses()).isEqualTo(parses + 2);
         // so is a file written in place, even of the same length
         String json = Files.readString(dir.resolve(NodeState.FILE)).replace("\"ebpf\"", "\"none\"");
         Files.writeString(dir.resolve(NodeState.FILE), json);

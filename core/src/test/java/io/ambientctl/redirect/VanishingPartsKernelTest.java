@@ -116,7 +116,9 @@ class VanishingPartsKernelTest {
         try (io.ambientctl.bpf.BpfProgram p = io.ambientctl.bpf.BpfProgram.openPinned(ingress)) {
             ours = p.info().id();
         }
-        f.node.enroll(List.of(c.netns()), false); // through the mark: the same program
+        long loads = Datapath.objectLoads();
+        f.node.enroll(List.of(c.netns()), false); // through the mark: the same program, the object not loaded
+        assertThat(Datapath.objectLoads()).isEqualTo(loads);
         try (io.ambientctl.bpf.BpfProgram p = io.ambientctl.bpf.BpfProgram.openPinned(ingress)) {
             assertThat(p.info().id()).isEqualTo(ours);
         }
@@ -129,6 +131,7 @@ class VanishingPartsKernelTest {
             other.pin(ingress);
         }
         f.node.enroll(List.of(c.netns()), false);
+        assertThat(Datapath.objectLoads()).isEqualTo(loads + 1); // the mark did not match: loaded and compared
         try (io.ambientctl.bpf.BpfProgram p = io.ambientctl.bpf.BpfProgram.openPinned(ingress)) {
             assertThat(p.info().name()).startsWith("ambient_pod_in"); // the kernel keeps 15 characters
         }

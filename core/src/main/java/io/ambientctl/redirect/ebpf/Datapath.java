@@ -180,14 +180,21 @@ public final class Datapath implements AutoCloseable {
             // the programs pinned by this very build (the mark says so) are reused as they are: the object need
             // not go through the verifier again to find that out
             Datapath dp = pinned(bpffs).orElse(null);
-            if (dp != null && Files.isDirectory(progsDir(bpffs).resolve(dp.buildMark(bytes)))
-                    && dp.programsUseItsMaps()) {
+            boolean ours;
+            try {
+                ours = dp != null && Files.isDirectory(progsDir(bpffs).resolve(dp.buildMark(bytes)))
+                        && dp.programsUseItsMaps();
+            } catch (RuntimeException e) {
+                ours = false; // a pin that cannot be read: the object is loaded, and replaces it
+            }
+            if (ours) {
                 return dp;
             }
             if (dp != null) {
                 dp.close();
             }
         }
+        LOADS.incrementAndGet();
         BpfObject obj = BpfObject.open(object, bytes).pinMaps(mapsDir(bpffs)).load();
         Datapath dp = new Datapath(bpffs, obj);
         try {
@@ -200,6 +207,13 @@ public final class Datapath implements AutoCloseable {
             throw e;
         }
         return dp;
+    }
+
+    private static final java.util.concurrent.atomic.AtomicLong LOADS = new java.util.concurrent.atomic.AtomicLong();
+
+    /** How many times this process loaded the object through the verifier (for tests and traces). */
+    public static long objectLoads() {
+        return LOADS.get();
     }
 
     /**
