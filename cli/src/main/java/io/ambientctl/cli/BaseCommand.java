@@ -84,7 +84,12 @@ abstract class BaseCommand {
 
     static Path labStateDir(GlobalOptions g, String lab) {
         NodeConfig.requireAbsolute("--state-dir", g.stateDir);
-        return g.stateDir.resolve("lab-" + lab);
+        return labStateDir(g.stateDir, lab);
+    }
+
+    /** Where lab {@code lab}'s state lives under the state directory {@code stateDir}. */
+    static Path labStateDir(Path stateDir, String lab) {
+        return stateDir.resolve("lab-" + lab);
     }
 
     Node node(Duration wait) {

@@ -19,7 +19,9 @@ public class GlobalOptions {
 
     @Option(names = "--state-dir", scope = ScopeType.INHERIT, paramLabel = "DIR",
             description = "Directory of the state file and the lock (default: /var/lib/ambientctl).")
-    Path stateDir = Path.of("/var/lib/ambientctl");
+    Path stateDir = DEFAULT_STATE_DIR;
+
+    static final Path DEFAULT_STATE_DIR = Path.of("/var/lib/ambientctl");
 
     @Option(names = "--kubeconfig", scope = ScopeType.INHERIT, paramLabel = "FILE",
             description = "Kubeconfig file, as kubectl (default: the in-cluster service account, then ~/.kube/config).")

@@ -43,7 +43,7 @@ final class Warmup {
      * mode: its first bytes, where the writer puts the mode (a hint: a wrong guess costs only time).
      */
     static boolean stateRecordsEbpf(String[] args) {
-        java.nio.file.Path dir = java.nio.file.Path.of("/var/lib/ambientctl");
+        java.nio.file.Path dir = GlobalOptions.DEFAULT_STATE_DIR;
         String lab = null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
@@ -58,7 +58,7 @@ final class Warmup {
                 lab = v;
             }
         }
-        java.nio.file.Path file = (lab == null ? dir : dir.resolve("lab-" + lab)).resolve(NodeState.FILE);
+        java.nio.file.Path file = (lab == null ? dir : BaseCommand.labStateDir(dir, lab)).resolve(NodeState.FILE);
         byte[] head = new byte[512];
         int n;
         try (java.io.InputStream in = java.nio.file.Files.newInputStream(file,

@@ -423,25 +423,6 @@ public final class Tc {
         return out;
     }
 
-    /**
-     * Whether the clsact qdisc of the interface holds nothing: no filter of any kind (not only eBPF ones:
-     * another owner's u32 or flower filter keeps it too) on either hook, and no TCX program.
-     */
-    /**
-     * The tc filters of many interfaces' hooks of one direction, by ifindex, as the kernel reports them (no
-     * program lookups, no TCX: the cheap read for verifying our own filters); one socket for all.
-     */
-    public static Map<Integer, List<io.ambientctl.net.TcFilter>> filtersAll(Collection<Integer> ifindexes,
-                                                                          TcDirection dir) {
-        Map<Integer, List<io.ambientctl.net.TcFilter>> out = new java.util.HashMap<>();
-        try (TcFilters filters = TcFilters.open()) {
-            for (int ifindex : ifindexes) {
-                out.put(ifindex, filters.list(ifindex, parent(dir)));
-            }
-        }
-        return out;
-    }
-
     private static ProgramInfo safeInfo(int id) {
         try {
             return ProgramInfo.ofId(id);

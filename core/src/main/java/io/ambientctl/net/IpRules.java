@@ -17,8 +17,6 @@ public final class IpRules {
     static final int FRA_FWMARK = 10;
     static final int FRA_TABLE = 15;
     static final int FRA_FWMASK = 16;
-    static final int AF_INET = 2;
-    static final int AF_INET6 = 10;
 
     private IpRules() {
     }
@@ -33,7 +31,7 @@ public final class IpRules {
     /** The rules of one family ({@code v6}: IPv6) in the calling thread's namespace, in the kernel's order. */
     public static List<Rule> here(boolean v6) {
         byte[] hdr = new byte[FIB_RULE_HDR];
-        hdr[0] = (byte) (v6 ? AF_INET6 : AF_INET);
+        hdr[0] = Netlink.family(v6);
         List<Rule> out = new ArrayList<>();
         try (Netlink.Socket s = Netlink.Socket.open()) {
             s.dump(RTM_GETRULE, hdr, m -> out.add(rule(m)));

@@ -12,7 +12,6 @@ import java.util.List;
  * subsystem (EINVAL from nfnetlink: ip_set not built or loadable) or without nfnetlink has no set at all.
  */
 public final class IpSets {
-    static final int NETLINK_NETFILTER = 12;
     static final int NFNL_SUBSYS_IPSET = 6;
     static final int IPSET_CMD_DESTROY = 3;
     static final int IPSET_CMD_LIST = 7;
@@ -30,7 +29,6 @@ public final class IpSets {
     /** Names are at most 31 bytes and a NUL (IPSET_MAXNAMELEN). */
     static final int IPSET_MAXNAMELEN = 32;
     static final int NFGENMSG = 4; // struct nfgenmsg: family, version, res_id
-    static final int AF_INET = 2;
     static final int ENOENT = 2;
     static final int EINVAL = 22;
     static final int EPROTONOSUPPORT = 93;
@@ -48,7 +46,7 @@ public final class IpSets {
         if (names.isEmpty()) {
             return false;
         }
-        try (Netlink.Socket s = Netlink.Socket.open(NETLINK_NETFILTER)) {
+        try (Netlink.Socket s = Netlink.Socket.open(Netlink.NETLINK_NETFILTER)) {
             for (String name : names) {
                 if (exists(s, name)) {
                     return true;
@@ -99,7 +97,7 @@ public final class IpSets {
         int nameLen = 4 + name.length + 1;
         ByteBuffer b = ByteBuffer.allocate(NFGENMSG + Netlink.align(protoLen) + Netlink.align(nameLen))
                 .order(ByteOrder.nativeOrder());
-        b.put((byte) AF_INET).put((byte) 0).putShort((short) 0); // family, NFNETLINK_V0, res_id (big-endian 0)
+        b.put((byte) Netlink.AF_INET).put((byte) 0).putShort((short) 0); // family, NFNETLINK_V0, res_id (big-endian 0)
         b.putShort((short) protoLen).putShort((short) IPSET_ATTR_PROTOCOL).put((byte) IPSET_PROTOCOL_MIN);
         b.position(NFGENMSG + Netlink.align(protoLen));
         b.putShort((short) nameLen).putShort((short) IPSET_ATTR_SETNAME).put(name).put((byte) 0);
@@ -115,7 +113,7 @@ public final class IpSets {
         if (names.isEmpty()) {
             return refused;
         }
-        try (Netlink.Socket s = Netlink.Socket.open(NETLINK_NETFILTER)) {
+        try (Netlink.Socket s = Netlink.Socket.open(Netlink.NETLINK_NETFILTER)) {
             for (String name : names) {
                 try {
                     s.ack(NFNL_SUBSYS_IPSET << 8 | IPSET_CMD_DESTROY, 0, request(bytes(name)));
@@ -141,7 +139,7 @@ public final class IpSets {
      */
     public static List<java.net.InetAddress> membersHere(String name) {
         List<java.net.InetAddress> out = new java.util.ArrayList<>();
-        try (Netlink.Socket s = Netlink.Socket.open(NETLINK_NETFILTER)) {
+        try (Netlink.Socket s = Netlink.Socket.open(Netlink.NETLINK_NETFILTER)) {
             s.dump(NFNL_SUBSYS_IPSET << 8 | IPSET_CMD_LIST, request(bytes(name)), m -> {
                 ByteBuffer adt = Netlink.attributes(m, NFGENMSG).get(IPSET_ATTR_ADT);
                 if (adt == null) {

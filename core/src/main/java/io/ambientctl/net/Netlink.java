@@ -20,7 +20,10 @@ import io.ambientctl.bpf.sys.Native;
  * namespace. Only what {@link Link} holds is decoded.
  */
 final class Netlink {
+    static final int AF_INET = 2;
+    static final int AF_INET6 = 10;
     static final int AF_NETLINK = 16;
+    static final int NETLINK_NETFILTER = 12;
     static final int SOCK_RAW = 3;
     static final int NETLINK_ROUTE = 0;
     static final int NLMSG_ERROR = 2;
@@ -332,6 +335,11 @@ final class Netlink {
             }
         }
         return out;
+    }
+
+    /** The address family byte of a request about IPv6 ({@code v6}) or IPv4. */
+    static byte family(boolean v6) {
+        return (byte) (v6 ? AF_INET6 : AF_INET);
     }
 
     static int align(int len) {

@@ -22,7 +22,6 @@ import io.ambientctl.bpf.sys.Native;
  * nfnetlink_log logger themselves, and an unbind would take the family's logger from whoever set it.
  */
 public final class Nflog implements AutoCloseable {
-    static final int NETLINK_NETFILTER = 12;
     static final int SOCK_NONBLOCK = 0x800;
     static final int MSG_PACKET = 4 << 8; // NFNL_SUBSYS_ULOG << 8 | NFULNL_MSG_PACKET
     static final int MSG_CONFIG = MSG_PACKET | 1;
@@ -74,7 +73,8 @@ public final class Nflog implements AutoCloseable {
     /** Binds {@code group} in the calling thread's namespace, copying {@code copyRange} bytes of each packet. */
     public static Nflog bind(int group, int copyRange) {
         LibC c = Native.libc();
-        int fd = c.socket(Netlink.AF_NETLINK, Netlink.SOCK_RAW | LibC.O_CLOEXEC | SOCK_NONBLOCK, NETLINK_NETFILTER);
+        int fd = c.socket(Netlink.AF_NETLINK, Netlink.SOCK_RAW | LibC.O_CLOEXEC | SOCK_NONBLOCK,
+                Netlink.NETLINK_NETFILTER);
         if (fd < 0) {
             throw new IllegalStateException("cannot open a netfilter netlink socket: " + c.strerror(Native.errno()));
         }

@@ -24,8 +24,6 @@ public final class PolicyRouting {
     static final int NLM_F_REPLACE = 0x100;
     static final int NLM_F_EXCL = 0x200;
     static final int NLM_F_CREATE = 0x400;
-    static final int AF_INET = 2;
-    static final int AF_INET6 = 10;
     static final int RTMSG = 12; // struct rtmsg
     static final int RTA_DST = 1;
     static final int RTA_OIF = 4;
@@ -113,7 +111,7 @@ public final class PolicyRouting {
         int[] m = mark(mark);
         ByteBuffer b = ByteBuffer.allocate(IpRules.FIB_RULE_HDR + 8 * (pref == null ? 3 : 4))
                 .order(ByteOrder.nativeOrder());
-        b.put((byte) (v6 ? AF_INET6 : AF_INET)).put((byte) 0).put((byte) 0).put((byte) 0); // family, dst, src, tos
+        b.put(Netlink.family(v6)).put((byte) 0).put((byte) 0).put((byte) 0); // family, dst, src, tos
         b.put((byte) (table < 256 ? table : 0)).put((byte) 0).put((byte) 0).put((byte) FR_ACT_TO_TBL).putInt(0);
         u32(b, IpRules.FRA_TABLE, table);
         u32(b, IpRules.FRA_FWMARK, m[0]);
@@ -157,7 +155,7 @@ public final class PolicyRouting {
         byte[] gw = gateway == null ? null : gateway.getAddress();
         int size = RTMSG + 8 + (oif > 0 ? 8 : 0) + (gw == null ? 0 : Netlink.align(4 + gw.length));
         ByteBuffer b = ByteBuffer.allocate(size).order(ByteOrder.nativeOrder());
-        b.put((byte) (v6 ? AF_INET6 : AF_INET)).put((byte) 0).put((byte) 0).put((byte) 0); // family, dst/0, src, tos
+        b.put(Netlink.family(v6)).put((byte) 0).put((byte) 0).put((byte) 0); // family, dst/0, src, tos
         b.put((byte) (table < 256 ? table : 0)).put((byte) RTPROT_BOOT).put((byte) scope).put((byte) type);
         b.putInt(onlink ? RTNH_F_ONLINK : 0);
         u32(b, RTA_TABLE, table);
@@ -216,7 +214,7 @@ public final class PolicyRouting {
 
     private static void dump(Netlink.Socket s, boolean v6, int table, Each each) {
         byte[] hdr = new byte[RTMSG];
-        hdr[0] = (byte) (v6 ? AF_INET6 : AF_INET);
+        hdr[0] = Netlink.family(v6);
         s.dump(RTM_GETROUTE, hdr, m -> {
             Map<Integer, ByteBuffer> a = Netlink.attributes(m, RTMSG);
             int t = a.containsKey(RTA_TABLE) ? a.get(RTA_TABLE).getInt(0) : m.get(4) & 0xff;

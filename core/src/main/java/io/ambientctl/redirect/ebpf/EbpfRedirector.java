@@ -466,7 +466,6 @@ public final class EbpfRedirector implements Redirector {
         long t = io.ambientctl.util.Trace.start();
         int wantIn = d.program(Datapath.POD_INGRESS).info().id();
         int wantEg = d.program(Datapath.POD_EGRESS).info().id();
-        t = io.ambientctl.util.Trace.since(t, "verifyAll: programs");
         Map<String, List<String>> hookProblems = cfg.nodeNetns().call(() -> {
             Map<String, List<String>> out = new HashMap<>();
             // the recorded tc filters, each asked for by its place (the TCX links by syscall, in checkHook)
