@@ -57,6 +57,37 @@ class NetNsKernelTest {
     }
 
     @Test
+    void aNetlinkSocketOpenedWhileAnotherIsOpenOnTheSameThreadReadsIntoABufferOfItsOwn() {
+        NetNs a = net.netns("a");
+        NetNs b = net.netns("b");
+        net.veth(a, "x0", b, "y0");
+        TestNet.sh(a, "ip", "addr", "add", "198.51.100.8/24", "dev", "x0");
+        List<String> problems = a.call(() -> {
+            List<String> out = new java.util.ArrayList<>();
+            for (int round = 0; round < 3; round++) { // a thread's buffer is handed from socket to socket
+                try (Netlink.Socket outer = Netlink.Socket.open()) {
+                    outer.dump(Netlink.RTM_GETLINK, new byte[16], m -> {
+                        byte[] before = new byte[m.remaining()];
+                        m.duplicate().get(before);
+                        // another socket of this thread reads an address dump meanwhile (other bytes, same offsets)
+                        try (Netlink.Socket inner = Netlink.Socket.open()) {
+                            inner.dump(Netlink.RTM_GETADDR, new byte[8], x -> { });
+                        }
+                        byte[] after = new byte[m.remaining()];
+                        m.duplicate().get(after);
+                        if (!java.util.Arrays.equals(before, after)) {
+                            out.add("a link message changed under a nested read");
+                        }
+                    });
+                }
+            }
+            return out;
+        });
+        assertThat(problems).isEmpty();
+        assertThat(a.call(Links::here)).extracting(Link::name).containsExactlyInAnyOrder("lo", "x0");
+    }
+
+    @Test
     void namespaceIdsAreWhatTheVethsReportManyToAWriteAndLinksWithoutAddressesAreTheSameLinks() {
         NetNs node = net.netns("node");
         List<NetNs> pods = new java.util.ArrayList<>();
