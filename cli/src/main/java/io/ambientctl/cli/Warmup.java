@@ -8,7 +8,8 @@ import io.ambientctl.redirect.NodeState;
 
 /**
  * Start-up in parallel: while the main thread builds the command model (picocli), a daemon thread
- * initialises what the command needs next: Jackson's mapper with the state file's deserializer, and libbpf
+ * initialises what the command needs next: Jackson's mapper with the state file's deserializer, the state file
+ * parsed (the command finds it in {@link NodeState}'s cache when its bytes are the same), and libbpf
  * through jnr-ffi for the commands that use it (README "Start-up"). Class initialisation is thread-safe:
  * whichever thread gets there first does the work and the other waits for it. A failure here is ignored;
  * the command meets it again where it can report it.
@@ -43,6 +44,21 @@ final class Warmup {
      * mode: its first bytes, where the writer puts the mode (a hint: a wrong guess costs only time).
      */
     static boolean stateRecordsEbpf(String[] args) {
+        java.nio.file.Path file = stateDir(args).resolve(NodeState.FILE);
+        byte[] head = new byte[512];
+        int n;
+        try (java.io.InputStream in = java.nio.file.Files.newInputStream(file,
+                java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            n = in.readNBytes(head, 0, head.length);
+        } catch (java.io.IOException | RuntimeException e) {
+            return false;
+        }
+        return java.util.regex.Pattern.compile("\"mode\"\\s*:\\s*\"ebpf\"")
+                .matcher(new String(head, 0, n, java.nio.charset.StandardCharsets.UTF_8)).find();
+    }
+
+    /** The state directory that {@code args} name (--state-dir, --lab; else the default): a hint, as above. */
+    static java.nio.file.Path stateDir(String[] args) {
         java.nio.file.Path dir = GlobalOptions.DEFAULT_STATE_DIR;
         String lab = null;
         for (int i = 0; i < args.length; i++) {
@@ -58,39 +74,41 @@ final class Warmup {
                 lab = v;
             }
         }
-        java.nio.file.Path file = (lab == null ? dir : BaseCommand.labStateDir(dir, lab)).resolve(NodeState.FILE);
-        byte[] head = new byte[512];
-        int n;
-        try (java.io.InputStream in = java.nio.file.Files.newInputStream(file,
-                java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            n = in.readNBytes(head, 0, head.length);
-        } catch (java.io.IOException | RuntimeException e) {
-            return false;
-        }
-        return java.util.regex.Pattern.compile("\"mode\"\\s*:\\s*\"ebpf\"")
-                .matcher(new String(head, 0, n, java.nio.charset.StandardCharsets.UTF_8)).find();
+        return lab == null ? dir : BaseCommand.labStateDir(dir, lab);
     }
 
-    /** Starts the warm-up for {@code args} on a daemon thread. */
+    /**
+     * Starts the warm-up for {@code args}: Jackson and the state on one daemon thread, libbpf (when the plan
+     * has it) on another, each ready about when the main thread needs it.
+     */
     static void start(String[] args) {
         Plan plan = plan(args);
         if (plan == Plan.NONE) {
             return;
         }
-        Thread t = new Thread(() -> run(plan == Plan.JSON_AND_LIBBPF
-                || (plan == Plan.JSON_AND_LIBBPF_IF_EBPF && stateRecordsEbpf(args))), "ambientctl-warmup");
-        t.setDaemon(true);
-        t.start();
+        java.nio.file.Path stateDir = stateDir(args);
+        daemon("ambientctl-warmup", () -> {
+            NodeState.prefetchReader();
+            NodeState.prefetch(stateDir); // nearly every command reads it: parsed here, found parsed there
+        });
+        if (plan == Plan.JSON_AND_LIBBPF || plan == Plan.JSON_AND_LIBBPF_IF_EBPF) {
+            daemon("ambientctl-warmup-libbpf", () -> {
+                if (plan == Plan.JSON_AND_LIBBPF || stateRecordsEbpf(args)) {
+                    LibbpfInfo.version();
+                }
+            });
+        }
     }
 
-    private static void run(boolean natives) {
-        try {
-            NodeState.prefetchReader();
-            if (natives) {
-                LibbpfInfo.version();
+    private static void daemon(String name, Runnable work) {
+        Thread t = new Thread(() -> {
+            try {
+                work.run();
+            } catch (RuntimeException | LinkageError e) {
+                // met again, and reported, by the command itself
             }
-        } catch (RuntimeException | LinkageError e) {
-            // met again, and reported, by the command itself
-        }
+        }, name);
+        t.setDaemon(true);
+        t.start();
     }
 }

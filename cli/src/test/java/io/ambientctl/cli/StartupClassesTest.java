@@ -97,6 +97,25 @@ class StartupClassesTest {
     }
 
     @Test
+    void theWarmupParsesTheStateFileTheCommandNamesSoTheCommandFindsItParsed() throws Exception {
+        java.nio.file.Path lab = stateDir.resolve("lab-w");
+        io.ambientctl.redirect.State s = new io.ambientctl.redirect.State();
+        s.mode = io.ambientctl.redirect.RedirectMode.iptables;
+        io.ambientctl.redirect.NodeState.save(lab, s);
+        String[] args = {"--state-dir", stateDir.toString(), "--lab", "w", "mode", "show"};
+        assertThat(Warmup.stateDir(args)).isEqualTo(lab);
+        long before = io.ambientctl.redirect.NodeState.parses();
+        Warmup.start(args);
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(20);
+        while (io.ambientctl.redirect.NodeState.parses() == before && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        assertThat(io.ambientctl.redirect.NodeState.parses()).isEqualTo(before + 1);
+        assertThat(io.ambientctl.redirect.NodeState.load(lab).mode).isEqualTo(io.ambientctl.redirect.RedirectMode.iptables);
+        assertThat(io.ambientctl.redirect.NodeState.parses()).isEqualTo(before + 1); // found parsed, not parsed again
+    }
+
+    @Test
     void helpWarmsNothingUp() throws Exception {
         assertThat(loadedClasses("--help")).noneMatch(c -> c.startsWith("com.fasterxml.jackson.databind."))
                 .noneMatch(c -> c.startsWith("jnr.ffi."));

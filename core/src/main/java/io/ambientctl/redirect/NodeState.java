@@ -210,12 +210,34 @@ public final class NodeState {
         } catch (IOException e) {
             throw new IllegalStateException("cannot read state file " + f + ": " + e.getMessage(), e);
         }
+        byte[] bytes;
         try (InputStream in = Files.newInputStream(f, LinkOption.NOFOLLOW_LINKS)) {
-            byte[] bytes = in.readAllBytes();
+            bytes = in.readAllBytes();
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read state file " + f + ": " + e.getMessage(), e);
+        }
+        return parsed(f, bytes).copy();
+    }
+
+    /**
+     * What {@code bytes}, read from {@code f}, parse to (the cached result when they are the bytes parsed last;
+     * not to be changed: callers copy it). One parse at a time: a load that comes while {@link #prefetch} parses
+     * the same bytes waits for it instead of parsing them twice.
+     */
+    private static State parsed(Path f, byte[] bytes) {
+        synchronized (PARSING) {
             Loaded last = lastLoaded;
             if (last != null && last.file().equals(f) && java.util.Arrays.equals(last.bytes(), bytes)) {
-                return last.state().copy(); // the same bytes as read before: not parsed again
+                return last.state(); // the same bytes as read before: not parsed again
             }
+            State s = parse(f, bytes);
+            lastLoaded = new Loaded(f, bytes, s);
+            return s;
+        }
+    }
+
+    private static State parse(Path f, byte[] bytes) {
+        try {
             PARSES.incrementAndGet();
             int version = version(bytes);
             if (version < 1) {
@@ -238,7 +260,6 @@ public final class NodeState {
             if (s.layout > State.LAYOUT) {
                 throw newerLayout("state file " + f + " records", s.layout);
             }
-            lastLoaded = new Loaded(f, bytes, s.copy());
             return s;
         } catch (JsonProcessingException e) {
             throw new IllegalStateException("state file " + f + " is corrupt (" + e.getOriginalMessage()
@@ -246,6 +267,29 @@ public final class NodeState {
                     + "every workload redirected)", e);
         } catch (IOException e) {
             throw new IllegalStateException("cannot read state file " + f + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Parses the state file in {@code stateDir} ahead of {@link #load} (the CLI does it on a second thread while
+     * its main thread builds the command line: a thousand workloads' file takes ~0.1 s to parse cold), so that
+     * the load, which checks the file's owner and mode first and reads it again, finds these bytes parsed. Only a
+     * cache: nothing is checked, kept or reported here; a file that is not a regular one, or over 64 MiB, or does
+     * not parse, is left to the load.
+     */
+    public static void prefetch(Path stateDir) {
+        Path f = stateDir.resolve(FILE);
+        try {
+            if (!Files.isRegularFile(f, LinkOption.NOFOLLOW_LINKS) || Files.size(f) > 64L << 20) {
+                return;
+            }
+            byte[] bytes;
+            try (InputStream in = Files.newInputStream(f, LinkOption.NOFOLLOW_LINKS)) {
+                bytes = in.readAllBytes();
+            }
+            parsed(f, bytes);
+        } catch (IOException | RuntimeException e) {
+            // the load meets it, and reports it
         }
     }
 
@@ -258,6 +302,7 @@ public final class NodeState {
     }
 
     private static volatile Loaded lastLoaded;
+    private static final Object PARSING = new Object();
     private static final java.util.concurrent.atomic.AtomicLong PARSES = new java.util.concurrent.atomic.AtomicLong();
 
     /** How many state files this process parsed (for tests: a file read again is not parsed again). */

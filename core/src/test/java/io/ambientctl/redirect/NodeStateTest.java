@@ -81,6 +81,36 @@ class NodeStateTest {
     }
 
     @Test
+    void aPrefetchedFileIsParsedOnceAndTheLoadStillChecksItAndGetsItsOwnCopy() throws Exception {
+        State s = new State();
+        s.mode = RedirectMode.ebpf;
+        s.put(w("a"));
+        NodeState.save(dir, s);
+        Path f = dir.resolve(NodeState.FILE);
+        Files.setPosixFilePermissions(f, PosixFilePermissions.fromString("rw-r--r--"));
+        long parses = NodeState.parses();
+        NodeState.prefetch(dir);
+        assertThat(NodeState.parses()).isEqualTo(parses + 1);
+        State loaded = NodeState.load(dir);
+        assertThat(NodeState.parses()).isEqualTo(parses + 1); // found parsed
+        assertThat(loaded.workloads).extracting(Workload::name).containsExactly("a");
+        // the load's checks ran all the same: the file's mode was tightened
+        assertThat(Files.getPosixFilePermissions(f)).isEqualTo(PosixFilePermissions.fromString("rw-------"));
+        loaded.put(w("b"));
+        assertThat(NodeState.load(dir).workloads).extracting(Workload::name).containsExactly("a");
+        // a corrupt file: the prefetch keeps quiet, the load refuses it
+        Files.writeString(f, "{not json");
+        NodeState.prefetch(dir);
+        assertThatThrownBy(() -> NodeState.load(dir)).hasMessageContaining("corrupt");
+        // no file, or not a regular one: nothing prefetched, nothing thrown
+        Files.delete(f);
+        NodeState.prefetch(dir);
+        Files.createDirectory(f);
+        NodeState.prefetch(dir);
+        Files.delete(f);
+    }
+
+    @Test
     void aCopyHasEveryFieldAndSharesNoCollection() throws Exception {
         State s = new State();
         // every field set to other than a new State's: a field added later and not copied fails here
