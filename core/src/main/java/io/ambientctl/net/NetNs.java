@@ -23,6 +23,8 @@ import io.ambientctl.util.Exec;
 public final class NetNs {
     public static final Path RUN_DIR = Path.of("/var/run/netns");
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,63}");
+    private static final Pattern PROC_PATH = Pattern.compile("/proc/(\\d+|self|thread-self)(/task/\\d+)?/ns/net");
+    private static final Pattern RUN_PATH = Pattern.compile("/(var/)?run/netns/[^/]+");
 
     private final String name; // null for a path
     private final Path path;
@@ -45,7 +47,7 @@ public final class NetNs {
     public static NetNs path(Path p) {
         Path n = p.normalize();
         String s = n.toString();
-        if (!(s.matches("/proc/(\\d+|self|thread-self)(/task/\\d+)?/ns/net") || s.matches("/(var/)?run/netns/[^/]+"))) {
+        if (!(PROC_PATH.matcher(s).matches() || RUN_PATH.matcher(s).matches())) {
             throw new IllegalArgumentException("invalid network namespace path '" + p
                     + "': give a name under /var/run/netns or a path such as /proc/PID/ns/net");
         }

@@ -466,6 +466,13 @@ public final class EbpfRedirector implements Redirector {
         long t = io.ambientctl.util.Trace.start();
         int wantIn = d.program(Datapath.POD_INGRESS).info().id();
         int wantEg = d.program(Datapath.POD_EGRESS).info().id();
+        // the namespaces and the map entries are checked on a thread of their own meanwhile (syscalls of other
+        // kinds; at a thousand workloads each half takes about as long as the other)
+        java.util.concurrent.FutureTask<List<Entries>> entries = new java.util.concurrent.FutureTask<>(
+                () -> namespacesAndEntries(d, ws));
+        Thread other = new Thread(entries, "verify-entries");
+        other.setDaemon(true);
+        other.start();
         Map<String, List<String>> hookProblems = cfg.nodeNetns().call(() -> {
             Map<String, List<String>> out = new HashMap<>();
             // the recorded tc filters, each asked for by its place (the TCX links by syscall, in checkHook)
@@ -502,15 +509,44 @@ public final class EbpfRedirector implements Redirector {
             return out;
         });
         t = io.ambientctl.util.Trace.since(t, "verifyAll: links and filters");
-        Map<InetAddress, Maps.WorkloadInfo> wm = workloadEntries(d);
-        t = io.ambientctl.util.Trace.since(t, "verifyAll: map read");
+        List<Entries> entryProblems;
+        try {
+            entryProblems = entries.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while verifying the map entries", e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
+        }
+        io.ambientctl.util.Trace.since(t, "verifyAll: namespaces and map entries (waited for)");
         List<Verification> out = new ArrayList<>();
-        for (Workload w : ws) {
+        for (int i = 0; i < ws.size(); i++) {
+            Workload w = ws.get(i);
+            Entries e = entryProblems.get(i);
             List<String> problems = new ArrayList<>();
-            if (!NetNs.parse(w.netns()).exists()) {
-                problems.add("network namespace " + w.netns() + " is gone");
+            if (e.netnsGone() != null) {
+                problems.add(e.netnsGone());
             }
             problems.addAll(hookProblems.getOrDefault(w.key(), List.of()));
+            problems.addAll(e.problems());
+            out.add(Verification.of(problems));
+        }
+        return out;
+    }
+
+    /** A workload's namespace gone (null: there) and its map entries' problems. */
+    private record Entries(String netnsGone, List<String> problems) {
+    }
+
+    /** Each workload's {@link Entries}, in {@code ws}'s order. */
+    private List<Entries> namespacesAndEntries(Datapath d, List<Workload> ws) {
+        long t = io.ambientctl.util.Trace.start();
+        Map<InetAddress, Maps.WorkloadInfo> wm = workloadEntries(d);
+        t = io.ambientctl.util.Trace.since(t, "verifyAll: map read");
+        List<Entries> out = new ArrayList<>(ws.size());
+        for (Workload w : ws) {
+            String gone = NetNs.parse(w.netns()).exists() ? null : "network namespace " + w.netns() + " is gone";
+            List<String> problems = new ArrayList<>();
             for (String ip : w.ips()) {
                 var e = java.util.Optional.ofNullable(wm.get(IpAddrs.parse(ip)));
                 if (e.isEmpty()) {
@@ -523,9 +559,9 @@ public final class EbpfRedirector implements Redirector {
                             + "for it");
                 }
             }
-            out.add(Verification.of(problems));
+            out.add(new Entries(gone, problems));
         }
-        io.ambientctl.util.Trace.since(t, "verifyAll: namespaces and map entries");
+        io.ambientctl.util.Trace.since(t, "verifyAll: namespaces and map entries (on their thread)");
         return out;
     }
 
