@@ -69,6 +69,13 @@ tarball)
   echo "$err" | grep -q "in /root/.cache/ambientctl/" || fail "the first run did not say where it made the archive"
   # the archive is used: -Xshare:on fails when it cannot be mapped
   AMBIENTCTL_JAVA_OPTS=-Xshare:on /opt/ambientctl/bin/ambientctl version >/dev/null 2>&1 || fail "archive not usable"
+  # the heap on transparent huge pages where the kernel offers them, and not with AMBIENTCTL_THP=off
+  thp_flag() { AMBIENTCTL_JAVA_OPTS=-XX:+PrintFlagsFinal "$@" /opt/ambientctl/bin/ambientctl version 2>/dev/null \
+    | awk '$2 == "UseTransparentHugePages" { print $4 }'; }
+  if grep -qE '\[(always|madvise)\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
+    [ "$(thp_flag env)" = true ] || fail "the launcher did not put the heap on transparent huge pages"
+  fi
+  [ "$(thp_flag env AMBIENTCTL_THP=off)" = false ] || fail "AMBIENTCTL_THP=off did not leave huge pages out"
   common /opt/ambientctl/bin/ambientctl
   # nowhere to put jffi's stub: the error names it, not libbpf
   out=$(cd /opt/ambientctl && HOME=/nonexistent XDG_CACHE_HOME=/nonexistent AMBIENTCTL_CDS=off \
