@@ -18,6 +18,9 @@ final class Warmup {
     /** Commands that load libbpf whatever the state (status loads it only in eBPF mode). */
     static final Set<String> NATIVE = Set.of("version", "preflight", "inspect", "enroll", "unenroll", "mode",
             "ztunnel", "repair");
+    /** Commands that read the state file (a hint, as {@link #NATIVE}): the warm-up parses it for them. */
+    static final Set<String> STATE_READERS = Set.of("status", "enroll", "unenroll", "mode", "inspect", "ztunnel",
+            "repair", "uninstall", "explain", "monitor");
     /** Where nothing is worth warming: help, completion scripts, the shell. */
     static final Set<String> NOTHING = Set.of("-h", "--help", "help", "-V", "--version", "completion", "shell");
 
@@ -79,28 +82,33 @@ final class Warmup {
 
     /**
      * Starts the warm-up for {@code args}: Jackson and the state on one daemon thread, libbpf (when the plan
-     * has it) on another, each ready about when the main thread needs it.
+     * has it) on another, each ready about when the main thread needs it. Returns the threads started (for tests).
      */
-    static void start(String[] args) {
+    static List<Thread> start(String[] args) {
         Plan plan = plan(args);
         if (plan == Plan.NONE) {
-            return;
+            return List.of();
         }
+        List<Thread> started = new java.util.ArrayList<>(2);
         java.nio.file.Path stateDir = stateDir(args);
-        daemon("ambientctl-warmup", () -> {
+        boolean readsState = List.of(args).stream().anyMatch(STATE_READERS::contains);
+        started.add(daemon("ambientctl-warmup", () -> {
             NodeState.prefetchReader();
-            NodeState.prefetch(stateDir); // nearly every command reads it: parsed here, found parsed there
-        });
+            if (readsState) {
+                NodeState.prefetch(stateDir); // parsed here, found parsed there
+            }
+        }));
         if (plan == Plan.JSON_AND_LIBBPF || plan == Plan.JSON_AND_LIBBPF_IF_EBPF) {
-            daemon("ambientctl-warmup-libbpf", () -> {
+            started.add(daemon("ambientctl-warmup-libbpf", () -> {
                 if (plan == Plan.JSON_AND_LIBBPF || stateRecordsEbpf(args)) {
                     LibbpfInfo.version();
                 }
-            });
+            }));
         }
+        return started;
     }
 
-    private static void daemon(String name, Runnable work) {
+    private static Thread daemon(String name, Runnable work) {
         Thread t = new Thread(() -> {
             try {
                 work.run();
@@ -110,5 +118,6 @@ final class Warmup {
         }, name);
         t.setDaemon(true);
         t.start();
+        return t;
     }
 }

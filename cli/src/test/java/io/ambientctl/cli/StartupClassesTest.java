@@ -105,14 +105,21 @@ class StartupClassesTest {
         String[] args = {"--state-dir", stateDir.toString(), "--lab", "w", "mode", "show"};
         assertThat(Warmup.stateDir(args)).isEqualTo(lab);
         long before = io.ambientctl.redirect.NodeState.parses();
-        Warmup.start(args);
-        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(20);
-        while (io.ambientctl.redirect.NodeState.parses() == before && System.nanoTime() < deadline) {
-            Thread.sleep(5);
+        for (Thread t : Warmup.start(args)) {
+            t.join(20_000);
         }
         assertThat(io.ambientctl.redirect.NodeState.parses()).isEqualTo(before + 1);
         assertThat(io.ambientctl.redirect.NodeState.load(lab).mode).isEqualTo(io.ambientctl.redirect.RedirectMode.iptables);
         assertThat(io.ambientctl.redirect.NodeState.parses()).isEqualTo(before + 1); // found parsed, not parsed again
+        // a command that does not read the state: not parsed for it
+        s.mode = io.ambientctl.redirect.RedirectMode.ebpf;
+        io.ambientctl.redirect.NodeState.save(lab, s);
+        List<Thread> started = Warmup.start(new String[] {"--state-dir", stateDir.toString(), "--lab", "w", "version"});
+        assertThat(started).isNotEmpty();
+        for (Thread t : started) {
+            t.join(20_000);
+        }
+        assertThat(io.ambientctl.redirect.NodeState.parses()).isEqualTo(before + 1);
     }
 
     @Test

@@ -279,16 +279,19 @@ public final class NodeState {
      */
     public static void prefetch(Path stateDir) {
         Path f = stateDir.resolve(FILE);
+        int limit = 64 << 20;
         try {
-            if (!Files.isRegularFile(f, LinkOption.NOFOLLOW_LINKS) || Files.size(f) > 64L << 20) {
+            if (!Files.isRegularFile(f, LinkOption.NOFOLLOW_LINKS)) {
                 return;
             }
             byte[] bytes;
             try (InputStream in = Files.newInputStream(f, LinkOption.NOFOLLOW_LINKS)) {
-                bytes = in.readAllBytes();
+                bytes = in.readNBytes(limit + 1);
             }
-            parsed(f, bytes);
-        } catch (IOException | RuntimeException e) {
+            if (bytes.length <= limit) {
+                parsed(f, bytes);
+            }
+        } catch (IOException | RuntimeException | OutOfMemoryError e) {
             // the load meets it, and reports it
         }
     }

@@ -473,7 +473,62 @@ public final class EbpfRedirector implements Redirector {
         Thread other = new Thread(entries, "verify-entries");
         other.setDaemon(true);
         other.start();
-        Map<String, List<String>> hookProblems = cfg.nodeNetns().call(() -> {
+        Map<String, List<String>> hookProblems;
+        try {
+            hookProblems = readHooks(ws, wantIn, wantEg);
+        } catch (RuntimeException | Error e) {
+            // the other thread reads the maps through d, which our caller closes next: it ends first
+            joinUninterruptibly(other);
+            throw e;
+        }
+        t = io.ambientctl.util.Trace.since(t, "verifyAll: links and filters");
+        List<Entries> entryProblems;
+        try {
+            joinUninterruptibly(other);
+            entryProblems = entries.get();
+        } catch (InterruptedException e) {
+            throw new IllegalStateException("cannot happen: the task has ended", e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof Error err) {
+                throw err;
+            }
+            throw e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
+        }
+        io.ambientctl.util.Trace.since(t, "verifyAll: namespaces and map entries (waited for)");
+        List<Verification> out = new ArrayList<>();
+        for (int i = 0; i < ws.size(); i++) {
+            Workload w = ws.get(i);
+            Entries e = entryProblems.get(i);
+            List<String> problems = new ArrayList<>();
+            if (e.netnsGone() != null) {
+                problems.add(e.netnsGone());
+            }
+            problems.addAll(hookProblems.getOrDefault(w.key(), List.of()));
+            problems.addAll(e.problems());
+            out.add(Verification.of(problems));
+        }
+        return out;
+    }
+
+    /** Waits for {@code t} to end, whatever interrupts this thread meanwhile (the interrupt is kept). */
+    private static void joinUninterruptibly(Thread t) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                t.join();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Each workload's problems with its veth and its hooks, read in the node's namespace. */
+    private Map<String, List<String>> readHooks(List<Workload> ws, int wantIn, int wantEg) {
+        return cfg.nodeNetns().call(() -> {
             Map<String, List<String>> out = new HashMap<>();
             // the recorded tc filters, each asked for by its place (the TCX links by syscall, in checkHook)
             List<TcFilters.Place> places = new ArrayList<>();
@@ -508,30 +563,6 @@ public final class EbpfRedirector implements Redirector {
             }
             return out;
         });
-        t = io.ambientctl.util.Trace.since(t, "verifyAll: links and filters");
-        List<Entries> entryProblems;
-        try {
-            entryProblems = entries.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while verifying the map entries", e);
-        } catch (java.util.concurrent.ExecutionException e) {
-            throw e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
-        }
-        io.ambientctl.util.Trace.since(t, "verifyAll: namespaces and map entries (waited for)");
-        List<Verification> out = new ArrayList<>();
-        for (int i = 0; i < ws.size(); i++) {
-            Workload w = ws.get(i);
-            Entries e = entryProblems.get(i);
-            List<String> problems = new ArrayList<>();
-            if (e.netnsGone() != null) {
-                problems.add(e.netnsGone());
-            }
-            problems.addAll(hookProblems.getOrDefault(w.key(), List.of()));
-            problems.addAll(e.problems());
-            out.add(Verification.of(problems));
-        }
-        return out;
     }
 
     /** A workload's namespace gone (null: there) and its map entries' problems. */
