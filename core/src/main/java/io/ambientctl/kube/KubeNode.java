@@ -98,9 +98,45 @@ public final class KubeNode implements AutoCloseable {
         }
         List<Node.Outcome> done = targets.isEmpty() ? List.of() : node.enrollTargets(targets, dryRun);
         if (!dryRun) {
-            annotate(done.stream().map(Node.Outcome::target).toList(), true);
+            annotateOrUndo(done);
         }
         return new Result(done, skipped);
+    }
+
+    /**
+     * Annotates the Pods just enrolled; when the API refuses one (RBAC, admission, a conflict it keeps
+     * answering), the Pods this call enrolled are unenrolled again and their annotations taken back, so that a
+     * refusal never leaves a Pod enrolled but not annotated; then the refusal is thrown, saying so.
+     */
+    private void annotateOrUndo(List<Node.Outcome> done) {
+        List<String> annotated = new ArrayList<>();
+        for (Node.Outcome o : done) {
+            try {
+                RedirectionAnnotation.set(client, PodRef.parse(o.target(), null), true);
+                annotated.add(o.target());
+            } catch (RuntimeException refused) {
+                List<String> enrolledNow = done.stream().filter(x -> x.action().equals("enrolled"))
+                        .map(Node.Outcome::target).toList();
+                String undone;
+                try {
+                    if (!enrolledNow.isEmpty()) {
+                        node.unenrollTargets(enrolledNow.stream().map(KubeNode::target).toList(), false, false);
+                    }
+                    for (String k : annotated) {
+                        if (enrolledNow.contains(k)) {
+                            RedirectionAnnotation.set(client, PodRef.parse(k, null), false);
+                        }
+                    }
+                    undone = enrolledNow.isEmpty() ? "" : "; the Pods this call enrolled (" + String.join(", ",
+                            enrolledNow) + ") were unenrolled again";
+                } catch (RuntimeException e) {
+                    refused.addSuppressed(e);
+                    undone = "; unenrolling the Pods this call enrolled failed too (" + e.getMessage()
+                            + "): run 'ambientctl unenroll' for " + String.join(", ", enrolledNow) + " or enroll again";
+                }
+                throw new IllegalStateException(refused.getMessage() + undone, refused);
+            }
+        }
     }
 
     /**

@@ -99,6 +99,40 @@ class KubeEnrollKernelTest {
     }
 
     @Test
+    void anAnnotationTheApiRefusesUnenrollsWhatTheCallEnrolledAndLeavesWhatWasEnrolledBefore() {
+        k.ztunnelPod("ztunnel-1");
+        kube.ztunnelSet("istio-system/ztunnel-1", null, null, false);
+        k.pod("shop", "web", a, Map.of("app", "shop"));
+        k.pod("shop", "api", b, Map.of("app", "shop"));
+        k.pod("shop", "db", c, Map.of("app", "shop"));
+        kube.enroll(PodSelection.named("shop/web"), false); // enrolled before: stays
+        k.dispatcher.refusePatch.put("/api/v1/namespaces/shop/pods/db", 403);
+
+        assertThatThrownBy(() -> kube.enroll(new PodSelection(List.of(), "shop", "app=shop", false), false))
+                .hasMessageContaining("annotating Pod shop/db failed (HTTP 403)")
+                .hasMessageContaining("rbac.yaml")
+                .hasMessageContaining("were unenrolled again");
+        // nothing this call did is left: api and db neither enrolled nor annotated; web as it was
+        assertThat(k.lab.node.recorded().workloads).extracting(Workload::key).containsExactly("shop/web");
+        assertThat(annotated("shop", "web")).isTrue();
+        assertThat(annotated("shop", "api")).isFalse();
+        assertThat(annotated("shop", "db")).isFalse();
+        assertThat(k.lab.node.status().verified()).isTrue();
+        k.lab.standIn.clear();
+        assertThat(tcp(b, a.ipv4()).answer()).isEqualTo(a.name() + " hello");
+        assertThat(k.lab.standIn.captures()).extracting(Capture::port).as("web's inbound only").containsExactly(15006);
+
+        // once the API takes it, the same command enrolls and annotates all three
+        k.dispatcher.refusePatch.clear();
+        KubeNode.Result r = kube.enroll(new PodSelection(List.of(), "shop", "app=shop", false), false);
+        assertThat(r.outcomes()).extracting(Node.Outcome::target, Node.Outcome::action).containsExactlyInAnyOrder(
+                org.assertj.core.groups.Tuple.tuple("shop/web", "already-enrolled"),
+                org.assertj.core.groups.Tuple.tuple("shop/api", "enrolled"),
+                org.assertj.core.groups.Tuple.tuple("shop/db", "enrolled"));
+        assertThat(List.of("web", "api", "db")).allMatch(n -> annotated("shop", n));
+    }
+
+    @Test
     void aSelectorEnrollsTheMatchingPodsOfThisNodeInOneOrAllNamespaces() {
         k.ztunnelPod("ztunnel-1");
         kube.ztunnelSet("istio-system/ztunnel-1", null, null, false);

@@ -263,6 +263,19 @@ public final class KubeFixture implements AutoCloseable {
             return out.endsWith("&") || out.endsWith("?") ? out.substring(0, out.length() - 1) : out;
         }
 
+        /** PATCHes of these paths (e.g. /api/v1/namespaces/NS/pods/NAME) are answered with this HTTP code. */
+        public final java.util.Map<String, Integer> refusePatch = new java.util.concurrent.ConcurrentHashMap<>();
+
+        @Override
+        public MockResponse handlePatch(io.fabric8.mockwebserver.http.RecordedRequest request) {
+            Integer code = refusePatch.get(request.getPath());
+            if (code != null) {
+                return new MockResponse().setResponseCode(code).setBody("{\"kind\":\"Status\",\"apiVersion\":\"v1\","
+                        + "\"status\":\"Failure\",\"message\":\"patch refused by the test\",\"code\":" + code + "}");
+            }
+            return super.handlePatch(request);
+        }
+
         @Override
         public MockResponse handleGet(String path) {
             return super.handleGet(strip(path));
