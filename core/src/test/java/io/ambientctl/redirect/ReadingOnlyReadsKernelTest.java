@@ -47,6 +47,35 @@ class ReadingOnlyReadsKernelTest {
         }
     }
 
+    /** Every path under the bpffs directory (pins and their directories), sorted. */
+    private List<String> pins() throws java.io.IOException {
+        try (var s = Files.walk(f.bpffs)) {
+            return s.map(Path::toString).sorted().toList();
+        }
+    }
+
+    @Test
+    void everyReadingCommandRunsUnderAnotherCommandsLockLoadsNoObjectAndCreatesNoPin() throws Exception {
+        List<String> before = pins();
+        long loads = Datapath.objectLoads();
+        try (NodeState.Lock held = NodeState.lock(f.stateDir, Duration.ZERO)) {
+            Node reader = new Node(f.config); // a fresh one, as each command makes: nothing cached from the setup
+            Inspector inspector = new Inspector(f.config);
+            // status and mode show
+            assertThat(reader.status().verified()).isTrue();
+            // ztunnel show
+            assertThat(reader.recorded().ztunnel).isNotNull();
+            // inspect programs, maps (decoded and raw), pod
+            assertThat(inspector.programs(false)).isNotEmpty();
+            assertThat(inspector.maps(null, false)).isNotEmpty();
+            assertThat(inspector.maps(null, true)).isNotEmpty();
+            assertThat(inspector.workload(a.netns().display())).isNotEmpty();
+            assertThat(reader.describe(reader.recorded().workload(a.netns().display()).orElseThrow())).isNotEmpty();
+        }
+        assertThat(Datapath.objectLoads()).as("objects loaded through the verifier").isEqualTo(loads);
+        assertThat(pins()).as("pins").isEqualTo(before);
+    }
+
     @Test
     void statusReportsMissingPinsInsteadOfLoadingAndPinningAgain() throws Exception {
         Path progs = Datapath.progsDir(f.bpffs);
