@@ -260,6 +260,12 @@ public final class NodeState {
             if (s.layout > State.LAYOUT) {
                 throw newerLayout("state file " + f + " records", s.layout);
             }
+            String invalid = s.invalid();
+            if (invalid != null) {
+                throw new IllegalStateException("state file " + f + " is corrupt (" + invalid + "); move it aside and "
+                        + "run 'ambientctl repair --adopt' (it rebuilds the state from the kernel and keeps every "
+                        + "workload redirected)");
+            }
             return s;
         } catch (JsonProcessingException e) {
             throw new IllegalStateException("state file " + f + " is corrupt (" + e.getOriginalMessage()

@@ -57,6 +57,72 @@ public final class State {
     }
 
     /**
+     * What in this state cannot be what ambientctl wrote (null: nothing): every recorded address is an IP literal,
+     * every MAC six bytes, every network namespace a name or path '--netns' takes, every interface index positive,
+     * every workload key once. Checked when the file is read, so that no mode meets a value it cannot use half-way
+     * through a change: the workloads were checked when discovered (their values come from the kernel), and a
+     * file edited since is refused as a whole.
+     */
+    public String invalid() {
+        java.util.Set<String> keys = new java.util.HashSet<>();
+        for (Workload w : workloads) {
+            if (w == null) {
+                return "a workload is null";
+            }
+            String key = w.netns() == null && w.namespace() == null ? "(unnamed)" : w.key();
+            String why = invalid(w.netns(), w.ips(), w.podMac(), w.hostMac(), w.hostIfindex());
+            if (why != null) {
+                return "workload " + key + ": " + why;
+            }
+            if (!keys.add(key)) {
+                return "workload " + key + " is recorded twice";
+            }
+        }
+        if (ztunnel != null) {
+            String why = invalid(ztunnel.netns(), ztunnel.ips(), ztunnel.podMac(), ztunnel.hostMac(),
+                    ztunnel.hostIfindex());
+            if (why != null) {
+                return "ztunnel: " + why;
+            }
+        }
+        return null;
+    }
+
+    private static String invalid(String netns, List<String> ips, String podMac, String hostMac, int hostIfindex) {
+        if (netns == null) {
+            return "no network namespace";
+        }
+        try {
+            io.ambientctl.net.NetNs.parse(netns);
+        } catch (IllegalArgumentException e) {
+            return e.getMessage();
+        }
+        if (ips == null || ips.isEmpty()) {
+            return "no address";
+        }
+        for (String ip : ips) {
+            try {
+                io.ambientctl.net.IpAddrs.parse(ip == null ? "" : ip);
+            } catch (IllegalArgumentException e) {
+                return e.getMessage();
+            }
+        }
+        for (String mac : new String[] {podMac, hostMac}) {
+            if (mac != null) {
+                try {
+                    io.ambientctl.net.Mac.parse(mac);
+                } catch (IllegalArgumentException e) {
+                    return e.getMessage();
+                }
+            }
+        }
+        if (hostIfindex <= 0) {
+            return "host interface index " + hostIfindex;
+        }
+        return null;
+    }
+
+    /**
      * A copy that can be changed without changing this one: the fields, and new lists and maps of the same
      * workloads and hooks (records: values).
      */

@@ -141,6 +141,37 @@ class NodeStateTest {
     }
 
     @Test
+    void aStateFileEditedToHoldWhatNoModeCanUseIsRefusedWhenReadNotHalfWayThroughAChange() throws Exception {
+        State s = new State();
+        s.mode = RedirectMode.ebpf;
+        s.put(w("a"));
+        s.put(w("b"));
+        NodeState.save(dir, s);
+        Path f = dir.resolve(NodeState.FILE);
+        String good = Files.readString(f);
+        assertThat(NodeState.load(dir).workloads).hasSize(2);
+        String[][] edits = {
+            {"\"10.0.0.1\"", "\"10.0.0.300\"", "workload a: not an IP address: '10.0.0.300'"},
+            {"\"10.0.0.1\"", "\"pod.example\"", "not an IP address: 'pod.example'"},
+            {"\"02:00:00:00:00:01\"", "\"02:00:zz:00:00:01\"", "workload a:"},
+            {"\"02:00:00:00:00:07\"", "\"02:00\"", "invalid MAC address '02:00'"},
+            {"\"netns\" : \"a\"", "\"netns\" : \"../etc\"", "invalid network namespace name '../etc'"},
+            {"\"hostIfindex\" : 7", "\"hostIfindex\" : 0", "host interface index 0"},
+            {"\"netns\" : \"b\"", "\"netns\" : \"a\"", "workload a is recorded twice"},
+        };
+        for (String[] e : edits) {
+            String edited = good.replaceFirst(java.util.regex.Pattern.quote(e[0]),
+                    java.util.regex.Matcher.quoteReplacement(e[1]));
+            assertThat(edited).as(e[0]).isNotEqualTo(good);
+            Files.writeString(f, edited);
+            assertThatThrownBy(() -> NodeState.load(dir)).as(e[1]).hasMessageContaining("is corrupt")
+                    .hasMessageContaining(e[2]).hasMessageContaining("repair --adopt");
+        }
+        Files.writeString(f, good);
+        assertThat(NodeState.load(dir).workloads).hasSize(2);
+    }
+
+    @Test
     void aCorruptOrForeignStateFileIsRefused() throws Exception {
         Files.createDirectories(dir);
         Files.writeString(dir.resolve(NodeState.FILE), "{not json");
