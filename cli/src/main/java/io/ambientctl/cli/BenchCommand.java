@@ -80,7 +80,7 @@ public class BenchCommand extends BaseCommand implements Callable<Integer> {
 
     private int programCost() throws java.io.IOException {
         byte[] prev = previousObject == null ? null : java.nio.file.Files.readAllBytes(previousObject);
-        List<io.ambientctl.observe.ProgramCost.Result> rs = io.ambientctl.observe.ProgramCost.measure(prev,
+        List<io.ambientctl.observe.ProgramCost> rs = io.ambientctl.redirect.ModeProbes.programCost(prev,
                 Math.max(repeat, 1), 1_000_000);
         Map<String, Double> mean = new LinkedHashMap<>();
         Map<String, Integer> n = new LinkedHashMap<>();

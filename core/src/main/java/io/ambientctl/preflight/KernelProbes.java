@@ -13,8 +13,7 @@ import io.ambientctl.bpf.sys.NativeLibraryException;
 import io.ambientctl.net.Link;
 import io.ambientctl.net.Links;
 import io.ambientctl.net.NetNs;
-import io.ambientctl.redirect.iptables.Backend;
-import io.ambientctl.redirect.nftables.Nftables;
+import io.ambientctl.redirect.ModeProbes;
 import io.ambientctl.util.Exec;
 
 /**
@@ -127,9 +126,8 @@ public final class KernelProbes implements Probes {
     @Override
     public Answer nftablesLibrary() {
         try {
-            Nftables.require(); // throws naming where it looked and the fix
-            java.nio.file.Path p = Nftables.find();
-            return scratch().call(Nftables::jsonSupported) ? Answer.yes(p + " loads, JSON output works")
+            java.nio.file.Path p = ModeProbes.nftablesLibrary(); // throws naming where it looked and the fix
+            return scratch().call(ModeProbes::nftablesJson) ? Answer.yes(p + " loads, JSON output works")
                     : Answer.no(p + " loads but has no JSON support");
         } catch (RuntimeException e) {
             return Answer.no(e.getMessage());
@@ -155,7 +153,7 @@ public final class KernelProbes implements Probes {
     @Override
     public Answer nftables(String feature) {
         try {
-            scratch().run(() -> Nftables.run(nftablesProbe(feature)));
+            scratch().run(() -> ModeProbes.nftables(nftablesProbe(feature)));
             return Answer.yes(switch (feature) {
                 case "sets" -> "an inet table with ipv4_addr and ipv6_addr sets and a prerouting chain matching them";
                 case "socket" -> "the socket expression (socket transparent)";
@@ -178,7 +176,7 @@ public final class KernelProbes implements Probes {
 
     @Override
     public int[] iptablesRules() {
-        return node.call(() -> new int[] {Backend.rules(Backend.NFT), Backend.rules(Backend.LEGACY)});
+        return node.call(ModeProbes::iptablesRules);
     }
 
     @Override
@@ -210,8 +208,8 @@ public final class KernelProbes implements Probes {
     @Override
     public Coexistence.NodeRules nodeRules() {
         return node.call(() -> {
-            Backend b = Backend.detect();
-            return new Coexistence.NodeRules(out(b.tool(false, "save")), out(b.tool(true, "save")),
+            List<String> save = ModeProbes.iptablesSaveTools();
+            return new Coexistence.NodeRules(out(save.get(0)), out(save.get(1)),
                     out("nft", "list", "ruleset"), out("ip", "-4", "rule", "show"), out("ip", "-6", "rule", "show"));
         });
     }

@@ -8,7 +8,10 @@ import io.ambientctl.redirect.ebpf.EbpfRedirector;
 import io.ambientctl.redirect.iptables.IptablesRedirector;
 import io.ambientctl.redirect.nftables.NftablesRedirector;
 
-/** The one place that knows the modes: opens a mode's {@link Redirector} for changing or for reading. */
+/**
+ * The one place that opens a mode: its {@link Redirector} for changing or for reading. With {@link ModeProbes}
+ * (what preflight and bench ask of a mode's machinery) the only code outside the modes that names them.
+ */
 public final class Redirectors {
     private Redirectors() {
     }
