@@ -41,6 +41,11 @@ public final class Node {
             return Redirectors.traces(cfg);
         }
 
+        /** Removes the policy routing in ztunnel's namespace ({@link ZtunnelRouting}, shared by every mode). */
+        default void removeZtunnelRouting(NetNs ns) {
+            ZtunnelRouting.remove(ns);
+        }
+
         /** The workload's plumbing as it is now, or null when its namespace or veth is gone. */
         default Workload rediscover(NodeConfig cfg, Workload w) {
             NetNs ns = NetNs.parse(w.netns());
@@ -277,6 +282,8 @@ public final class Node {
      * the workloads that still exist: re-attaches what is missing, removes what belongs to vanished
      * workloads, removes what the state does not account for and leftovers of the other modes.
      * Returns what it did (with {@code dryRun}: would do), the recovery of an interrupted operation included.
+     * Not rolled back: a failure keeps what it did (each step brings the node nearer its state file), the journal
+     * is cleared, and running it again finishes.
      */
     public List<String> repair(boolean dryRun) {
         List<String> body = change("repair", dryRun, (state, r) -> {
@@ -721,15 +728,21 @@ public final class Node {
      */
     public Ztunnel ztunnelSet(Target where, Boolean dnsCapture, Boolean failOpen, boolean dryRun) {
         Workload w = Discovery.fromNetns(where.netns(), cfg.nodeNetns(), where.name(), where.namespace(), where.uid());
+        return ztunnelSetWorkload(w, dnsCapture, failOpen, dryRun);
+    }
+
+    /** As {@link #ztunnelSet(Target, Boolean, Boolean, boolean)} with ztunnel's workload resolved already. */
+    Ztunnel ztunnelSetWorkload(Workload w, Boolean dnsCapture, Boolean failOpen, boolean dryRun) {
         return change("ztunnel set", dryRun, (state, r) -> {
             if (state.workload(w.key()).isPresent() || state.workloads.stream().anyMatch(x -> x.sameNetns(w)
                     || x.netns().equals(w.netns()))) {
-                throw new IllegalArgumentException(where.key() + " is an enrolled workload; unenroll it first");
+                throw new IllegalArgumentException(w.key() + " is an enrolled workload; unenroll it first");
             }
             Ztunnel zt = Ztunnel.of(w);
             if (dryRun) {
                 return zt;
             }
+            DatapathOptions before = state.options();
             if (dnsCapture != null) {
                 state.dnsCapture = dnsCapture;
             }
@@ -739,7 +752,11 @@ public final class Node {
             Ztunnel old = state.ztunnel;
             r.installZtunnel(zt, state.options());
             if (old != null && !old.netns().equals(zt.netns())) {
-                ZtunnelRouting.remove(NetNs.parse(old.netns()));
+                // the old ztunnel's side comes back when its routing cannot be removed: all or nothing
+                removeZtunnelRouting("ztunnel set", old, () -> {
+                    r.installZtunnel(old, before);
+                    modes.removeZtunnelRouting(NetNs.parse(zt.netns()));
+                });
             }
             state.ztunnel = zt;
             if (state.mode == RedirectMode.none) {
@@ -756,12 +773,37 @@ public final class Node {
             if (!dryRun) {
                 r.uninstallZtunnel(old, state.options());
                 if (old != null) {
-                    ZtunnelRouting.remove(NetNs.parse(old.netns()));
+                    removeZtunnelRouting("ztunnel unset", old, () -> r.installZtunnel(old, state.options()));
                 }
                 state.ztunnel = null;
             }
             return old;
         });
+    }
+
+    /**
+     * Removes the policy routing in {@code old}'s namespace; when that fails (and the namespace is still there: a gone
+     * one took its routing along), {@code undo} puts ztunnel's side back (and takes the new one's routing away) and
+     * the failure is thrown (a failed undo is suppressed in it: {@link #change} then leaves the journal for repair).
+     */
+    private void removeZtunnelRouting(String operation, Ztunnel old, Runnable undo) {
+        NetNs ns = NetNs.parse(old.netns());
+        try {
+            modes.removeZtunnelRouting(ns);
+        } catch (RuntimeException e) {
+            if (!ns.exists()) {
+                return; // gone meanwhile: so is its routing
+            }
+            IllegalStateException failed = new IllegalStateException(operation + " failed, ztunnel stays in "
+                    + old.netns() + ": cannot remove the policy routing in its namespace (" + e.getMessage() + "); "
+                    + "if that namespace is no longer a live network namespace, 'ambientctl repair' forgets it", e);
+            try {
+                undo.run();
+            } catch (RuntimeException suppressed) {
+                failed.addSuppressed(suppressed);
+            }
+            throw failed;
+        }
     }
 
     /** The plan of a mode switch: what would be installed and removed. */
