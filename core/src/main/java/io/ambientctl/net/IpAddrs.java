@@ -27,6 +27,44 @@ public final class IpAddrs {
         }
     }
 
+    /**
+     * Whether {@code s} is an IP literal as {@link #format} writes one: IPv4 as a dotted quad (checked here, with no
+     * object made: a state file's thousand addresses are checked on every read), IPv6 as {@link #parse} takes it.
+     */
+    public static boolean isLiteral(String s) {
+        if (s == null || s.isEmpty()) {
+            return false;
+        }
+        if (s.indexOf(':') >= 0) {
+            try {
+                parse(s);
+                return true;
+            } catch (IllegalArgumentException e) {
+                return false;
+            }
+        }
+        int parts = 0;
+        int value = 0;
+        int digits = 0;
+        for (int i = 0; i <= s.length(); i++) {
+            char c = i < s.length() ? s.charAt(i) : '.';
+            if (c == '.') {
+                if (digits == 0 || value > 255) {
+                    return false;
+                }
+                parts++;
+                value = 0;
+                digits = 0;
+            } else if (c >= '0' && c <= '9' && digits < 3) {
+                value = value * 10 + (c - '0');
+                digits++;
+            } else {
+                return false;
+            }
+        }
+        return parts == 4;
+    }
+
     /** IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d), IPv6 as is: the maps' key. */
     public static byte[] toKey(InetAddress a) {
         byte[] out = new byte[16];

@@ -101,10 +101,8 @@ public final class State {
             return "no address";
         }
         for (String ip : ips) {
-            try {
-                io.ambientctl.net.IpAddrs.parse(ip == null ? "" : ip);
-            } catch (IllegalArgumentException e) {
-                return e.getMessage();
+            if (!io.ambientctl.net.IpAddrs.isLiteral(ip)) {
+                return "not an IP address: '" + ip + "'";
             }
         }
         for (String mac : new String[] {podMac, hostMac}) {

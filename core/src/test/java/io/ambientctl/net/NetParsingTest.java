@@ -25,6 +25,19 @@ class NetParsingTest {
     }
 
     @Test
+    void literalsAreWhatFormatWritesAndNothingElse() {
+        for (String ok : new String[] {"10.0.0.1", "0.0.0.0", "255.255.255.255", "fd77::11", "::1", "::ffff:10.0.0.1"}) {
+            assertThat(IpAddrs.isLiteral(ok)).as(ok).isTrue();
+            assertThat(IpAddrs.isLiteral(IpAddrs.format(IpAddrs.parse(ok)))).as("formatted " + ok).isTrue();
+        }
+        for (String bad : new String[] {"", "10.0.0", "10.0.0.1.", ".10.0.0.1", "10.0.0.256", "10.0.0.1000", "10..0.1",
+            "10.0.0.x", "pod.example", "fd77::zz", "1:2:3:4:5:6:7:8:9", " 10.0.0.1"}) {
+            assertThat(IpAddrs.isLiteral(bad)).as("'" + bad + "'").isFalse();
+        }
+        assertThat(IpAddrs.isLiteral(null)).isFalse();
+    }
+
+    @Test
     void hostNamesAreNotAddresses() {
         assertThatThrownBy(() -> IpAddrs.parse("example.com")).isInstanceOf(IllegalArgumentException.class);
     }
