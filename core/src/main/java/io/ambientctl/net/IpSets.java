@@ -5,6 +5,8 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 
+import io.ambientctl.bpf.Errno;
+
 /**
  * Whether ipset sets exist in the calling thread's network namespace, asked in-process over NETLINK_NETFILTER
  * (the ipset subsystem, NFNL_SUBSYS_IPSET: one IPSET_CMD_HEADER request per name, as {@code ipset list -n} would
@@ -29,9 +31,6 @@ public final class IpSets {
     /** Names are at most 31 bytes and a NUL (IPSET_MAXNAMELEN). */
     static final int IPSET_MAXNAMELEN = 32;
     static final int NFGENMSG = 4; // struct nfgenmsg: family, version, res_id
-    static final int ENOENT = 2;
-    static final int EINVAL = 22;
-    static final int EPROTONOSUPPORT = 93;
 
     private IpSets() {
     }
@@ -54,7 +53,7 @@ public final class IpSets {
             }
             return false;
         } catch (Netlink.OpenFailed e) {
-            if (e.errno() == EPROTONOSUPPORT) {
+            if (e.errno() == Errno.EPROTONOSUPPORT) {
                 return false; // no nfnetlink in this kernel: no ipset either
             }
             throw e;
@@ -79,10 +78,10 @@ public final class IpSets {
             }
             return true;
         } catch (Netlink.DumpFailed e) {
-            if (e.errno() == ENOENT) {
+            if (e.errno() == Errno.ENOENT) {
                 return false;
             }
-            if (e.errno() == EINVAL) {
+            if (e.errno() == Errno.EINVAL) {
                 return false; // nfnetlink has no ipset subsystem (ip_set is not in this kernel and not loadable)
             }
             throw new IllegalStateException("cannot ask the kernel whether ipset set '" + name + "' exists: "
@@ -118,14 +117,15 @@ public final class IpSets {
                 try {
                     s.ack(NFNL_SUBSYS_IPSET << 8 | IPSET_CMD_DESTROY, 0, request(bytes(name)));
                 } catch (Netlink.DumpFailed e) {
-                    if (e.errno() != ENOENT && e.errno() != EINVAL) { // EINVAL: no ipset in this kernel, no set
+                    // EINVAL: no ipset in this kernel, so no set
+                    if (e.errno() != Errno.ENOENT && e.errno() != Errno.EINVAL) {
                         refused.put(name, e.getMessage() + (e.errno() >= 4096 ? " (ipset error " + e.errno() + ")"
                                 : ""));
                     }
                 }
             }
         } catch (Netlink.OpenFailed e) {
-            if (e.errno() != EPROTONOSUPPORT) {
+            if (e.errno() != Errno.EPROTONOSUPPORT) {
                 throw e;
             }
         }
@@ -145,43 +145,36 @@ public final class IpSets {
                 if (adt == null) {
                     return; // the set's header
                 }
-                for (int off = 0; off + 4 <= adt.limit(); ) {
-                    int len = adt.getShort(off) & 0xffff;
-                    int type = adt.getShort(off + 2) & 0x3fff;
-                    if (len < 4 || off + len > adt.limit()) {
-                        break;
+                Netlink.each(adt, 0, (type, at, len) -> {
+                    ByteBuffer ip = type == IPSET_ATTR_DATA
+                            ? Netlink.attributes(Netlink.value(adt, at, len), 0).get(IPSET_ATTR_IP) : null;
+                    if (ip == null) {
+                        return;
                     }
-                    if (type == IPSET_ATTR_DATA) {
-                        ByteBuffer ip = Netlink.attributes(adt.slice(off + 4, len - 4).order(adt.order()), 0)
-                                .get(IPSET_ATTR_IP);
-                        if (ip != null) {
-                            java.util.Map<Integer, ByteBuffer> a = Netlink.attributes(ip, 0);
-                            ByteBuffer v = a.containsKey(IPSET_ATTR_IPADDR_IPV4) ? a.get(IPSET_ATTR_IPADDR_IPV4)
-                                    : a.get(IPSET_ATTR_IPADDR_IPV6);
-                            if (v != null) {
-                                byte[] b = new byte[v.remaining()];
-                                v.duplicate().get(b);
-                                try {
-                                    out.add(java.net.InetAddress.getByAddress(b));
-                                } catch (java.net.UnknownHostException e) {
-                                    throw new IllegalStateException("ipset over netlink: an entry of set '" + name
-                                            + "' with an address of " + b.length + " bytes", e);
-                                }
-                            }
+                    java.util.Map<Integer, ByteBuffer> a = Netlink.attributes(ip, 0);
+                    ByteBuffer v = a.containsKey(IPSET_ATTR_IPADDR_IPV4) ? a.get(IPSET_ATTR_IPADDR_IPV4)
+                            : a.get(IPSET_ATTR_IPADDR_IPV6);
+                    if (v != null) {
+                        byte[] b = new byte[v.remaining()];
+                        v.duplicate().get(b);
+                        try {
+                            out.add(java.net.InetAddress.getByAddress(b));
+                        } catch (java.net.UnknownHostException e) {
+                            throw new IllegalStateException("ipset over netlink: an entry of set '" + name
+                                    + "' with an address of " + b.length + " bytes", e);
                         }
                     }
-                    off += Netlink.align(len);
-                }
+                });
             });
         } catch (Netlink.DumpFailed e) {
-            if (e.errno() == ENOENT || e.errno() == EINVAL) {
+            if (e.errno() == Errno.ENOENT || e.errno() == Errno.EINVAL) {
                 return List.of(); // no such set (or no ipset in this kernel)
             }
             throw new IllegalStateException("cannot list ipset set '" + name + "' over netlink: " + e.getMessage()
                     + (e.errno() >= 4096 ? " (ipset error " + e.errno() + ")" : "")
                     + "; 'ipset list " + name + "' in the same namespace shows it", e);
         } catch (Netlink.OpenFailed e) {
-            if (e.errno() == EPROTONOSUPPORT) {
+            if (e.errno() == Errno.EPROTONOSUPPORT) {
                 return List.of();
             }
             throw e;

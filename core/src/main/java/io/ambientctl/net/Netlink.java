@@ -384,16 +384,35 @@ final class Netlink {
     /** The attributes (struct rtattr) from {@code start} to the end of {@code m}, by type, last one kept. */
     static Map<Integer, ByteBuffer> attributes(ByteBuffer m, int start) {
         Map<Integer, ByteBuffer> out = new LinkedHashMap<>();
+        each(m, start, (type, at, len) -> out.put(type, value(m, at, len)));
+        return out;
+    }
+
+    /** One attribute: its type, and where its value is in the message ({@code len} bytes from {@code at}). */
+    interface Attribute {
+        void seen(int type, int at, int len);
+    }
+
+    /** The value {@code len} bytes from {@code at} of {@code m}, as a buffer of its own in {@code m}'s byte order. */
+    static ByteBuffer value(ByteBuffer m, int at, int len) {
+        return m.slice(at, len).order(m.order());
+    }
+
+    /**
+     * Hands each attribute of {@code m} from {@code start} to {@code each}, in order, repeated types included (the
+     * entries of an ipset listing), its type without NLA_F_NESTED / NLA_F_NET_BYTEORDER; stops at a truncated one.
+     * Nothing is allocated for an attribute the caller does not take.
+     */
+    static void each(ByteBuffer m, int start, Attribute each) {
         for (int off = start; off + 4 <= m.limit(); ) {
             int len = m.getShort(off) & 0xffff;
-            int type = m.getShort(off + 2) & 0x3fff; // without NLA_F_NESTED / NLA_F_NET_BYTEORDER
+            int type = m.getShort(off + 2) & 0x3fff;
             if (len < 4 || off + len > m.limit()) {
                 break;
             }
-            out.put(type, m.slice(off + 4, len - 4).order(m.order()));
+            each.seen(type, off + 4, len - 4);
             off += align(len);
         }
-        return out;
     }
 
     static String string(ByteBuffer v) {
@@ -412,35 +431,30 @@ final class Netlink {
         Partial p = new Partial();
         p.index = index;
         p.name = "";
-        ByteBuffer nsid = null;
-        ByteBuffer peer = null;
+        ByteBuffer[] nsidAndPeer = new ByteBuffer[2];
         // the attributes we keep, in one pass: a link has dozens (statistics, ...) that nobody reads here
-        for (int off = 16; off + 4 <= m.limit(); ) {
-            int len = m.getShort(off) & 0xffff;
-            int type = m.getShort(off + 2) & 0x3fff;
-            if (len < 4 || off + len > m.limit()) {
-                break;
-            }
+        each(m, 16, (type, at, len) -> {
             switch (type) {
-                case IFLA_IFNAME -> p.name = string(m.slice(off + 4, len - 4));
+                case IFLA_IFNAME -> p.name = string(value(m, at, len));
                 case IFLA_ADDRESS -> {
-                    if (len - 4 == 6) {
+                    if (len == 6) {
                         byte[] b = new byte[6];
-                        m.get(off + 4, b);
+                        m.get(at, b);
                         p.mac = new Mac(b);
                     }
                 }
                 case IFLA_LINKINFO -> {
-                    ByteBuffer kind = attributes(m.slice(off + 4, len - 4).order(m.order()), 0).get(IFLA_INFO_KIND);
+                    ByteBuffer kind = attributes(value(m, at, len), 0).get(IFLA_INFO_KIND);
                     p.kind = kind == null ? "" : string(kind);
                 }
-                case IFLA_LINK_NETNSID -> nsid = m.slice(off + 4, len - 4).order(m.order());
-                case IFLA_LINK -> peer = m.slice(off + 4, len - 4).order(m.order());
+                case IFLA_LINK_NETNSID -> nsidAndPeer[0] = value(m, at, len);
+                case IFLA_LINK -> nsidAndPeer[1] = value(m, at, len);
                 default -> {
                 }
             }
-            off += align(len);
-        }
+        });
+        ByteBuffer nsid = nsidAndPeer[0];
+        ByteBuffer peer = nsidAndPeer[1];
         // as iproute2: the peer's index is reported when it lives in another namespace (link_netnsid)
         if (nsid != null && peer != null) {
             p.peerNetnsId = nsid.getInt(0);

@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
 
+import io.ambientctl.bpf.Errno;
 import io.ambientctl.bpf.sys.LibC;
 import io.ambientctl.bpf.sys.Native;
 
@@ -38,10 +39,6 @@ public final class Nflog implements AutoCloseable {
     static final int ULA_IFINDEX_INDEV = 4;
     static final int ULA_PAYLOAD = 9;
     static final int ULA_PREFIX = 10;
-    static final int EPERM = 1;
-    static final int EAGAIN = 11;
-    static final int EBUSY = 16;
-    static final int ENOBUFS = 105;
     static final int POLLIN = 1;
 
     /** One logged packet: the rule's prefix, the packet from its network header (up to the copy range). */
@@ -88,13 +85,13 @@ public final class Nflog implements AutoCloseable {
             attr(a, CFG_QTHRESH, ByteBuffer.allocate(4).putInt(1).array()); // each packet as it comes
             attr(a, CFG_TIMEOUT, ByteBuffer.allocate(4).putInt(1).array()); // 1/100 s
             int err = n.config(a);
-            if (err == EPERM && boundHere(group) || err == EBUSY) {
+            if (err == Errno.EPERM && boundHere(group) || err == Errno.EBUSY) {
                 throw new Busy("NFLOG group " + group + " is bound by another socket of this namespace: another "
                         + "monitor is running (group " + group + ")");
             }
             if (err != 0) {
                 throw new IllegalStateException("cannot bind NFLOG group " + group + ": " + c.strerror(err)
-                        + (err == EPERM ? " (it takes CAP_NET_ADMIN)" : ""));
+                        + (err == Errno.EPERM ? " (it takes CAP_NET_ADMIN)" : ""));
             }
             return n;
         } catch (RuntimeException e) {
@@ -146,10 +143,10 @@ public final class Nflog implements AutoCloseable {
             long n = c.read(fd, buf, buf.length);
             if (n < 0) {
                 int e = Native.errno();
-                if (e == EAGAIN) {
+                if (e == Errno.EAGAIN) {
                     continue;
                 }
-                if (e == ENOBUFS) {
+                if (e == Errno.ENOBUFS) {
                     lost++;
                     continue;
                 }
@@ -205,11 +202,11 @@ public final class Nflog implements AutoCloseable {
             long n = c.read(fd, buf, buf.length);
             if (n < 0) {
                 int e = Native.errno();
-                if (e == ENOBUFS) {
+                if (e == Errno.ENOBUFS) {
                     lost++; // at least one message dropped by the kernel; reading goes on
                     continue;
                 }
-                if (e == EAGAIN) {
+                if (e == Errno.EAGAIN) {
                     return count;
                 }
                 throw new IllegalStateException("reading NFLOG group " + group + " failed: " + c.strerror(e));

@@ -7,6 +7,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
+import io.ambientctl.bpf.Errno;
+
 /**
  * Policy routing rules and routes of the calling thread's network namespace changed in-process over rtnetlink
  * (RTM_NEWRULE / RTM_DELRULE, RTM_NEWROUTE / RTM_DELROUTE, each asked with NLM_F_ACK and its acknowledgement
@@ -39,8 +41,6 @@ public final class PolicyRouting {
     static final int FR_ACT_TO_TBL = 1;
     /** The loopback device's index in every namespace (LOOPBACK_IFINDEX). */
     static final int LOOPBACK_IFINDEX = 1;
-    static final int ENOENT = 2;
-    static final int ESRCH = 3;
 
     private PolicyRouting() {
     }
@@ -99,7 +99,7 @@ public final class PolicyRouting {
             s.ack(RTM_DELRULE, 0, rule(v6, mark, table, pref));
             return true;
         } catch (Netlink.DumpFailed e) {
-            if (e.errno() == ENOENT) {
+            if (e.errno() == Errno.ENOENT) {
                 return false;
             }
             throw new RoutingException(what, e);
@@ -199,7 +199,7 @@ public final class PolicyRouting {
                     s.ack(RTM_DELROUTE, 0, r); // the route as the kernel listed it, as iproute2 sends it back
                     n++;
                 } catch (Netlink.DumpFailed e) {
-                    if (e.errno() != ESRCH && e.errno() != ENOENT) {
+                    if (e.errno() != Errno.ESRCH && e.errno() != Errno.ENOENT) {
                         throw new RoutingException(fam(v6) + " route flush table " + table, e);
                     }
                 }

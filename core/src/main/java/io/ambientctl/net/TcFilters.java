@@ -7,6 +7,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 
+import io.ambientctl.bpf.Errno;
 import io.ambientctl.bpf.sys.Native;
 
 /**
@@ -35,10 +36,6 @@ public final class TcFilters implements AutoCloseable {
     static final int TCA_BPF_TAG = 10;
     static final int TCA_BPF_ID = 11;
     static final int TCA_BPF_FLAG_ACT_DIRECT = 1;
-    private static final int ENODEV = 19;
-    private static final int ENOENT = 2;
-    private static final int EINVAL = 22;
-    private static final int EOPNOTSUPP = 95; // another qdisc than clsact (or ingress) holds the hook's handle
     private static final int ETH_P_ALL = 0x0003;
 
     private final Netlink.Socket socket;
@@ -78,7 +75,7 @@ public final class TcFilters implements AutoCloseable {
                 }
             });
         } catch (Netlink.DumpFailed e) {
-            if (e.errno() == ENODEV || e.errno() == ENOENT) {
+            if (e.errno() == Errno.ENODEV || e.errno() == Errno.ENOENT) {
                 return List.of(); // gone meanwhile / no such qdisc
             }
             throw new IllegalStateException("listing the tc filters of ifindex " + ifindex + " parent "
@@ -108,7 +105,9 @@ public final class TcFilters implements AutoCloseable {
         }
         TcFilter[] out = new TcFilter[places.size()];
         socket.requests(RTM_GETTFILTER, requests, (i, m) -> out[i] = filter(m), (i, errno) -> {
-            if (errno != ENOENT && errno != ENODEV && errno != EINVAL && errno != EOPNOTSUPP) {
+            // EOPNOTSUPP: another qdisc than clsact (or ingress) holds the hook's handle
+            if (errno != Errno.ENOENT && errno != Errno.ENODEV && errno != Errno.EINVAL
+                    && errno != Errno.EOPNOTSUPP) {
                 Place p = places.get(i);
                 throw new IllegalStateException("reading the tc filter of ifindex " + p.ifindex() + " parent "
                         + Integer.toHexString(p.parent()) + " priority " + p.priority() + " handle "

@@ -426,15 +426,14 @@ public final class IptablesRedirector implements Redirector {
         java.util.Set<String> node = new java.util.HashSet<>();
         boolean[] jumps = new boolean[2];
         cfg.nodeNetns().run(() -> {
-            setMembers().forEach(ip -> node.add(IpAddrs.format(IpAddrs.parse(ip))));
+            node.addAll(setMembers());
             jumps[0] = jumpPresent(false);
             jumps[1] = jumpPresent(true);
         });
         java.util.Set<String> zt = new java.util.HashSet<>();
         boolean ztThere = state.ztunnel != null && NetNs.parse(state.ztunnel.netns()).exists();
         if (ztThere) {
-            NetNs.parse(state.ztunnel.netns()).run(() -> setMembers().forEach(ip -> zt.add(IpAddrs.format(
-                    IpAddrs.parse(ip)))));
+            NetNs.parse(state.ztunnel.netns()).run(() -> zt.addAll(setMembers()));
         }
         List<Verification> out = new ArrayList<>();
         for (Workload w : ws) {
@@ -521,7 +520,10 @@ public final class IptablesRedirector implements Redirector {
         return (int) restoreInput.lines().filter(l -> l.startsWith("-A ")).count();
     }
 
-    /** The addresses in both families' sets of this namespace, read in-process (a set that is not there: none). */
+    /**
+     * The addresses in both families' sets of this namespace, read in-process (a set that is not there: none), as
+     * {@link IpAddrs#format} writes them.
+     */
     private static List<String> setMembers() {
         List<String> out = new ArrayList<>();
         for (String set : List.of(Rules.SET4, Rules.SET6)) {
@@ -541,7 +543,7 @@ public final class IptablesRedirector implements Redirector {
         }
         for (NetNs ns : spaces) {
             List<String> stray = ns.call(IptablesRedirector::setMembers).stream()
-                    .filter(ip -> !known.contains(IpAddrs.format(IpAddrs.parse(ip)))).toList();
+                    .filter(ip -> !known.contains(ip)).toList();
             for (String ip : stray) {
                 out.add("remove unrecorded set member " + ip + (ns.equals(cfg.nodeNetns()) ? "" : " in " + ns.display()));
             }
@@ -678,7 +680,7 @@ public final class IptablesRedirector implements Redirector {
         java.util.Set<String> node = new java.util.HashSet<>();
         List<String> rules = new ArrayList<>();
         cfg.nodeNetns().run(() -> {
-            setMembers().forEach(ip -> node.add(IpAddrs.format(IpAddrs.parse(ip))));
+            node.addAll(setMembers());
             for (boolean v6 : new boolean[] {false, true}) {
                 String t = v6 ? "ip6tables" : "iptables";
                 Saved saved = saved(v6);
@@ -721,8 +723,7 @@ public final class IptablesRedirector implements Redirector {
         for (NetNs ns : ztunnelAndNode()) {
             ns.run(() -> {
                 if (clear) {
-                    ipset(members(false, setMembers().stream()
-                            .filter(ip -> !known.contains(IpAddrs.format(IpAddrs.parse(ip)))).toList()));
+                    ipset(members(false, setMembers().stream().filter(ip -> !known.contains(ip)).toList()));
                 }
                 ipset(members(true, extra.stream().map(IpAddrs::format).toList()));
             });
