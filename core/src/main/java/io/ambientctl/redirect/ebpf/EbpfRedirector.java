@@ -466,64 +466,33 @@ public final class EbpfRedirector implements Redirector {
         long t = io.ambientctl.util.Trace.start();
         int wantIn = d.program(Datapath.POD_INGRESS).info().id();
         int wantEg = d.program(Datapath.POD_EGRESS).info().id();
-        // the namespaces and the map entries are checked on a thread of their own meanwhile (syscalls of other
-        // kinds; at a thousand workloads each half takes about as long as the other)
-        java.util.concurrent.FutureTask<List<Entries>> entries = new java.util.concurrent.FutureTask<>(
-                () -> namespacesAndEntries(d, ws));
-        Thread other = new Thread(entries, "verify-entries");
-        other.setDaemon(true);
-        other.start();
-        Map<String, List<String>> hookProblems;
-        try {
-            hookProblems = readHooks(ws, wantIn, wantEg);
-        } catch (RuntimeException | Error e) {
-            // the other thread reads the maps through d, which our caller closes next: it ends first
-            joinUninterruptibly(other);
-            throw e;
-        }
+        Map<String, List<String>> hookProblems = readHooks(ws, wantIn, wantEg);
         t = io.ambientctl.util.Trace.since(t, "verifyAll: links and filters");
-        List<Entries> entryProblems;
-        try {
-            joinUninterruptibly(other);
-            entryProblems = entries.get();
-        } catch (InterruptedException e) {
-            throw new IllegalStateException("cannot happen: the task has ended", e);
-        } catch (java.util.concurrent.ExecutionException e) {
-            if (e.getCause() instanceof Error err) {
-                throw err;
-            }
-            throw e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
-        }
-        io.ambientctl.util.Trace.since(t, "verifyAll: namespaces and map entries (waited for)");
-        List<Verification> out = new ArrayList<>();
-        for (int i = 0; i < ws.size(); i++) {
-            Workload w = ws.get(i);
-            Entries e = entryProblems.get(i);
+        Map<InetAddress, Maps.WorkloadInfo> wm = workloadEntries(d);
+        t = io.ambientctl.util.Trace.since(t, "verifyAll: map read");
+        List<Verification> out = new ArrayList<>(ws.size());
+        for (Workload w : ws) {
             List<String> problems = new ArrayList<>();
-            if (e.netnsGone() != null) {
-                problems.add(e.netnsGone());
+            if (!NetNs.parse(w.netns()).exists()) {
+                problems.add("network namespace " + w.netns() + " is gone");
             }
             problems.addAll(hookProblems.getOrDefault(w.key(), List.of()));
-            problems.addAll(e.problems());
+            for (String ip : w.ips()) {
+                var e = java.util.Optional.ofNullable(wm.get(IpAddrs.parse(ip)));
+                if (e.isEmpty()) {
+                    problems.add("no workload map entry for " + ip);
+                } else if (e.get().ifindex() != w.hostIfindex() || e.get().id() != w.id()) {
+                    problems.add("workload map entry for " + ip + " points at ifindex " + e.get().ifindex());
+                } else if (((e.get().flags() & Maps.WORKLOAD_F_NO_DNS_CAPTURE) != 0) != w.noDnsCapture()) {
+                    problems.add("workload map entry for " + ip + (w.noDnsCapture() ? " lacks" : " has")
+                            + " the DNS capture opt-out the state records " + (w.noDnsCapture() ? "" : "not ")
+                            + "for it");
+                }
+            }
             out.add(Verification.of(problems));
         }
+        io.ambientctl.util.Trace.since(t, "verifyAll: namespaces and map entries");
         return out;
-    }
-
-    /** Waits for {@code t} to end, whatever interrupts this thread meanwhile (the interrupt is kept). */
-    private static void joinUninterruptibly(Thread t) {
-        boolean interrupted = false;
-        while (true) {
-            try {
-                t.join();
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
     }
 
     /** Each workload's problems with its veth and its hooks, read in the node's namespace. */
@@ -563,37 +532,6 @@ public final class EbpfRedirector implements Redirector {
             }
             return out;
         });
-    }
-
-    /** A workload's namespace gone (null: there) and its map entries' problems. */
-    private record Entries(String netnsGone, List<String> problems) {
-    }
-
-    /** Each workload's {@link Entries}, in {@code ws}'s order. */
-    private List<Entries> namespacesAndEntries(Datapath d, List<Workload> ws) {
-        long t = io.ambientctl.util.Trace.start();
-        Map<InetAddress, Maps.WorkloadInfo> wm = workloadEntries(d);
-        t = io.ambientctl.util.Trace.since(t, "verifyAll: map read");
-        List<Entries> out = new ArrayList<>(ws.size());
-        for (Workload w : ws) {
-            String gone = NetNs.parse(w.netns()).exists() ? null : "network namespace " + w.netns() + " is gone";
-            List<String> problems = new ArrayList<>();
-            for (String ip : w.ips()) {
-                var e = java.util.Optional.ofNullable(wm.get(IpAddrs.parse(ip)));
-                if (e.isEmpty()) {
-                    problems.add("no workload map entry for " + ip);
-                } else if (e.get().ifindex() != w.hostIfindex() || e.get().id() != w.id()) {
-                    problems.add("workload map entry for " + ip + " points at ifindex " + e.get().ifindex());
-                } else if (((e.get().flags() & Maps.WORKLOAD_F_NO_DNS_CAPTURE) != 0) != w.noDnsCapture()) {
-                    problems.add("workload map entry for " + ip + (w.noDnsCapture() ? " lacks" : " has")
-                            + " the DNS capture opt-out the state records " + (w.noDnsCapture() ? "" : "not ")
-                            + "for it");
-                }
-            }
-            out.add(new Entries(gone, problems));
-        }
-        io.ambientctl.util.Trace.since(t, "verifyAll: namespaces and map entries (on their thread)");
-        return out;
     }
 
     /** Where a tc filter hook is: its interface, clsact hook, priority and handle. */
