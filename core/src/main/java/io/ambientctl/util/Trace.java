@@ -11,14 +11,28 @@ public final class Trace {
     }
 
     /**
-     * Prints how long the process has run when {@code what} happens (start-up's share of a command; from the
-     * process's start time, to the clock tick).
+     * Prints how long the process has run when {@code what} happens (start-up's share of a command): the time since
+     * boot (/proc/uptime) less the process's start (/proc/self/stat, in clock ticks of 1/100 s), so to 10 ms.
+     * (ProcessHandle's start instant adds the boot time, which the kernel gives to the second: up to a second off.)
      */
     public static void mark(String what) {
         if (ON) {
-            long ms = ProcessHandle.current().info().startInstant()
-                    .map(t -> java.time.Duration.between(t, java.time.Instant.now()).toMillis()).orElse(-1L);
-            System.err.printf("trace at %5d ms  %s%n", ms, what);
+            System.err.printf("trace at %5d ms  %s%n", sinceStart(), what);
+        }
+    }
+
+    /** Milliseconds since this process started, -1 when /proc cannot tell. */
+    static long sinceStart() {
+        try {
+            String uptime = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/uptime"));
+            String stat = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/self/stat"));
+            // the fields after the command's name, which is in parentheses and may hold spaces: starttime is 22nd
+            String[] after = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            long startTicks = Long.parseLong(after[22 - 3]);
+            double up = Double.parseDouble(uptime.substring(0, uptime.indexOf(' ')));
+            return Math.round(up * 1000) - startTicks * 10;
+        } catch (java.io.IOException | RuntimeException e) {
+            return -1;
         }
     }
 
