@@ -569,9 +569,7 @@ public final class Node {
             List<Workload> batch = new ArrayList<>();
             List<Workload> added = new ArrayList<>(); // not enrolled before this call: what a rollback removes
             List<Workload> replaced = new ArrayList<>();
-            long t = io.ambientctl.util.Trace.start();
             State before = state.copy();
-            t = io.ambientctl.util.Trace.since(t, "enroll: state copied");
             // one read of the kernel for the known ones with unchanged plumbing
             List<Workload> knownSame = found.stream().map(f -> known(state, f).filter(k -> k.samePlumbing(f)))
                     .flatMap(Optional::stream).toList();

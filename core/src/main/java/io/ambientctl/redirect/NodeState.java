@@ -262,18 +262,21 @@ public final class NodeState {
             }
             String invalid = s.invalid();
             if (invalid != null) {
-                throw new IllegalStateException("state file " + f + " is corrupt (" + invalid + "); move it aside and "
-                        + "run 'ambientctl repair --adopt' (it rebuilds the state from the kernel and keeps every "
-                        + "workload redirected)");
+                throw corrupt(f, invalid, null);
             }
             return s;
         } catch (JsonProcessingException e) {
-            throw new IllegalStateException("state file " + f + " is corrupt (" + e.getOriginalMessage()
-                    + "); move it aside and run 'ambientctl repair --adopt' (it rebuilds the state from the kernel and keeps "
-                    + "every workload redirected)", e);
+            throw corrupt(f, e.getOriginalMessage(), e);
         } catch (IOException e) {
             throw new IllegalStateException("cannot read state file " + f + ": " + e.getMessage(), e);
         }
+    }
+
+    /** A state file that does not parse, or holds what no mode could use: why, and the way out. */
+    private static IllegalStateException corrupt(Path f, String why, Throwable cause) {
+        return new IllegalStateException("state file " + f + " is corrupt (" + why + "); move it aside and run "
+                + "'ambientctl repair --adopt' (it rebuilds the state from the kernel and keeps every workload "
+                + "redirected)", cause);
     }
 
     /**
