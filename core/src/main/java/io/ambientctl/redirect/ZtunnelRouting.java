@@ -1,7 +1,5 @@
 package io.ambientctl.redirect;
 
-import java.util.List;
-
 import io.ambientctl.net.IpRules;
 import io.ambientctl.net.NetNs;
 import io.ambientctl.net.PolicyRouting;
@@ -16,31 +14,32 @@ public final class ZtunnelRouting {
     public static final String TABLE = Marks.ZTUNNEL_TABLE;
     public static final String PRIORITY = Marks.ZTUNNEL_RULE_PREF;
 
+    private static final int TABLE_ID = Integer.parseInt(TABLE);
+    private static final int PREF = Integer.parseInt(PRIORITY);
+
     private ZtunnelRouting() {
     }
 
     /** Installs the rule and routes (idempotent). Call inside ztunnel's namespace. */
     public static void ensureHere() {
-        for (String fam : List.of("-4", "-6")) {
-            boolean v6 = fam.equals("-6");
-            if (!present(fam)) {
-                PolicyRouting.addRule(v6, MARK, Integer.parseInt(TABLE), Integer.parseInt(PRIORITY));
+        for (boolean v6 : new boolean[] {false, true}) {
+            if (!present(v6)) {
+                PolicyRouting.addRule(v6, MARK, TABLE_ID, PREF);
             }
-            PolicyRouting.replaceLocalDefault(v6, Integer.parseInt(TABLE));
+            PolicyRouting.replaceLocalDefault(v6, TABLE_ID);
         }
     }
 
     /** Removes them (a missing rule or route is fine). */
     public static void removeHere() {
-        for (String fam : List.of("-4", "-6")) {
-            boolean v6 = fam.equals("-6");
+        for (boolean v6 : new boolean[] {false, true}) {
             try {
-                while (present(fam)) {
-                    if (!PolicyRouting.deleteRule(v6, MARK, Integer.parseInt(TABLE), null)) {
+                while (present(v6)) {
+                    if (!PolicyRouting.deleteRule(v6, MARK, TABLE_ID, null)) {
                         break;
                     }
                 }
-                PolicyRouting.flush(v6, Integer.parseInt(TABLE));
+                PolicyRouting.flush(v6, TABLE_ID);
             } catch (IllegalStateException e) {
                 // as before (the commands' failures were not checked, whatever failed): what is left, status shows
             }
@@ -48,13 +47,12 @@ public final class ZtunnelRouting {
     }
 
     public static boolean presentHere() {
-        return present("-4") && present("-6");
+        return present(false) && present(true);
     }
 
     /** Whether the family's rule is there: read over rtnetlink, no process. */
-    private static boolean present(String fam) {
-        return IpRules.here(fam.equals("-6")).stream()
-                .anyMatch(r -> MARK.equals(r.mark()) && r.table() == Integer.parseInt(TABLE));
+    private static boolean present(boolean v6) {
+        return IpRules.here(v6).stream().anyMatch(r -> MARK.equals(r.mark()) && r.table() == TABLE_ID);
     }
 
     public static void ensure(NetNs ns) {
